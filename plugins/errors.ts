@@ -1,0 +1,45 @@
+/**
+ * The one error registry. Every error Switchboard raises or answers with is
+ * listed here: HTTP errors are @fastify/error classes (code `SB_ERR_*`, status
+ * code), and each carries the public code that appears on the wire, in HTTP
+ * bodies (`{"code":"NO_CAPACITY"}`) and in websocket `error` frames.
+ */
+import createError from '@fastify/error'
+
+/** Codes a client may see in a websocket `error` frame. */
+export const FrameErrorCode = {
+  INVALID_JSON: 'INVALID_JSON',
+  INVALID_FRAME: 'INVALID_FRAME',
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  INVALID_CHANNEL: 'INVALID_CHANNEL',
+  FORBIDDEN: 'FORBIDDEN',
+  UNAVAILABLE: 'UNAVAILABLE'
+} as const
+export type FrameErrorCode = typeof FrameErrorCode[keyof typeof FrameErrorCode]
+
+/** Websocket close codes (documented in docs/protocol.md). */
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  FRAME_TOO_LARGE: 1009,
+  INTERNAL: 1011,
+  BAD_TOKEN: 4001,
+  ORIGIN_NOT_ALLOWED: 4003,
+  RATE_LIMITED: 4008,
+  SLOW_CONSUMER: 4009,
+  PROTOCOL_VIOLATIONS: 4400
+} as const
+
+export const NoCapacityError = createError('SB_ERR_NO_CAPACITY', 'No live socket server has room; retry later', 503)
+export const UnauthorizedError = createError('SB_ERR_UNAUTHORIZED', 'Not authenticated: %s', 401)
+export const BadTokenError = createError('SB_ERR_BAD_TOKEN', 'Connect token refused: %s', 401)
+export const BadRequestError = createError('SB_ERR_BAD_REQUEST', '%s', 400)
+export const StoreUnavailableError = createError('SB_ERR_STORE_UNAVAILABLE', 'The store (Redis) did not answer: %s', 503)
+
+/** Configuration errors are thrown at start, before anything listens. */
+export const InvalidOptionsError = createError('SB_ERR_INVALID_OPTIONS', 'Invalid options for %s: %s')
+export const InvalidConfigError = createError('SB_ERR_INVALID_CONFIG', 'Invalid configuration:\n%s')
+
+/** The public code for an SB_ERR_* code: `SB_ERR_NO_CAPACITY` → `NO_CAPACITY`. */
+export function publicCode (code: string): string {
+  return code.startsWith('SB_ERR_') ? code.slice('SB_ERR_'.length) : code
+}

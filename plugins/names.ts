@@ -1,0 +1,46 @@
+/**
+ * Names on the wire and in Redis: user ids, channels and the key layout.
+ * One place so that the validation rules and the key shapes never drift apart.
+ */
+
+/** 1–64 characters of [A-Za-z0-9_.-]: user ids, room names, server ids. */
+export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$'
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/
+const CHANNEL = /^(user|room):[A-Za-z0-9_.-]{1,64}$/
+
+export function isName (value: string): boolean {
+  return NAME.test(value)
+}
+
+export function isChannel (value: string): boolean {
+  return CHANNEL.test(value)
+}
+
+export function userChannel (user: string): string {
+  return `user:${user}`
+}
+
+export function roomChannel (room: string): string {
+  return `room:${room}`
+}
+
+/** Redis key names under one prefix (`sb:` by default). */
+export interface Keys {
+  readonly load: string
+  readonly alive: string
+  server (id: string): string
+  live (channel: string): string
+  history (channel: string): string
+  dedup (channel: string, sender: string, mid: string): string
+}
+
+export function keys (prefix: string): Keys {
+  return {
+    load: `${prefix}load`,
+    alive: `${prefix}alive`,
+    server: (id) => `${prefix}server:${id}`,
+    live: (channel) => `${prefix}ch:${channel}`,
+    history: (channel) => `${prefix}hist:${channel}`,
+    dedup: (channel, sender, mid) => `${prefix}mid:${channel}:${sender}:${mid}`
+  }
+}

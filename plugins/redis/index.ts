@@ -1,0 +1,80 @@
+/**
+ * switchboard-redis: turns a `REDIS_URL` into two ioredis connections, one for
+ * commands and one for pub/sub, decorated as `fastify.switchboardRedis`.
+ * Resolves only when both are ready; quits only the clients it created.
+ */
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { InvalidOptionsError } from '../errors.js'
+import { parseRedisUrl, redact } from './url.js'
+
+export interface SwitchboardRedis {
+  /** command connection (auto-pipelined) */
+  readonly client: Redis
+  /** pub/sub connection */
+  readonly subscriber: Redis
+}
+
+export type SwitchboardRedisOptions =
+  | { readonly url: string, readonly redisOptions?: RedisOptions }
+  | { readonly client: Redis, readonly subscriber: Redis }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    switchboardRedis: SwitchboardRedis
+  }
+}
+
+/** Options every Switchboard connection uses; see DESIGN.md "Sentinel with ioredis". */
+export const BASE_OPTIONS: RedisOptions = {
+  enableAutoPipelining: true,
+  maxRetriesPerRequest: 3,
+  lazyConnect: true,
+  // During a failover the old master answers READONLY: reconnect (to the new one) and resend.
+  reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false
+}
+
+export function createRedis (url: string, extra: RedisOptions = {}): Redis {
+  const parsed = parseRedisUrl(url)
+  return parsed.mode === 'single'
+    ? new Redis(parsed.url, { ...BASE_OPTIONS, ...extra })
+    : new Redis({ ...BASE_OPTIONS, ...parsed.options, ...extra })
+}
+
+function watch (client: Redis, log: FastifyBaseLogger, role: string): void {
+  client.on('error', (err: Error) => log.warn({ err, role }, 'redis connection error'))
+  client.on('reconnecting', (delay: number) => log.info({ role, delay }, 'redis reconnecting'))
+}
+
+async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardRedisOptions): Promise<void> {
+  if ('client' in options) {
+    fastify.decorate('switchboardRedis', { client: options.client, subscriber: options.subscriber })
+    return
+  }
+  if (typeof options.url !== 'string') throw new InvalidOptionsError('switchboard-redis', 'url or client+subscriber is required')
+  let client: Redis
+  try {
+    client = createRedis(options.url, options.redisOptions)
+  } catch (err) {
+    throw new InvalidOptionsError('switchboard-redis', (err as Error).message)
+  }
+  const subscriber = client.duplicate()
+  watch(client, fastify.log, 'command')
+  watch(subscriber, fastify.log, 'subscriber')
+  fastify.addHook('onClose', async () => {
+    await Promise.allSettled([client.quit(), subscriber.quit()])
+  })
+  try {
+    await Promise.all([client.connect(), subscriber.connect()])
+  } catch (err) {
+    client.disconnect()
+    subscriber.disconnect()
+    throw new Error(`cannot connect to Redis at ${redact(options.url)}: ${(err as Error).message}`, { cause: err })
+  }
+  fastify.decorate('switchboardRedis', { client, subscriber })
+}
+
+export const redisPlugin = fp(switchboardRedis, { name: 'switchboard-redis', fastify: '5.x' })
+export default redisPlugin

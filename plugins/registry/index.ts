@@ -1,0 +1,143 @@
+/**
+ * switchboard-registry: the stateless service registry.
+ *   GET /allocate   least-loaded live socket server + a connect token for it
+ *   GET /servers    the fleet as the registry sees it
+ *   GET /healthz    the store answers
+ * Decorates `fastify.switchboardRegistry` ({ allocator }) for host apps.
+ */
+import fp from 'fastify-plugin'
+import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { InvalidOptionsError, NoCapacityError, StoreUnavailableError } from '../errors.js'
+import { useJsonErrors } from '../http-errors.js'
+import { MAX_TOKEN_TTL_MS, TokenSigner } from '../token/index.js'
+import { Allocator } from './allocate.js'
+import { authenticator } from './auth.js'
+import type { Authenticate, AuthOptions } from './auth.js'
+import { AllocateQuery, Allocation, ErrorBody, HealthBody, ServersBody } from './schemas.js'
+
+export { Allocator } from './allocate.js'
+export type { Allocation } from './allocate.js'
+export type { Authenticate, AuthOptions } from './auth.js'
+
+export interface SwitchboardRegistryOptions {
+  /** HMAC secret shared with the socket servers (at least 16 characters) */
+  readonly tokenSecret: string
+  /** who is calling: return a user id or throw (UnauthorizedError → 401) */
+  readonly authenticate?: Authenticate
+  /** built-in identity, used when `authenticate` is not given */
+  readonly auth?: AuthOptions
+  /** connect token lifetime, ms (default 30 000, at most 60 000) */
+  readonly tokenTtlMs?: number
+  /** servers whose heartbeat is older are not offered, ms (default 3000) */
+  readonly heartbeatTimeoutMs?: number
+  /** base of the jittered Retry-After on 503, seconds (default 1) */
+  readonly retryAfterSeconds?: number
+}
+
+const NumericOptions = Type.Object({
+  tokenSecret: Type.String({ minLength: 16 }),
+  tokenTtlMs: Type.Integer({ minimum: 1000, maximum: MAX_TOKEN_TTL_MS }),
+  heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
+  retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600 })
+})
+const checkOptions = TypeCompiler.Compile(NumericOptions)
+type Resolved = Static<typeof NumericOptions> & { readonly authenticate: Authenticate }
+
+export interface SwitchboardRegistry {
+  readonly allocator: Allocator
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    switchboardRegistry: SwitchboardRegistry
+  }
+}
+
+function resolve (options: SwitchboardRegistryOptions): Resolved {
+  const numeric = {
+    tokenSecret: options.tokenSecret,
+    tokenTtlMs: options.tokenTtlMs ?? 30_000,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+    retryAfterSeconds: options.retryAfterSeconds ?? 1
+  }
+  const error = checkOptions.Errors(numeric).First()
+  if (error !== undefined) throw new InvalidOptionsError('switchboard-registry', `${error.path.slice(1)} ${error.message}`)
+  let authenticate = options.authenticate
+  if (authenticate === undefined) {
+    if (options.auth === undefined) throw new InvalidOptionsError('switchboard-registry', "give authenticate(request) or auth: { mode: 'dev' | 'jwt' }")
+    if (options.auth.mode === 'jwt' && (typeof options.auth.secret !== 'string' || options.auth.secret.length < 16)) {
+      throw new InvalidOptionsError('switchboard-registry', 'auth.secret (the JWT secret) must be at least 16 characters')
+    }
+    authenticate = authenticator(options.auth)
+  } else if (typeof authenticate !== 'function') {
+    throw new InvalidOptionsError('switchboard-registry', 'authenticate must be a function')
+  }
+  return Object.freeze({ ...numeric, authenticate })
+}
+
+async function switchboardRegistry (fastify: FastifyInstance, options: SwitchboardRegistryOptions): Promise<void> {
+  const config = resolve(options)
+  const store = fastify.switchboardStore
+  const allocator = new Allocator({
+    store,
+    signer: new TokenSigner(config.tokenSecret),
+    tokenTtlMs: config.tokenTtlMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs
+  })
+  fastify.decorate('switchboardRegistry', { allocator })
+
+  // Routes live in their own encapsulated context so their error handler is ours alone.
+  await fastify.register(async (routes) => {
+    useJsonErrors(routes)
+    const app = routes.withTypeProvider<TypeBoxTypeProvider>()
+
+    app.get('/allocate', {
+      schema: {
+        querystring: AllocateQuery,
+        response: { 200: Allocation, 401: ErrorBody, 503: ErrorBody }
+      }
+    }, async (request, reply) => {
+      const user = await config.authenticate(request)
+      try {
+        return await allocator.allocate(user)
+      } catch (err) {
+        if (err instanceof NoCapacityError || err instanceof StoreUnavailableError) {
+          const base = config.retryAfterSeconds
+          reply.header('retry-after', String(base + Math.floor(Math.random() * (base + 1))))
+        }
+        throw err
+      }
+    })
+
+    app.get('/servers', { schema: { response: { 200: ServersBody } } }, async () => {
+      const servers = await store.listServers()
+      const now = Date.now()
+      return {
+        servers: servers.map((s) => ({
+          ...s,
+          alive: s.lastHeartbeat !== null && s.lastHeartbeat >= now - config.heartbeatTimeoutMs
+        }))
+      }
+    })
+
+    app.get('/healthz', { schema: { response: { 200: HealthBody, 503: ErrorBody } } }, async () => {
+      try {
+        await store.ping()
+      } catch (err) {
+        throw new StoreUnavailableError((err as Error).message)
+      }
+      return { status: 'ok' as const }
+    })
+  })
+}
+
+export const registryPlugin = fp(switchboardRegistry, {
+  name: 'switchboard-registry',
+  fastify: '5.x',
+  dependencies: ['switchboard-store']
+})
+export default registryPlugin

@@ -1,0 +1,33 @@
+/** Request and response schemas of the registry HTTP API. */
+import { Type } from '@sinclair/typebox'
+
+export const ErrorBody = Type.Object({
+  code: Type.String({ description: 'public error code, e.g. NO_CAPACITY' }),
+  message: Type.String()
+})
+
+export const AllocateQuery = Type.Object({
+  user: Type.Optional(Type.String({ description: 'dev auth mode only' }))
+})
+
+export const Allocation = Type.Object({
+  url: Type.String({ description: 'websocket URL of the chosen socket server' }),
+  token: Type.String({ description: 'connect token: open `${url}?token=${token}`' }),
+  server: Type.String(),
+  expiresAt: Type.Integer({ description: 'token expiry, ms since epoch' })
+})
+
+export const ServerView = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  load: Type.Number(),
+  capacity: Type.Integer(),
+  draining: Type.Boolean(),
+  alive: Type.Boolean(),
+  lastHeartbeat: Type.Union([Type.Integer(), Type.Null()]),
+  startedAt: Type.Integer()
+})
+
+export const ServersBody = Type.Object({ servers: Type.Array(ServerView) })
+
+export const HealthBody = Type.Object({ status: Type.Literal('ok') })

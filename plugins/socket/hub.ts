@@ -1,0 +1,72 @@
+/**
+ * The relay on one socket server: which local connections listen to which
+ * channel, and delivery of live messages to them. The store is subscribed to
+ * a channel only while at least one local connection listens to it, so a
+ * server receives no traffic it does not need.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Store } from '../store/types.js'
+
+/** What the hub needs of a connection: a way to hand it a ready text frame. */
+export interface Listener {
+  deliver (payload: string): void
+}
+
+interface Subscription {
+  readonly listeners: Set<Listener>
+  /** settles when the store subscription is active */
+  readonly ready: Promise<void>
+}
+
+export class Hub {
+  readonly #store: Store
+  readonly #log: FastifyBaseLogger
+  readonly #channels = new Map<string, Subscription>()
+  readonly #onMessage = (channel: string, payload: string): void => {
+    const subscription = this.#channels.get(channel)
+    if (subscription === undefined) return
+    for (const listener of subscription.listeners) listener.deliver(payload)
+  }
+
+  constructor (store: Store, log: FastifyBaseLogger) {
+    this.#store = store
+    this.#log = log
+  }
+
+  /** Adds a listener to a channel; resolves once live messages of that channel reach it. */
+  async add (channel: string, listener: Listener): Promise<void> {
+    const existing = this.#channels.get(channel)
+    if (existing !== undefined) {
+      existing.listeners.add(listener)
+      return await existing.ready
+    }
+    const ready = this.#store.subscribe(channel, this.#onMessage)
+    const subscription: Subscription = { listeners: new Set([listener]), ready }
+    this.#channels.set(channel, subscription)
+    try {
+      await ready
+    } catch (err) {
+      if (this.#channels.get(channel) === subscription) this.#channels.delete(channel)
+      throw err
+    }
+  }
+
+  remove (channel: string, listener: Listener): void {
+    const subscription = this.#channels.get(channel)
+    if (subscription === undefined || !subscription.listeners.delete(listener)) return
+    if (subscription.listeners.size > 0) return
+    this.#channels.delete(channel)
+    this.#store.unsubscribe(channel, this.#onMessage).catch((err: unknown) => {
+      this.#log.warn({ err, channel }, 'unsubscribe failed')
+    })
+  }
+
+  /** Local listener count for a channel (0 when not subscribed). */
+  listeners (channel: string): number {
+    return this.#channels.get(channel)?.listeners.size ?? 0
+  }
+
+  get channelCount (): number {
+    return this.#channels.size
+  }
+}

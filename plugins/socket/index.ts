@@ -1,0 +1,202 @@
+/**
+ * switchboard-socket: the socket server.
+ *   GET /ws?token=…   websocket upgrade, token checked before the upgrade
+ * Registers itself in the store and heartbeats once listening; counts its
+ * connections in the load set (+1 on open, -1 on close); subscribes every
+ * connection to its user's channel; relays through the store's pub/sub.
+ * Needs @fastify/websocket registered first (its options set maxPayload).
+ */
+import fp from 'fastify-plugin'
+import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AddressInfo } from 'node:net'
+import '@fastify/websocket'
+import { CloseCode, InvalidOptionsError } from '../errors.js'
+import { requestSerializer } from '../log.js'
+import { NAME_PATTERN, userChannel } from '../names.js'
+import type { ServerRecord } from '../store/types.js'
+import { TokenSigner } from '../token/index.js'
+import { Connection } from './connection.js'
+import type { ConnectionContext } from './connection.js'
+import { welcomeFrame } from './frames.js'
+import { Hub } from './hub.js'
+
+export interface SwitchboardSocketOptions {
+  /** HMAC secret shared with the registries (at least 16 characters) */
+  readonly tokenSecret: string
+  /** this server's id: 1-64 of [A-Za-z0-9_.-], unique in the fleet */
+  readonly serverId: string
+  /** URL clients are given (ws:// or wss://); default: derived from the listening address */
+  readonly publicUrl?: string
+  /** maximum connections (default 10 000) */
+  readonly capacity?: number
+  /** heartbeat period, ms (default 1000) */
+  readonly heartbeatMs?: number
+  /** websocket route path (default /ws) */
+  readonly path?: string
+  /** consecutive invalid frames before close 4400 (default 10) */
+  readonly maxViolations?: number
+}
+
+const Options = Type.Object({
+  tokenSecret: Type.String({ minLength: 16 }),
+  serverId: Type.String({ pattern: NAME_PATTERN }),
+  publicUrl: Type.Optional(Type.String({ pattern: '^wss?://[^\\s]+$' })),
+  capacity: Type.Integer({ minimum: 1 }),
+  heartbeatMs: Type.Integer({ minimum: 50 }),
+  path: Type.String({ pattern: '^/[^\\s?#]*$' }),
+  maxViolations: Type.Integer({ minimum: 1 })
+})
+const checkOptions = TypeCompiler.Compile(Options)
+type Resolved = Readonly<Static<typeof Options>>
+
+export interface SwitchboardSocket {
+  readonly serverId: string
+  /** open connections on this server */
+  readonly connections: number
+  /** the URL clients are given (known once listening) */
+  readonly url: string
+  /** write a heartbeat now (also done every heartbeatMs) */
+  heartbeat (): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    switchboardSocket: SwitchboardSocket
+  }
+  interface FastifyRequest {
+    switchboardUser: string | null
+  }
+}
+
+function resolve (options: SwitchboardSocketOptions): Resolved {
+  const resolved = {
+    tokenSecret: options.tokenSecret,
+    serverId: options.serverId,
+    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+    capacity: options.capacity ?? 10_000,
+    heartbeatMs: options.heartbeatMs ?? 1000,
+    path: options.path ?? '/ws',
+    maxViolations: options.maxViolations ?? 10
+  }
+  const error = checkOptions.Errors(resolved).First()
+  if (error !== undefined) throw new InvalidOptionsError('switchboard-socket', `${error.path.slice(1)} ${error.message}`)
+  return Object.freeze(resolved)
+}
+
+function listeningUrl (fastify: FastifyInstance, path: string): string {
+  const address = fastify.server.address() as AddressInfo | null
+  if (address === null || typeof address === 'string') throw new Error('server is not listening on TCP')
+  const wildcard = address.address === '0.0.0.0' || address.address === '::'
+  const host = wildcard ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const scheme = 'encrypted' in fastify.server || fastify.initialConfig.https !== undefined ? 'wss' : 'ws'
+  return `${scheme}://${host}:${address.port}${path}`
+}
+
+async function switchboardSocket (fastify: FastifyInstance, options: SwitchboardSocketOptions): Promise<void> {
+  const config = resolve(options)
+  if (!fastify.hasDecorator('websocketServer')) {
+    throw new InvalidOptionsError('switchboard-socket', 'register @fastify/websocket before switchboard-socket')
+  }
+  const store = fastify.switchboardStore
+  const signer = new TokenSigner(config.tokenSecret)
+  const log = fastify.log.child({ server: config.serverId })
+  const hub = new Hub(store, log)
+  const context: ConnectionContext = { store, hub, log, maxViolations: config.maxViolations }
+  const connections = new Set<Connection>()
+  const startedAt = Date.now()
+  let url = config.publicUrl ?? ''
+  let timer: NodeJS.Timeout | undefined
+  let closing = false
+
+  const record = (): ServerRecord => ({ id: config.serverId, url, capacity: config.capacity, draining: closing, startedAt })
+  const heartbeat = async (): Promise<void> => { await store.heartbeat(record(), connections.size) }
+  const adjust = (delta: number): void => {
+    store.adjustLoad(config.serverId, delta).catch((err: unknown) => log.warn({ err, delta }, 'load accounting failed'))
+  }
+
+  fastify.decorate('switchboardSocket', {
+    serverId: config.serverId,
+    get connections () { return connections.size },
+    get url () { return url },
+    heartbeat
+  })
+  fastify.decorateRequest('switchboardUser', null)
+
+  // Registered only once listening: before that, the URL it would advertise refuses connections.
+  fastify.addHook('onListen', async () => {
+    if (url === '') url = listeningUrl(fastify, config.path)
+    try {
+      await heartbeat()
+    } catch (err) {
+      log.error({ err }, 'registration failed; retrying on the next heartbeat')
+    }
+    timer = setInterval(() => {
+      heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+    }, config.heartbeatMs).unref()
+  })
+
+  fastify.addHook('preClose', async () => {
+    closing = true
+    clearInterval(timer)
+    for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
+  })
+
+  fastify.addHook('onClose', async () => {
+    try {
+      await store.deregister(config.serverId)
+    } catch (err) {
+      log.warn({ err }, 'deregistration failed; the health checker will evict this server')
+    }
+  })
+
+  async function checkToken (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const token = (request.query as { token?: unknown }).token
+    if (typeof token !== 'string' || token === '') {
+      return await reply.code(401).send({ code: 'BAD_TOKEN', message: 'missing ?token= (get one from the registry: GET /allocate)' })
+    }
+    const result = signer.verify(token, config.serverId)
+    if (!result.ok) {
+      return await reply.code(401).send({ code: 'BAD_TOKEN', message: `connect token refused: ${result.reason}` })
+    }
+    if (closing) return await reply.code(503).send({ code: 'SHUTTING_DOWN', message: 'this server is shutting down; allocate again' })
+    if (connections.size >= config.capacity) return await reply.code(503).send({ code: 'NO_CAPACITY', message: 'this server is full; allocate again' })
+    request.switchboardUser = result.claims.user
+  }
+
+  fastify.get(config.path, {
+    websocket: true,
+    preValidation: checkToken,
+    logSerializers: { req: requestSerializer }
+  }, (socket, request) => {
+    const user = request.switchboardUser as string
+    const connection = new Connection(context, socket, user)
+    // Attach synchronously, or frames that arrive early are lost.
+    socket.on('message', (data, isBinary) => connection.onFrame(data, isBinary))
+    socket.on('close', () => {
+      if (!connections.delete(connection)) return
+      connection.release()
+      adjust(-1)
+    })
+    socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
+    connections.add(connection)
+    adjust(+1)
+    const channel = userChannel(user)
+    connection.listen(channel).then(
+      () => connection.send(welcomeFrame(user, config.serverId, channel)),
+      (err: unknown) => {
+        log.error({ err, user }, 'could not subscribe a new connection')
+        socket.close(CloseCode.INTERNAL, 'subscription failed')
+      }
+    )
+  })
+}
+
+export const socketPlugin = fp(switchboardSocket, {
+  name: 'switchboard-socket',
+  fastify: '5.x',
+  dependencies: ['switchboard-store', '@fastify/websocket']
+})
+export default socketPlugin

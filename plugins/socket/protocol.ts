@@ -1,0 +1,76 @@
+/**
+ * Client → server frames (docs/protocol.md). Each frame type has its own
+ * compiled TypeBox checker, so an error names the field that is wrong.
+ */
+import { Type } from '@sinclair/typebox'
+import type { Static, TSchema } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { TypeCheck } from '@sinclair/typebox/compiler'
+import { FrameErrorCode } from '../errors.js'
+import { NAME_PATTERN } from '../names.js'
+
+const RequestId = Type.Union([
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  Type.String({ minLength: 1, maxLength: 64 })
+], { description: 'client-chosen request id, echoed in the reply' })
+const Name = Type.String({ pattern: NAME_PATTERN })
+const Mid = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'client message id for idempotent resends' })
+
+export const SendFrame = Type.Object({
+  type: Type.Literal('send'),
+  id: RequestId,
+  to: Name,
+  data: Type.Unknown(),
+  mid: Type.Optional(Mid)
+})
+
+export type RequestId = Static<typeof RequestId>
+export type SendFrame = Static<typeof SendFrame>
+export type ClientFrame = SendFrame
+
+const schemas = { send: SendFrame } satisfies Record<ClientFrame['type'], TSchema>
+const checkers = new Map<string, TypeCheck<TSchema>>(
+  Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
+)
+const checkId = TypeCompiler.Compile(RequestId)
+
+export interface FrameError {
+  readonly code: FrameErrorCode
+  readonly message: string
+  /** the request id, when the frame had a valid one */
+  readonly id?: RequestId
+}
+
+export type ParseResult =
+  | { readonly ok: true, readonly frame: ClientFrame }
+  | { readonly ok: false, readonly error: FrameError }
+
+/** Parses and validates one text frame. Never throws. */
+export function parseFrame (text: string): ParseResult {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, error: { code: FrameErrorCode.INVALID_JSON, message: 'frame is not valid JSON' } }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: 'frame must be a JSON object' } }
+  }
+  const record = value as Record<string, unknown>
+  const id = checkId.Check(record.id) ? record.id : undefined
+  const withId = id === undefined ? {} : { id }
+  const type = record.type
+  if (typeof type !== 'string') {
+    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: 'frame needs a string "type"', ...withId } }
+  }
+  const checker = checkers.get(type)
+  if (checker === undefined) {
+    return { ok: false, error: { code: FrameErrorCode.UNKNOWN_TYPE, message: `unknown frame type ${JSON.stringify(type.slice(0, 32))}`, ...withId } }
+  }
+  if (!checker.Check(value)) {
+    const first = checker.Errors(value).First()
+    const where = first === undefined || first.path === '' ? '' : `${first.path.slice(1)}: `
+    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: `${type}: ${where}${first?.message ?? 'invalid'}`, ...withId } }
+  }
+  return { ok: true, frame: value as ClientFrame }
+}

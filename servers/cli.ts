@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * switchboard <role>: reads the environment, composes the role's plugins and
+ * listens. Roles: registry, socket, standalone.
+ */
+import type { FastifyInstance } from 'fastify'
+import { buildRegistry, buildSocket, buildStandalone } from './app.js'
+import { registryConfig, socketConfig, standaloneConfig } from './config.js'
+
+const USAGE = `usage: switchboard <role>
+
+roles:
+  standalone   registry + socket server + web page, in-memory store (npm start)
+  registry     GET /allocate, /servers, /healthz  (needs REDIS_URL, TOKEN_SECRET)
+  socket       GET /ws websocket server           (needs REDIS_URL, TOKEN_SECRET)
+
+Configuration is read from the environment; see README.md.`
+
+async function build (role: string): Promise<{ app: FastifyInstance, host: string, port: number } | null> {
+  switch (role) {
+    case 'registry': {
+      const config = registryConfig()
+      return { app: await buildRegistry(config), host: config.HOST, port: config.PORT }
+    }
+    case 'socket': {
+      const config = socketConfig()
+      return { app: await buildSocket(config), host: config.HOST, port: config.PORT }
+    }
+    case 'standalone': {
+      const config = standaloneConfig()
+      return { app: await buildStandalone(config), host: config.HOST, port: config.PORT }
+    }
+    default:
+      return null
+  }
+}
+
+async function main (): Promise<void> {
+  const role = process.argv[2] ?? ''
+  if (role === '' || role === '-h' || role === '--help' || role === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  let built
+  try {
+    built = await build(role)
+  } catch (err) {
+    process.stderr.write(`switchboard ${role}: ${(err as Error).message}\n`)
+    process.exit(2)
+  }
+  if (built === null) {
+    process.stderr.write(`switchboard: unknown role ${JSON.stringify(role)}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  const { app, host, port } = built
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    app.log.info({ signal }, 'shutting down')
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    app.log.fatal({ err }, 'cannot listen')
+    process.exit(1)
+  }
+  if (role === 'standalone') {
+    const address = app.server.address()
+    const actualPort = typeof address === 'object' && address !== null ? address.port : port
+    const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+    process.stdout.write(`\nSwitchboard is running. Open http://${shown}:${actualPort}/ in two browser tabs and chat.\n\n`)
+  }
+}
+
+await main()

@@ -1,0 +1,103 @@
+/**
+ * Configuration from the environment, one schema per role, validated once at
+ * start. Every bad variable is reported by name with what it expects.
+ */
+import { Type } from '@sinclair/typebox'
+import type { Static, TObject, TProperties } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { hostname } from 'node:os'
+import { InvalidConfigError } from '../plugins/errors.js'
+import { parseRedisUrl } from '../plugins/redis/url.js'
+
+const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback, description: 'a TCP port, 0-65535' })
+const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, default: fallback, description: `milliseconds, at least ${minimum}` })
+
+const Common = {
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'the address to listen on' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'a pino level: fatal, error, warn, info, debug, trace or silent' }),
+  SB_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{0,32}$', default: 'sb:', description: 'a Redis key prefix, up to 32 of [A-Za-z0-9_.:{}-]' })
+}
+const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db] or redis+sentinel://h1:p1,h2:p2/masterName' })
+const TokenSecret = Type.String({ minLength: 16, description: 'the connect-token HMAC secret, at least 16 characters, the same on registries and socket servers' })
+const Auth = {
+  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens signed with JWT_SECRET) or 'dev' (?user=, demos only)" }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'the HS256 secret of your identity provider, at least 16 characters' })),
+  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100)
+}
+
+export const RegistryEnv = Type.Object({
+  ...Common, ...Auth, PORT: Port(3000), REDIS_URL: RedisUrl, TOKEN_SECRET: TokenSecret
+})
+export const SocketEnv = Type.Object({
+  ...Common,
+  PORT: Port(4000),
+  REDIS_URL: RedisUrl,
+  TOKEN_SECRET: TokenSecret,
+  SERVER_ID: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'this server\'s unique id, 1-64 of [A-Za-z0-9_.-]' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^wss?://[^\\s]+$', description: 'the ws:// or wss:// URL clients use to reach this server' })),
+  CAPACITY: Type.Integer({ minimum: 1, default: 10_000, description: 'maximum connections, at least 1' }),
+  HEARTBEAT_MS: Ms(1000, 50),
+  MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' })
+})
+export const StandaloneEnv = Type.Object({
+  ...Common,
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'the address to listen on' }),
+  PORT: Port(3000),
+  TOKEN_SECRET: Type.Optional(TokenSecret),
+  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'dev', description: Auth.AUTH_MODE.description }),
+  JWT_SECRET: Auth.JWT_SECRET,
+  CAPACITY: SocketEnv.properties.CAPACITY,
+  MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD
+})
+
+export type RegistryConfig = Static<typeof RegistryEnv>
+export type SocketConfig = Static<typeof SocketEnv>
+export type StandaloneConfig = Static<typeof StandaloneEnv>
+type Env = Record<string, string | undefined>
+
+/** Reads the variables a schema names, applies defaults, and throws one error listing every bad one. */
+export function readEnv<T extends TProperties> (schema: TObject<T>, env: Env): Static<TObject<T>> {
+  const raw: Record<string, unknown> = {}
+  for (const name of Object.keys(schema.properties)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') raw[name] = value
+  }
+  const value = Value.Convert(schema, Value.Default(schema, raw)) as Record<string, unknown>
+  const problems: string[] = []
+  const seen = new Set<string>()
+  for (const error of Value.Errors(schema, value)) {
+    const name = error.path.split('/')[1] ?? ''
+    if (seen.has(name)) continue
+    seen.add(name)
+    const described = (schema.properties[name] as { description?: string } | undefined)?.description ?? error.message
+    problems.push(raw[name] === undefined
+      ? `  ${name} is required: ${described}`
+      : `  ${name} must be ${described} (got ${JSON.stringify(raw[name])})`)
+  }
+  if (typeof value.REDIS_URL === 'string' && !seen.has('REDIS_URL')) {
+    try {
+      parseRedisUrl(value.REDIS_URL)
+    } catch (err) {
+      problems.push(`  REDIS_URL: ${(err as Error).message}`)
+    }
+  }
+  if (value.AUTH_MODE === 'jwt' && value.JWT_SECRET === undefined && 'JWT_SECRET' in schema.properties && !seen.has('JWT_SECRET')) {
+    problems.push("  JWT_SECRET is required when AUTH_MODE is 'jwt' (or set AUTH_MODE=dev for demos)")
+  }
+  if (problems.length > 0) throw new InvalidConfigError(problems.join('\n'))
+  return value as Static<TObject<T>>
+}
+
+export function registryConfig (env: Env = process.env): RegistryConfig {
+  return readEnv(RegistryEnv, env)
+}
+
+export function socketConfig (env: Env = process.env): SocketConfig {
+  const port = env.PORT ?? '4000'
+  const fallbackId = `${hostname()}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)
+  return readEnv(SocketEnv, { ...env, SERVER_ID: env.SERVER_ID ?? fallbackId })
+}
+
+export function standaloneConfig (env: Env = process.env): StandaloneConfig {
+  return readEnv(StandaloneEnv, env)
+}
