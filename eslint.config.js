@@ -1,8 +1,10 @@
-import neostandard from 'neostandard'
+import neostandard, { plugins } from 'neostandard'
 
 export default [
   ...neostandard({ ts: true, ignores: ['dist/**', '.tap/**', 'coverage/**'] }),
   {
+    files: ['**/*.ts'],
+    plugins: { '@typescript-eslint': plugins['typescript-eslint'].plugin },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error'
     }

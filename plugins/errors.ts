@@ -7,7 +7,7 @@
 import createError from '@fastify/error'
 
 /** Codes a client may see in a websocket `error` frame. */
-export const FrameErrorCode = {
+export const FrameErrorCodes = {
   INVALID_JSON: 'INVALID_JSON',
   INVALID_FRAME: 'INVALID_FRAME',
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
@@ -15,7 +15,7 @@ export const FrameErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   UNAVAILABLE: 'UNAVAILABLE'
 } as const
-export type FrameErrorCode = typeof FrameErrorCode[keyof typeof FrameErrorCode]
+export type FrameErrorCode = typeof FrameErrorCodes[keyof typeof FrameErrorCodes]
 
 /** Websocket close codes (documented in docs/protocol.md). */
 export const CloseCode = {
@@ -32,7 +32,7 @@ export const CloseCode = {
 export const NoCapacityError = createError('SB_ERR_NO_CAPACITY', 'No live socket server has room; retry later', 503)
 export const UnauthorizedError = createError('SB_ERR_UNAUTHORIZED', 'Not authenticated: %s', 401)
 export const BadTokenError = createError('SB_ERR_BAD_TOKEN', 'Connect token refused: %s', 401)
-export const BadRequestError = createError('SB_ERR_BAD_REQUEST', '%s', 400)
+export const ShuttingDownError = createError('SB_ERR_SHUTTING_DOWN', 'This server is shutting down; allocate again', 503)
 export const StoreUnavailableError = createError('SB_ERR_STORE_UNAVAILABLE', 'The store (Redis) did not answer: %s', 503)
 
 /** Configuration errors are thrown at start, before anything listens. */

@@ -4,7 +4,6 @@
  */
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import websocket from '@fastify/websocket'
 import { requestSerializer } from '../plugins/log.js'
 import { redisPlugin } from '../plugins/redis/index.js'
 import { registryPlugin } from '../plugins/registry/index.js'
@@ -45,8 +44,8 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'socket'), ...extra })
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX })
-  await app.register(websocket, { options: { maxPayload: config.MAX_PAYLOAD } })
   await app.register(socketPlugin, {
+    maxPayload: config.MAX_PAYLOAD,
     tokenSecret: config.TOKEN_SECRET,
     serverId: config.SERVER_ID,
     capacity: config.CAPACITY,
@@ -62,12 +61,11 @@ export async function buildStandalone (config: StandaloneConfig, extra: Partial<
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
   await app.register(storePlugin, { type: 'memory' })
-  await app.register(websocket, { options: { maxPayload: config.MAX_PAYLOAD } })
   await app.register(registryPlugin, {
     tokenSecret,
     auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' }
   })
-  await app.register(socketPlugin, { tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
+  await app.register(socketPlugin, { tokenSecret, serverId: 'standalone', capacity: config.CAPACITY, maxPayload: config.MAX_PAYLOAD })
   await app.register(webPlugin)
   return app
 }

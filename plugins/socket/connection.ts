@@ -4,7 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
-import { CloseCode, FrameErrorCode } from '../errors.js'
+import { CloseCode, FrameErrorCodes } from '../errors.js'
 import { userChannel } from '../names.js'
 import type { Store } from '../store/types.js'
 import { ackFrame, errorFrame, messagePrefix } from './frames.js'
@@ -55,7 +55,7 @@ export class Connection implements Listener {
 
   onFrame (data: RawData, isBinary: boolean): void {
     if (isBinary) {
-      this.#reject({ code: FrameErrorCode.INVALID_FRAME, message: 'binary frames are not supported; send JSON text frames' })
+      this.#reject({ code: FrameErrorCodes.INVALID_FRAME, message: 'binary frames are not supported; send JSON text frames' })
       return
     }
     const parsed = parseFrame(data.toString())
@@ -92,7 +92,7 @@ export class Connection implements Listener {
 
   #failed (id: SendFrame['id'], err: unknown): void {
     this.#context.log.warn({ err, user: this.user }, 'request failed')
-    this.send(errorFrame(FrameErrorCode.UNAVAILABLE, 'the message could not be stored; resend it with the same mid', id))
+    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, 'the message could not be stored; resend it with the same mid', id))
   }
 
   #reject (error: FrameError): void {

@@ -4,16 +4,18 @@
  * Registers itself in the store and heartbeats once listening; counts its
  * connections in the load set (+1 on open, -1 on close); subscribes every
  * connection to its user's channel; relays through the store's pub/sub.
- * Needs @fastify/websocket registered first (its options set maxPayload).
+ * Registers @fastify/websocket itself (with `maxPayload`) unless the app
+ * already did; its own pre-close step closes clients with 1001 "going away".
  */
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AddressInfo } from 'node:net'
-import '@fastify/websocket'
-import { CloseCode, InvalidOptionsError } from '../errors.js'
+import websocket from '@fastify/websocket'
+import { BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, ShuttingDownError } from '../errors.js'
+import { useJsonErrors } from '../http-errors.js'
 import { requestSerializer } from '../log.js'
 import { NAME_PATTERN, userChannel } from '../names.js'
 import type { ServerRecord } from '../store/types.js'
@@ -38,6 +40,8 @@ export interface SwitchboardSocketOptions {
   readonly path?: string
   /** consecutive invalid frames before close 4400 (default 10) */
   readonly maxViolations?: number
+  /** largest accepted frame, bytes; larger ones close the connection with 1009 (default 65 536) */
+  readonly maxPayload?: number
 }
 
 const Options = Type.Object({
@@ -47,7 +51,8 @@ const Options = Type.Object({
   capacity: Type.Integer({ minimum: 1 }),
   heartbeatMs: Type.Integer({ minimum: 50 }),
   path: Type.String({ pattern: '^/[^\\s?#]*$' }),
-  maxViolations: Type.Integer({ minimum: 1 })
+  maxViolations: Type.Integer({ minimum: 1 }),
+  maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 })
 })
 const checkOptions = TypeCompiler.Compile(Options)
 type Resolved = Readonly<Static<typeof Options>>
@@ -79,7 +84,8 @@ function resolve (options: SwitchboardSocketOptions): Resolved {
     capacity: options.capacity ?? 10_000,
     heartbeatMs: options.heartbeatMs ?? 1000,
     path: options.path ?? '/ws',
-    maxViolations: options.maxViolations ?? 10
+    maxViolations: options.maxViolations ?? 10,
+    maxPayload: options.maxPayload ?? 65_536
   }
   const error = checkOptions.Errors(resolved).First()
   if (error !== undefined) throw new InvalidOptionsError('switchboard-socket', `${error.path.slice(1)} ${error.message}`)
@@ -97,9 +103,6 @@ function listeningUrl (fastify: FastifyInstance, path: string): string {
 
 async function switchboardSocket (fastify: FastifyInstance, options: SwitchboardSocketOptions): Promise<void> {
   const config = resolve(options)
-  if (!fastify.hasDecorator('websocketServer')) {
-    throw new InvalidOptionsError('switchboard-socket', 'register @fastify/websocket before switchboard-socket')
-  }
   const store = fastify.switchboardStore
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
@@ -125,6 +128,22 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   })
   fastify.decorateRequest('switchboardUser', null)
 
+  const closeAll = (): void => {
+    closing = true
+    clearInterval(timer)
+    for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
+  }
+  if (!fastify.hasDecorator('websocketServer')) {
+    await fastify.register(websocket, {
+      options: { maxPayload: config.maxPayload },
+      // Replaces the default pre-close, which closes clients without a code (1005).
+      preClose: async () => {
+        closeAll()
+        await new Promise((resolve) => fastify.websocketServer.close(resolve))
+      }
+    })
+  }
+
   // Registered only once listening: before that, the URL it would advertise refuses connections.
   fastify.addHook('onListen', async () => {
     if (url === '') url = listeningUrl(fastify, config.path)
@@ -138,11 +157,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     }, config.heartbeatMs).unref()
   })
 
-  fastify.addHook('preClose', async () => {
-    closing = true
-    clearInterval(timer)
-    for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
-  })
+  fastify.addHook('preClose', async () => { closeAll() })
 
   fastify.addHook('onClose', async () => {
     try {
@@ -152,51 +167,51 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     }
   })
 
-  async function checkToken (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function checkToken (request: FastifyRequest): Promise<void> {
     const token = (request.query as { token?: unknown }).token
-    if (typeof token !== 'string' || token === '') {
-      return await reply.code(401).send({ code: 'BAD_TOKEN', message: 'missing ?token= (get one from the registry: GET /allocate)' })
-    }
+    if (typeof token !== 'string' || token === '') throw new BadTokenError('missing ?token= (get one from the registry: GET /allocate)')
     const result = signer.verify(token, config.serverId)
-    if (!result.ok) {
-      return await reply.code(401).send({ code: 'BAD_TOKEN', message: `connect token refused: ${result.reason}` })
-    }
-    if (closing) return await reply.code(503).send({ code: 'SHUTTING_DOWN', message: 'this server is shutting down; allocate again' })
-    if (connections.size >= config.capacity) return await reply.code(503).send({ code: 'NO_CAPACITY', message: 'this server is full; allocate again' })
+    if (!result.ok) throw new BadTokenError(result.reason)
+    if (closing) throw new ShuttingDownError()
+    if (connections.size >= config.capacity) throw new NoCapacityError()
     request.switchboardUser = result.claims.user
   }
 
-  fastify.get(config.path, {
-    websocket: true,
-    preValidation: checkToken,
-    logSerializers: { req: requestSerializer }
-  }, (socket, request) => {
-    const user = request.switchboardUser as string
-    const connection = new Connection(context, socket, user)
-    // Attach synchronously, or frames that arrive early are lost.
-    socket.on('message', (data, isBinary) => connection.onFrame(data, isBinary))
-    socket.on('close', () => {
-      if (!connections.delete(connection)) return
-      connection.release()
-      adjust(-1)
+  // The route lives in its own context so that its error handler (JSON bodies) is ours alone.
+  await fastify.register(async (routes) => {
+    useJsonErrors(routes)
+    routes.get(config.path, {
+      websocket: true,
+      preValidation: checkToken,
+      logSerializers: { req: requestSerializer }
+    }, (socket, request) => {
+      const user = request.switchboardUser as string
+      const connection = new Connection(context, socket, user)
+      // Attach synchronously, or frames that arrive early are lost.
+      socket.on('message', (data, isBinary) => connection.onFrame(data, isBinary))
+      socket.on('close', () => {
+        if (!connections.delete(connection)) return
+        connection.release()
+        adjust(-1)
+      })
+      socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
+      connections.add(connection)
+      adjust(+1)
+      const channel = userChannel(user)
+      connection.listen(channel).then(
+        () => connection.send(welcomeFrame(user, config.serverId, channel)),
+        (err: unknown) => {
+          log.error({ err, user }, 'could not subscribe a new connection')
+          socket.close(CloseCode.INTERNAL, 'subscription failed')
+        }
+      )
     })
-    socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
-    connections.add(connection)
-    adjust(+1)
-    const channel = userChannel(user)
-    connection.listen(channel).then(
-      () => connection.send(welcomeFrame(user, config.serverId, channel)),
-      (err: unknown) => {
-        log.error({ err, user }, 'could not subscribe a new connection')
-        socket.close(CloseCode.INTERNAL, 'subscription failed')
-      }
-    )
   })
 }
 
 export const socketPlugin = fp(switchboardSocket, {
   name: 'switchboard-socket',
   fastify: '5.x',
-  dependencies: ['switchboard-store', '@fastify/websocket']
+  dependencies: ['switchboard-store']
 })
 export default socketPlugin

@@ -6,33 +6,34 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { TypeCheck } from '@sinclair/typebox/compiler'
-import { FrameErrorCode } from '../errors.js'
+import { FrameErrorCodes } from '../errors.js'
+import type { FrameErrorCode } from '../errors.js'
 import { NAME_PATTERN } from '../names.js'
 
-const RequestId = Type.Union([
+const RequestIdSchema = Type.Union([
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   Type.String({ minLength: 1, maxLength: 64 })
 ], { description: 'client-chosen request id, echoed in the reply' })
 const Name = Type.String({ pattern: NAME_PATTERN })
 const Mid = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'client message id for idempotent resends' })
 
-export const SendFrame = Type.Object({
+export const SendFrameSchema = Type.Object({
   type: Type.Literal('send'),
-  id: RequestId,
+  id: RequestIdSchema,
   to: Name,
   data: Type.Unknown(),
   mid: Type.Optional(Mid)
 })
 
-export type RequestId = Static<typeof RequestId>
-export type SendFrame = Static<typeof SendFrame>
+export type RequestId = Static<typeof RequestIdSchema>
+export type SendFrame = Static<typeof SendFrameSchema>
 export type ClientFrame = SendFrame
 
-const schemas = { send: SendFrame } satisfies Record<ClientFrame['type'], TSchema>
+const schemas = { send: SendFrameSchema } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
 )
-const checkId = TypeCompiler.Compile(RequestId)
+const checkId = TypeCompiler.Compile(RequestIdSchema)
 
 export interface FrameError {
   readonly code: FrameErrorCode
@@ -51,26 +52,26 @@ export function parseFrame (text: string): ParseResult {
   try {
     value = JSON.parse(text)
   } catch {
-    return { ok: false, error: { code: FrameErrorCode.INVALID_JSON, message: 'frame is not valid JSON' } }
+    return { ok: false, error: { code: FrameErrorCodes.INVALID_JSON, message: 'frame is not valid JSON' } }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: 'frame must be a JSON object' } }
+    return { ok: false, error: { code: FrameErrorCodes.INVALID_FRAME, message: 'frame must be a JSON object' } }
   }
   const record = value as Record<string, unknown>
   const id = checkId.Check(record.id) ? record.id : undefined
   const withId = id === undefined ? {} : { id }
   const type = record.type
   if (typeof type !== 'string') {
-    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: 'frame needs a string "type"', ...withId } }
+    return { ok: false, error: { code: FrameErrorCodes.INVALID_FRAME, message: 'frame needs a string "type"', ...withId } }
   }
   const checker = checkers.get(type)
   if (checker === undefined) {
-    return { ok: false, error: { code: FrameErrorCode.UNKNOWN_TYPE, message: `unknown frame type ${JSON.stringify(type.slice(0, 32))}`, ...withId } }
+    return { ok: false, error: { code: FrameErrorCodes.UNKNOWN_TYPE, message: `unknown frame type ${JSON.stringify(type.slice(0, 32))}`, ...withId } }
   }
   if (!checker.Check(value)) {
     const first = checker.Errors(value).First()
     const where = first === undefined || first.path === '' ? '' : `${first.path.slice(1)}: `
-    return { ok: false, error: { code: FrameErrorCode.INVALID_FRAME, message: `${type}: ${where}${first?.message ?? 'invalid'}`, ...withId } }
+    return { ok: false, error: { code: FrameErrorCodes.INVALID_FRAME, message: `${type}: ${where}${first?.message ?? 'invalid'}`, ...withId } }
   }
   return { ok: true, frame: value as ClientFrame }
 }

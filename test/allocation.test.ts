@@ -1,0 +1,88 @@
+/**
+ * Allocation: the least-loaded live server with room, 503 with Retry-After
+ * otherwise. Driven through the store, asserted through GET /allocate.
+ */
+import t from 'tap'
+import { TokenSigner } from '../plugins/token/index.js'
+import { BACKENDS, TOKEN_SECRET, openStore, startRegistry } from './helpers/stack.js'
+import type { StoreHandle } from './helpers/stack.js'
+import { sleep } from './helpers/client.js'
+
+const record = (id: string, capacity = 100) => ({ id, url: `ws://127.0.0.1:1/${id}`, capacity, draining: false, startedAt: Date.now() })
+
+async function fleet (handle: StoreHandle, loads: Record<string, number>, capacity = 100): Promise<void> {
+  for (const [id, load] of Object.entries(loads)) await handle.store.heartbeat(record(id, capacity), load)
+}
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: picks the least loaded and follows load changes`, async (t) => {
+    const handle = await openStore(t, backend)
+    const { app } = await startRegistry(t, handle)
+    await fleet(handle, { a: 5, b: 2, c: 9 })
+
+    const first = await app.inject({ url: '/allocate?user=alice' })
+    t.equal(first.statusCode, 200)
+    const body = first.json()
+    t.equal(body.server, 'b')
+    t.equal(body.url, 'ws://127.0.0.1:1/b')
+    t.ok(body.expiresAt > Date.now() && body.expiresAt <= Date.now() + 60_000, 'expires within 60 s')
+    const verified = new TokenSigner(TOKEN_SECRET).verify(body.token, 'b')
+    t.ok(verified.ok, 'token is valid for the chosen server')
+    t.equal(verified.ok && verified.claims.user, 'alice', 'token names the user')
+
+    await handle.store.adjustLoad('b', 4) // b: 6
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'a')
+    await handle.store.adjustLoad('a', 10) // a: 15
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'b')
+  })
+
+  t.test(`${backend}: no server registered → 503 NO_CAPACITY with Retry-After`, async (t) => {
+    const handle = await openStore(t, backend)
+    const { app } = await startRegistry(t, handle)
+    const response = await app.inject({ url: '/allocate?user=alice' })
+    t.equal(response.statusCode, 503)
+    t.equal(response.json().code, 'NO_CAPACITY')
+    t.match(response.headers['retry-after'], /^\d+$/)
+  })
+
+  t.test(`${backend}: full, draining and silent servers are skipped`, async (t) => {
+    const handle = await openStore(t, backend)
+    const { app } = await startRegistry(t, handle)
+    await fleet(handle, { full: 3 }, 3)
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).statusCode, 503, 'a server at capacity is not offered')
+    await handle.store.heartbeat({ ...record('leaving'), draining: true }, 0)
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).statusCode, 503, 'a draining server is not offered')
+    await handle.store.adjustLoad('full', -1)
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'full', 'allocation resumes when one frees up')
+  })
+
+  t.test(`${backend}: a server whose heartbeat is older than the timeout is not offered`, async (t) => {
+    const handle = await openStore(t, backend)
+    const { app } = await startRegistry(t, handle, { heartbeatTimeoutMs: 300 })
+    await fleet(handle, { silent: 0, beating: 5 })
+    await sleep(400)
+    await fleet(handle, { beating: 5 })
+    t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'beating')
+    const { servers } = (await app.inject({ url: '/servers' })).json()
+    t.match(servers, [{ id: 'silent', alive: false }, { id: 'beating', alive: true }])
+  })
+
+  t.test(`${backend}: GET /servers lists the fleet`, async (t) => {
+    const handle = await openStore(t, backend)
+    const { app } = await startRegistry(t, handle)
+    await fleet(handle, { a: 5, b: 2 })
+    const { servers } = (await app.inject({ url: '/servers' })).json()
+    t.match(servers, [{ id: 'b', load: 2, capacity: 100, alive: true, draining: false }, { id: 'a', load: 5 }])
+    t.equal((await app.inject({ url: '/healthz' })).json().status, 'ok')
+  })
+}
+
+t.test('identity: dev mode needs a valid ?user=', async (t) => {
+  const handle = await openStore(t, 'memory')
+  const { app } = await startRegistry(t, handle)
+  for (const url of ['/allocate', '/allocate?user=', '/allocate?user=a%20b', `/allocate?user=${'x'.repeat(65)}`]) {
+    const response = await app.inject({ url })
+    t.equal(response.statusCode, 401, url)
+    t.equal(response.json().code, 'UNAUTHORIZED', url)
+  }
+})

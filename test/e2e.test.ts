@@ -1,0 +1,65 @@
+/**
+ * The end-to-end flow on both stores: allocate, connect, direct messages
+ * between users on different socket servers, over bare websockets.
+ */
+import t from 'tap'
+import { TestClient } from './helpers/client.js'
+import { BACKENDS, startStack } from './helpers/stack.js'
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: a direct message crosses socket servers exactly once`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const alice = await TestClient.connect(stack.registryUrl, 'alice')
+    const bob = await TestClient.connect(stack.registryUrl, 'bob')
+    t.teardown(() => { alice.close(); bob.close() })
+    const alice2 = await TestClient.connect(stack.registryUrl, 'alice')
+    t.teardown(() => alice2.close())
+
+    const ack = await alice.request({ type: 'send', to: 'bob', data: { text: 'hello bob' }, mid: 'a-1' })
+    t.equal(ack.type, 'ack')
+    t.equal(ack.channel, 'user:bob')
+    t.match(ack.offset, /^\d+-\d+$/)
+
+    const received = await bob.next((f) => f.type === 'message')
+    t.match(received, { channel: 'user:bob', from: 'alice', to: 'bob', data: { text: 'hello bob' }, offset: ack.offset })
+    t.type(received.ts, 'number')
+
+    const copy = await alice2.next((f) => f.type === 'message')
+    t.match(copy, { channel: 'user:alice', from: 'alice', to: 'bob', data: { text: 'hello bob' } })
+    const echo = await alice.next((f) => f.type === 'message')
+    t.equal(echo.channel, 'user:alice', 'the sending connection gets the copy too')
+
+    // Exactly once: nothing else arrives.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.same(bob.pending('message'), [], 'bob got the message once')
+    t.same(alice2.pending('message'), [], 'alice2 got one copy')
+  })
+
+  t.test(`${backend}: users land on different servers and the relay spans them`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const alice = await TestClient.connect(stack.registryUrl, 'alice')
+    const bob = await TestClient.connect(stack.registryUrl, 'bob')
+    t.teardown(() => { alice.close(); bob.close() })
+    const servers = [alice.ws.url, bob.ws.url].map((u) => new URL(u).port)
+    t.not(servers[0], servers[1], 'alice and bob are on different socket servers')
+
+    for (let i = 0; i < 20; i++) alice.send({ type: 'send', id: i + 100, to: 'bob', data: { n: i } })
+    for (let i = 0; i < 20; i++) {
+      const frame = await bob.next((f) => f.type === 'message')
+      t.same(frame.data, { n: i }, `message ${i} in order`)
+    }
+    const reply = await bob.request({ type: 'send', to: 'alice', data: 'hi back' })
+    t.equal(reply.type, 'ack')
+    const back = await alice.next((f) => f.type === 'message' && f.from === 'bob')
+    t.equal(back.data, 'hi back')
+  })
+
+  t.test(`${backend}: a message to a user who is offline is acknowledged`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 1 })
+    const alice = await TestClient.connect(stack.registryUrl, 'alice')
+    t.teardown(() => alice.close())
+    const ack = await alice.request({ type: 'send', to: 'nobody', data: {} })
+    t.equal(ack.type, 'ack')
+    t.equal(ack.channel, 'user:nobody')
+  })
+}

@@ -1,0 +1,96 @@
+/**
+ * A bare websocket client that speaks docs/protocol.md (no SDK): allocate on
+ * the registry, connect with the token, and wait for frames.
+ */
+import WebSocket from 'ws'
+
+export type Frame = Record<string, unknown> & { type: string }
+
+export interface AllocationBody { url: string, token: string, server: string, expiresAt: number }
+
+export async function allocate (registryUrl: string, user: string): Promise<AllocationBody> {
+  const response = await fetch(`${registryUrl}/allocate?user=${encodeURIComponent(user)}`)
+  const body = await response.json() as AllocationBody
+  if (response.status !== 200) throw new Error(`allocate failed: ${response.status} ${JSON.stringify(body)}`)
+  return body
+}
+
+export class TestClient {
+  readonly ws: WebSocket
+  readonly frames: Frame[] = []
+  readonly closed: Promise<{ code: number, reason: string }>
+  #waiters: Array<() => void> = []
+  #nextId = 1
+
+  constructor (url: string) {
+    this.ws = new WebSocket(url)
+    this.ws.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()) as Frame)
+      for (const wake of this.#waiters.splice(0)) wake()
+    })
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() })
+        for (const wake of this.#waiters.splice(0)) wake()
+      })
+    })
+    this.ws.on('error', () => {})
+  }
+
+  /** Allocates through the registry, connects, and waits for `welcome`. */
+  static async connect (registryUrl: string, user: string): Promise<TestClient> {
+    const allocation = await allocate(registryUrl, user)
+    const client = new TestClient(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
+    await client.next((f) => f.type === 'welcome')
+    return client
+  }
+
+  send (frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+
+  /** Sends a request with a fresh id and waits for the reply carrying that id. */
+  async request (frame: Record<string, unknown>): Promise<Frame> {
+    const id = this.#nextId++
+    this.send({ ...frame, id })
+    return await this.next((f) => f.id === id)
+  }
+
+  /** Removes and returns the first frame matching, waiting up to `timeoutMs`. */
+  async next (match: (frame: Frame) => boolean, timeoutMs = 3000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const index = this.frames.findIndex(match)
+      if (index >= 0) return this.frames.splice(index, 1)[0] as Frame
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; have ${JSON.stringify(this.frames)}`)
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed; have ${JSON.stringify(this.frames)}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.#waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
+  /** Frames of a type received so far and not yet consumed. */
+  pending (type: string): Frame[] {
+    return this.frames.filter((f) => f.type === type)
+  }
+
+  close (): void {
+    this.ws.close()
+  }
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `check` until it returns true or the time is up. */
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * An in-process Switchboard for tests: one registry and N socket servers on
+ * real ports, over a memory store (shared by all apps, as one node would) or
+ * over a private real Redis. Everything is closed in `t.teardown`.
+ */
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { redisPlugin } from '../../plugins/redis/index.js'
+import { registryPlugin } from '../../plugins/registry/index.js'
+import type { SwitchboardRegistryOptions } from '../../plugins/registry/index.js'
+import { socketPlugin } from '../../plugins/socket/index.js'
+import type { SwitchboardSocketOptions } from '../../plugins/socket/index.js'
+import { MemoryStore, RedisStore, storePlugin } from '../../plugins/store/index.js'
+import type { Store, SwitchboardStoreOptions } from '../../plugins/store/index.js'
+import { sharedRedis, uniquePrefix } from './redis.js'
+
+export type Backend = 'memory' | 'redis'
+export const BACKENDS: Backend[] = ['memory', 'redis']
+export const TOKEN_SECRET = 'test-secret-0123456789abcdef'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+/** A store on a backend, plus how apps should register their store plugin to share it. */
+export interface StoreHandle {
+  readonly backend: Backend
+  /** a store to inspect from the test (same data the apps see) */
+  readonly store: Store
+  readonly prefix: string
+  /** direct Redis client (redis backend only) */
+  readonly redis: Redis | null
+  readonly redisUrl: string | null
+  /** registers the store (and Redis) plugins on an app */
+  register (app: FastifyInstance): Promise<void>
+}
+
+export async function openStore (t: Teardown, backend: Backend): Promise<StoreHandle> {
+  if (backend === 'memory') {
+    const store = new MemoryStore()
+    t.teardown(async () => { await store.close() })
+    const options: SwitchboardStoreOptions = { store }
+    return {
+      backend,
+      store,
+      prefix: 'sb:',
+      redis: null,
+      redisUrl: null,
+      register: async (app) => { await app.register(storePlugin, options) }
+    }
+  }
+  const server = await sharedRedis()
+  const prefix = uniquePrefix()
+  const client = new Redis(server.url)
+  const subscriber = new Redis(server.url)
+  const store = new RedisStore({ client, subscriber, prefix })
+  t.teardown(async () => {
+    await store.close()
+    client.disconnect()
+    subscriber.disconnect()
+  })
+  return {
+    backend,
+    store,
+    prefix,
+    redis: client,
+    redisUrl: server.url,
+    register: async (app) => {
+      await app.register(redisPlugin, { url: server.url })
+      await app.register(storePlugin, { type: 'redis', prefix })
+    }
+  }
+}
+
+export interface Stack {
+  readonly handle: StoreHandle
+  readonly registry: FastifyInstance
+  readonly registryUrl: string
+  readonly sockets: FastifyInstance[]
+}
+
+export interface StackOptions {
+  readonly sockets?: number
+  readonly socket?: Partial<SwitchboardSocketOptions>
+}
+
+export async function startSocket (t: Teardown, handle: StoreHandle, serverId: string, options: StackOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
+  t.teardown(async () => { await app.close() })
+  await handle.register(app)
+  await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return app
+}
+
+export async function startRegistry (t: Teardown, handle: StoreHandle, options: Partial<SwitchboardRegistryOptions> = {}): Promise<{ app: FastifyInstance, url: string }> {
+  const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
+  t.teardown(async () => { await app.close() })
+  await handle.register(app)
+  await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, heartbeatTimeoutMs: 3000, ...options })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, url }
+}
+
+export async function startStack (t: Teardown, backend: Backend, options: StackOptions = {}): Promise<Stack> {
+  const handle = await openStore(t, backend)
+  const sockets: FastifyInstance[] = []
+  for (let i = 1; i <= (options.sockets ?? 2); i++) sockets.push(await startSocket(t, handle, `s${i}`, options))
+  const registry = await startRegistry(t, handle)
+  return { handle, registry: registry.app, registryUrl: registry.url, sockets }
+}
+
+/** The load the store counts for a server. */
+export async function loadOf (store: Store, serverId: string): Promise<number | undefined> {
+  return (await store.listServers()).find((s) => s.id === serverId)?.load
+}
