@@ -86,3 +86,31 @@ t.test('identity: dev mode needs a valid ?user=', async (t) => {
     t.equal(response.json().code, 'UNAUTHORIZED', url)
   }
 })
+
+t.test('identity: jwt mode maps a verified bearer token to its sub', async (t) => {
+  const { createSigner } = await import('fast-jwt')
+  const secret = 'jwt-secret-0123456789abcdef'
+  const handle = await openStore(t, 'memory')
+  const { app } = await startRegistry(t, handle, { auth: { mode: 'jwt', secret } })
+  await handle.store.heartbeat(record('a'), 0)
+  const sign = createSigner({ key: secret })
+  const allowed = await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${sign({ sub: 'alice' })}` } })
+  t.equal(allowed.statusCode, 200)
+  const verified = new TokenSigner(TOKEN_SECRET).verify(allowed.json().token, 'a')
+  t.equal(verified.ok && verified.claims.user, 'alice')
+
+  const refused: Array<[string, Record<string, string>]> = [
+    ['no header', {}],
+    ['not bearer', { authorization: 'Basic abc' }],
+    ['another key', { authorization: `Bearer ${createSigner({ key: 'other-secret-0123456789' })({ sub: 'alice' })}` }],
+    ['expired', { authorization: `Bearer ${createSigner({ key: secret, expiresIn: 1 })({ sub: 'alice', iat: 1 })}` }],
+    ['no sub', { authorization: `Bearer ${sign({ name: 'alice' })}` }],
+    ['bad sub', { authorization: `Bearer ${sign({ sub: 'alice smith' })}` }],
+    ['?user= is ignored', { authorization: 'Bearer x.y.z' }]
+  ]
+  for (const [what, headers] of refused) {
+    const response = await app.inject({ url: '/allocate?user=alice', headers })
+    t.equal(response.statusCode, 401, what)
+    t.equal(response.json().code, 'UNAUTHORIZED', what)
+  }
+})

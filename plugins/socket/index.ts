@@ -146,7 +146,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
 
   // Registered only once listening: before that, the URL it would advertise refuses connections.
   fastify.addHook('onListen', async () => {
-    if (url === '') url = listeningUrl(fastify, config.path)
+    if (url === '') url = listeningUrl(fastify, `${fastify.prefix}${config.path}`)
     try {
       await heartbeat()
     } catch (err) {

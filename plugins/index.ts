@@ -1,0 +1,12 @@
+/** Switchboard's plugins and the types they decorate Fastify with. */
+export { redisPlugin, createRedis } from './redis/index.js'
+export type { SwitchboardRedis, SwitchboardRedisOptions } from './redis/index.js'
+export { storePlugin, MemoryStore, RedisStore } from './store/index.js'
+export type { Store, ServerRecord, ServerStatus, MessageHandler, AppendInput, AppendResult, StoreLimits, SwitchboardStoreOptions } from './store/index.js'
+export { registryPlugin, Allocator } from './registry/index.js'
+export type { SwitchboardRegistry, SwitchboardRegistryOptions, Allocation, Authenticate, AuthOptions } from './registry/index.js'
+export { socketPlugin } from './socket/index.js'
+export type { SwitchboardSocket, SwitchboardSocketOptions } from './socket/index.js'
+export { webPlugin } from './web/index.js'
+export { TokenSigner } from './token/index.js'
+export * from './errors.js'
