@@ -14,7 +14,7 @@ const sessions = new Map([['key-alice', 'alice'], ['key-bob', 'bob']])
 
 for (const backend of ['memory', 'redis'] as const) {
   t.test(`${backend}: the whole flow works inside a host app`, async (t) => {
-    let redis
+    let redis: { client: Redis, subscriber: Redis } | undefined
     if (backend === 'redis') {
       const server = await sharedRedis()
       redis = { client: new Redis(server.url), subscriber: new Redis(server.url) }
@@ -27,7 +27,7 @@ for (const backend of ['memory', 'redis'] as const) {
     t.same(await (await fetch(`${base}/api/hello`)).json(), { hello: 'world' }, 'the host route still works')
     const refused = await fetch(`${base}/chat/allocate`, { headers: { 'x-api-key': 'nope' } })
     t.equal(refused.status, 401)
-    t.equal((await refused.json()).code, 'UNAUTHORIZED', 'the host authenticate decides')
+    t.equal(((await refused.json()) as { code: string }).code, 'UNAUTHORIZED', 'the host authenticate decides')
 
     const connect = async (key: string): Promise<TestClient> => {
       const allocation = await (await fetch(`${base}/chat/allocate`, { headers: { 'x-api-key': key } })).json() as { url: string, token: string }

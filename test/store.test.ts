@@ -36,6 +36,8 @@ for (const backend of BACKENDS) {
     await store.deregister('a')
     await store.deregister('b')
     t.same(await store.listServers(), [])
+    await store.adjustLoad('a', -1)
+    t.same(await store.listServers(), [], 'a late decrement does not resurrect a deregistered server')
   })
 
   t.test(`${backend}: append publishes to subscribers and returns increasing offsets`, async (t) => {

@@ -5,7 +5,7 @@
  * project and exercised by test/embed.test.ts.
  */
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Redis } from 'ioredis'
 import {
   UnauthorizedError,
@@ -21,8 +21,8 @@ export interface EmbedOptions {
   readonly tokenSecret: string
   /** a Redis connection pair the app already owns, or none for the memory store */
   readonly redis?: { client: Redis, subscriber: Redis }
-  /** the app's own logger (any pino-compatible options or instance) */
-  readonly logger?: boolean | { level: string }
+  /** the app's own logger options */
+  readonly logger?: FastifyServerOptions['logger']
 }
 
 export async function buildChatApp (options: EmbedOptions): Promise<FastifyInstance> {

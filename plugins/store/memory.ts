@@ -41,7 +41,8 @@ export class MemoryStore implements Store {
   }
 
   async adjustLoad (id: string, delta: number): Promise<void> {
-    this.#load.set(id, (this.#load.get(id) ?? 0) + delta)
+    const load = this.#load.get(id)
+    if (load !== undefined) this.#load.set(id, load + delta)
   }
 
   async pickServer (aliveWithinMs: number): Promise<ServerStatus | null> {

@@ -65,7 +65,8 @@ export class RedisStore implements Store {
   }
 
   async adjustLoad (id: string, delta: number): Promise<void> {
-    await this.#client.zincrby(this.#keys.load, delta, id)
+    // XX: never re-create the entry of a server that was deregistered or evicted.
+    await this.#client.zadd(this.#keys.load, 'XX', 'INCR', delta, id)
   }
 
   async pickServer (aliveWithinMs: number): Promise<ServerStatus | null> {

@@ -53,7 +53,7 @@ export interface Store {
   heartbeat (server: ServerRecord, connections: number): Promise<void>
   /** Remove a server from every fleet structure. */
   deregister (id: string): Promise<void>
-  /** Connection accounting: +1 on open, -1 on close (ZINCRBY). */
+  /** Connection accounting: +1 on open, -1 on close; a server without a load entry is left alone. */
   adjustLoad (id: string, delta: number): Promise<void>
   /** The least-loaded server that is alive (heartbeat within `aliveWithinMs`), not draining and under capacity. */
   pickServer (aliveWithinMs: number): Promise<ServerStatus | null>

@@ -87,10 +87,10 @@ export async function sleep (ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns true or the time is up. */
-export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 3000, what: string | (() => string) = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
     await sleep(20)
   }
 }
