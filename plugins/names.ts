@@ -31,7 +31,12 @@ export interface Keys {
   server (id: string): string
   live (channel: string): string
   history (channel: string): string
+  /** hash: epoch, top (newest offset), trimmed (newest offset dropped by trimming) */
+  meta (channel: string): string
   dedup (channel: string, sender: string, mid: string): string
+  members (room: string): string
+  rooms (user: string): string
+  presence (channel: string): string
 }
 
 export function keys (prefix: string): Keys {
@@ -41,6 +46,10 @@ export function keys (prefix: string): Keys {
     server: (id) => `${prefix}server:${id}`,
     live: (channel) => `${prefix}ch:${channel}`,
     history: (channel) => `${prefix}hist:${channel}`,
-    dedup: (channel, sender, mid) => `${prefix}mid:${channel}:${sender}:${mid}`
+    meta: (channel) => `${prefix}meta:${channel}`,
+    dedup: (channel, sender, mid) => `${prefix}mid:${channel}:${sender}:${mid}`,
+    members: (room) => `${prefix}members:${room}`,
+    rooms: (user) => `${prefix}rooms:${user}`,
+    presence: (channel) => `${prefix}presence:${channel}`
   }
 }

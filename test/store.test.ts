@@ -3,12 +3,125 @@
  */
 import t from 'tap'
 import { BACKENDS, openStore } from './helpers/stack.js'
-import { eventually } from './helpers/client.js'
+import { eventually, sleep } from './helpers/client.js'
+import type { AppendResult, Store } from '../plugins/store/index.js'
+import { compareOffsets } from '../plugins/store/types.js'
+
+function offsetOf (result: AppendResult): string {
+  if (result.status === 'forbidden') throw new Error('append was refused')
+  return result.offset
+}
+
+async function put (store: Store, channel: string, n: number): Promise<string> {
+  return offsetOf(await store.append({ channel, framePrefix: `{"n":${n},"offset":"`, sender: 'alice' }))
+}
 
 const server = (id: string, extra: Partial<{ capacity: number, draining: boolean, url: string }> = {}) =>
   ({ id, url: `ws://h/${id}`, capacity: 10, draining: false, startedAt: 1700000000000, ...extra })
 
 for (const backend of BACKENDS) {
+  t.test(`${backend}: position, recovery and history`, async (t) => {
+    const { store } = await openStore(t, backend)
+    const empty = await store.position('room:a')
+    t.equal(empty.offset, '0-0', 'a new channel starts at 0-0')
+    t.match(empty.epoch, /^[A-Za-z0-9_-]{4,32}$/)
+    t.same(await store.position('room:a'), empty, 'the epoch is stable')
+
+    const offsets: string[] = []
+    for (let n = 1; n <= 5; n++) offsets.push(await put(store, 'room:a', n))
+    const top = await store.position('room:a')
+    t.same(top, { epoch: empty.epoch, offset: offsets[4] }, 'same epoch, newest offset')
+
+    const fromStart = await store.recover('room:a', empty)
+    t.equal(fromStart.recovered, true)
+    t.same(fromStart.messages.map((m) => JSON.parse(m).n), [1, 2, 3, 4, 5])
+    t.same(fromStart.messages.map((m) => JSON.parse(m).offset), offsets, 'replayed frames carry their offsets')
+    const fromThird = await store.recover('room:a', { epoch: empty.epoch, offset: offsets[2] ?? '' })
+    t.same(fromThird.messages.map((m) => JSON.parse(m).n), [4, 5], 'strictly after since')
+    t.same((await store.recover('room:a', top)).messages, [], 'nothing after the newest')
+    t.equal((await store.recover('room:a', { epoch: 'other', offset: offsets[2] ?? '' })).recovered, false, 'another epoch')
+    t.equal((await store.recover('room:a', { epoch: empty.epoch, offset: '99999999999999-0' })).recovered, false, 'an offset from the future')
+
+    t.same((await store.history('room:a', undefined, 2)).map((m) => JSON.parse(m).n), [4, 5], 'newest page')
+    t.same((await store.history('room:a', offsets[3], 2)).map((m) => JSON.parse(m).n), [2, 3], 'before is exclusive')
+    t.same((await store.history('room:a', offsets[0], 10)), [], 'nothing before the first')
+    t.same(await store.history('room:none', undefined, 10), [])
+  })
+
+  t.test(`${backend}: trimming keeps the newest and makes older offsets unrecoverable`, async (t) => {
+    const { store } = await openStore(t, backend, { historySize: 10 })
+    const start = await store.position('room:t')
+    const offsets: string[] = []
+    for (let n = 1; n <= 12; n++) offsets.push(await put(store, 'room:t', n))
+    // 10 + 10% slack = 11 kept before a trim; the 12th append trims to 10.
+    const all = await store.history('room:t', undefined, 100)
+    t.same(all.map((m) => JSON.parse(m).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    t.equal((await store.recover('room:t', start)).recovered, false, 'from before the trim: not recoverable')
+    t.equal((await store.recover('room:t', { epoch: start.epoch, offset: offsets[0] ?? '' })).recovered, false, 'from a trimmed offset')
+    const fromKept = await store.recover('room:t', { epoch: start.epoch, offset: offsets[1] ?? '' })
+    t.equal(fromKept.recovered, true, 'from the newest trimmed offset everything after is still here')
+    t.same(fromKept.messages.map((m) => JSON.parse(m).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+  })
+
+  t.test(`${backend}: history that expires comes back with a new epoch`, async (t) => {
+    const { store } = await openStore(t, backend, { historyTtlMs: 200 })
+    const offset = await put(store, 'room:e', 1)
+    const before = await store.position('room:e')
+    t.equal(before.offset, offset)
+    await sleep(350)
+    const after = await store.position('room:e')
+    t.not(after.epoch, before.epoch, 'epoch changed')
+    t.equal(after.offset, '0-0')
+    t.equal((await store.recover('room:e', before)).recovered, false)
+    t.same(await store.history('room:e', undefined, 10), [])
+  })
+
+  t.test(`${backend}: rooms and membership`, async (t) => {
+    const { store } = await openStore(t, backend)
+    await store.join('general', 'alice')
+    await store.join('general', 'bob')
+    await store.join('random', 'alice')
+    t.same(await store.members('general'), ['alice', 'bob'])
+    t.same(await store.roomsOf('alice'), ['general', 'random'])
+    t.ok(await store.isMember('general', 'bob'))
+    t.notOk(await store.isMember('random', 'bob'))
+    const refused = await store.append({ channel: 'room:random', framePrefix: '{"offset":"', sender: 'bob', requireMember: true })
+    t.same(refused, { status: 'forbidden' })
+    t.equal((await store.append({ channel: 'room:random', framePrefix: '{"offset":"', sender: 'alice', requireMember: true })).status, 'appended')
+    await store.leave('general', 'bob')
+    t.same(await store.members('general'), ['alice'])
+    t.same(await store.roomsOf('bob'), [])
+  })
+
+  t.test(`${backend}: presence across servers, with events on first and last`, async (t) => {
+    const { store } = await openStore(t, backend, { aliveWithinMs: 400 })
+    const events: string[] = []
+    await store.subscribe('room:p', (_c, p) => { events.push(p) })
+    const beat = async (id: string): Promise<void> => { await store.heartbeat({ id, url: 'ws://x', capacity: 9, draining: false, startedAt: 0 }, 0) }
+    await beat('s1')
+    await beat('s2')
+    t.equal(await store.presenceAdd('room:p', 'alice', 's1', 'alice-in'), true, 'first connection anywhere: event')
+    t.equal(await store.presenceAdd('room:p', 'alice', 's2', 'alice-in'), false, 'second server: no event')
+    t.equal(await store.presenceAdd('room:p', 'bob', 's2', 'bob-in'), true)
+    t.same(await store.presence('room:p'), ['alice', 'bob'])
+    t.equal(await store.presenceRemove('room:p', 'alice', 's1', 'alice-out'), false, 'still on s2: no event')
+    t.same(await store.presence('room:p'), ['alice', 'bob'])
+    t.equal(await store.presenceRemove('room:p', 'alice', 's2', 'alice-out'), true, 'last one: event')
+    t.equal(await store.presenceRemove('room:p', 'alice', 's2', 'alice-out'), false, 'removing twice is harmless')
+    t.same(await store.presence('room:p'), ['bob'])
+    t.equal(await store.presenceAdd('room:p', 'carol', 's1', ''), false, 'an empty event publishes nothing')
+    await eventually(() => events.length >= 3, 2000, 'events')
+    t.same(events, ['alice-in', 'bob-in', 'alice-out'])
+
+    // s2 stops heartbeating: its users vanish from presence within the window.
+    await sleep(250)
+    await beat('s1')
+    await sleep(250)
+    t.same(await store.presence('room:p'), ['carol'], 'bob, on the silent s2, is gone')
+    await store.deregister('s2')
+    t.same(await store.presence('room:p'), ['carol'])
+  })
+
   t.test(`${backend}: fleet bookkeeping`, async (t) => {
     const { store } = await openStore(t, backend)
     await store.ping()
@@ -47,11 +160,10 @@ for (const backend of BACKENDS) {
     await store.subscribe('user:bob', handler)
     await store.subscribe('user:bob', handler) // idempotent per handler
 
-    const first = await store.append({ channel: 'user:bob', framePrefix: '{"n":1,"offset":"', sender: 'alice' })
-    const second = await store.append({ channel: 'user:bob', framePrefix: '{"n":2,"offset":"', sender: 'alice' })
-    await store.append({ channel: 'user:carol', framePrefix: '{"n":3,"offset":"', sender: 'alice' })
+    const first = { offset: await put(store, 'user:bob', 1) }
+    const second = { offset: await put(store, 'user:bob', 2) }
+    await put(store, 'user:carol', 3)
     t.match(first.offset, /^\d+-\d+$/)
-    t.notOk(first.duplicate)
     t.ok(compareOffsets(first.offset, second.offset) < 0, 'offsets increase')
 
     await eventually(() => seen.length >= 2, 2000, 'two deliveries')
@@ -74,8 +186,9 @@ for (const backend of BACKENDS) {
     const first = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'alice', mid: 'm-1' })
     const again = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'alice', mid: 'm-1' })
     const otherSender = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'carol', mid: 'm-1' })
-    t.same(again, { offset: first.offset, duplicate: true })
-    t.not(otherSender.offset, first.offset, 'the same mid from another sender is another message')
+    t.same(again, { status: 'duplicate', offset: offsetOf(first) })
+    t.equal(first.status, 'appended')
+    t.not(offsetOf(otherSender), offsetOf(first), 'the same mid from another sender is another message')
     await eventually(() => seen.length >= 2, 2000, 'deliveries')
     await new Promise((resolve) => setTimeout(resolve, 100))
     t.equal(seen.length, 2)
@@ -95,10 +208,4 @@ for (const backend of BACKENDS) {
     await eventually(() => b.length === 2, 2000, 'the remaining handler')
     t.equal(a.length, 1)
   })
-}
-
-function compareOffsets (x: string, y: string): number {
-  const [xm = 0, xs = 0] = x.split('-').map(Number)
-  const [ym = 0, ys = 0] = y.split('-').map(Number)
-  return xm - ym || xs - ys
 }

@@ -5,20 +5,41 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
 import { CloseCode, FrameErrorCodes } from '../errors.js'
-import { userChannel } from '../names.js'
-import type { Store } from '../store/types.js'
-import { ackFrame, errorFrame, messagePrefix } from './frames.js'
+import type { FrameErrorCode } from '../errors.js'
+import { isChannel, roomChannel, userChannel } from '../names.js'
+import { compareOffsets } from '../store/types.js'
+import type { Position, Store } from '../store/types.js'
+import {
+  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedFrame, messagePrefix, presenceFrame, subscribedFrame
+} from './frames.js'
 import type { Hub, Listener } from './hub.js'
+import type { PresenceTracker } from './presence.js'
 import { parseFrame } from './protocol.js'
-import type { FrameError, SendFrame } from './protocol.js'
+import type {
+  ClientFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeFrame, UnsubscribeFrame
+} from './protocol.js'
+
+/** Decides whether `user` may join `room` (open by default). */
+export type AuthorizeJoin = (user: string, room: string) => boolean | Promise<boolean>
 
 /** What every connection of one server shares. */
 export interface ConnectionContext {
   readonly store: Store
   readonly hub: Hub
+  readonly presence: PresenceTracker
   readonly log: FastifyBaseLogger
+  readonly authorizeJoin: AuthorizeJoin
+  /** every local connection of a user */
+  readonly byUser: Map<string, Set<Connection>>
   /** consecutive invalid frames after which the connection is closed with 4400 */
   readonly maxViolations: number
+}
+
+/** A refusal that becomes an error frame for the request that caused it. */
+class Refusal extends Error {
+  constructor (readonly code: FrameErrorCode, message: string) {
+    super(message)
+  }
 }
 
 export class Connection implements Listener {
@@ -26,6 +47,8 @@ export class Connection implements Listener {
   readonly socket: WebSocket
   readonly channels = new Set<string>()
   readonly #context: ConnectionContext
+  /** live frames held back per channel while its replay is being sent */
+  #held: Map<string, string[]> | undefined
   #violations = 0
 
   constructor (context: ConnectionContext, socket: WebSocket, user: string) {
@@ -34,23 +57,65 @@ export class Connection implements Listener {
     this.user = user
   }
 
-  deliver (payload: string): void {
-    if (this.socket.readyState === 1) this.socket.send(payload)
+  deliver (channel: string, payload: string): void {
+    const held = this.#held?.get(channel)
+    if (held !== undefined) held.push(payload)
+    else if (this.socket.readyState === 1) this.socket.send(payload)
   }
 
   send (frame: string): void {
     if (this.socket.readyState === 1) this.socket.send(frame)
   }
 
-  async listen (channel: string): Promise<void> {
-    this.channels.add(channel)
-    await this.#context.hub.add(channel, this)
+  /**
+   * Starts listening to a channel without a gap: live frames are held while
+   * the position (or the replay after `since`) is read; `reply` is sent, then
+   * the replay, then the held frames that the replay did not already cover.
+   */
+  async attach (channel: string, since: Position | undefined, reply: (position: Position, recovered: boolean | undefined) => string | Promise<string>): Promise<void> {
+    const { hub, store, presence } = this.#context
+    const alreadyListening = this.channels.has(channel)
+    const held: string[] = []
+    this.#held ??= new Map()
+    this.#held.set(channel, held)
+    try {
+      if (!alreadyListening) {
+        this.channels.add(channel)
+        presence.add(channel, this.user)
+        await hub.add(channel, this)
+      }
+      let last: string | undefined
+      if (since === undefined) {
+        const position = await store.position(channel)
+        this.send(await reply(position, undefined))
+      } else {
+        const recovery = await store.recover(channel, since)
+        this.send(await reply(recovery, recovery.recovered))
+        for (const frame of recovery.messages) this.send(frame)
+        if (recovery.recovered) last = recovery.messages.length > 0 ? frameOffset(recovery.messages[recovery.messages.length - 1] ?? '') : since.offset
+      }
+      for (const frame of held) {
+        const offset = last === undefined ? undefined : frameOffset(frame)
+        if (offset === undefined || last === undefined || compareOffsets(offset, last) > 0) this.send(frame)
+      }
+    } catch (err) {
+      if (!alreadyListening) this.detach(channel)
+      throw err
+    } finally {
+      if (this.#held.get(channel) === held) this.#held.delete(channel)
+      if (this.#held.size === 0) this.#held = undefined
+    }
+  }
+
+  detach (channel: string): void {
+    if (!this.channels.delete(channel)) return
+    this.#context.hub.remove(channel, this)
+    this.#context.presence.remove(channel, this.user)
   }
 
   /** Called once when the socket closes: stop listening everywhere. */
   release (): void {
-    for (const channel of this.channels) this.#context.hub.remove(channel, this)
-    this.channels.clear()
+    for (const channel of [...this.channels]) this.detach(channel)
   }
 
   onFrame (data: RawData, isBinary: boolean): void {
@@ -65,10 +130,19 @@ export class Connection implements Listener {
     }
     this.#violations = 0
     const frame = parsed.frame
+    this.#handle(frame).catch((err: unknown) => this.#failed(frame.id, err))
+  }
+
+  async #handle (frame: ClientFrame): Promise<void> {
     switch (frame.type) {
-      case 'send':
-        this.#send(frame).catch((err: unknown) => this.#failed(frame.id, err))
-        break
+      case 'send': return await this.#send(frame)
+      case 'publish': return await this.#publish(frame)
+      case 'join': return await this.#join(frame)
+      case 'leave': return await this.#leave(frame)
+      case 'subscribe': return await this.#subscribe(frame)
+      case 'unsubscribe': return this.#unsubscribe(frame)
+      case 'history': return await this.#history(frame)
+      case 'presence': return await this.#presence(frame)
     }
   }
 
@@ -86,13 +160,84 @@ export class Connection implements Listener {
       store.append({ channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts), sender: from, mid: frame.mid })
         .catch((err: unknown) => this.#context.log.warn({ err, channel: own }, 'sender copy of a direct message failed'))
     }
-    const { offset } = await delivered
-    this.send(ackFrame(frame.id, target, offset))
+    const result = await delivered
+    if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'not allowed')
+    this.send(ackFrame(frame.id, target, result.offset))
   }
 
-  #failed (id: SendFrame['id'], err: unknown): void {
+  async #publish (frame: PublishFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
+    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now())
+    const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
+    if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} is not a member of ${channel}; join it first`)
+    this.send(ackFrame(frame.id, channel, result.offset))
+  }
+
+  async #join (frame: JoinFrame): Promise<void> {
+    const { store, authorizeJoin } = this.#context
+    if (!(await authorizeJoin(this.user, frame.room))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} may not join ${frame.room}`)
+    await store.join(frame.room, this.user)
+    const channel = roomChannel(frame.room)
+    await this.attach(channel, undefined, (position) => joinedFrame(frame.id, channel, position))
+  }
+
+  async #leave (frame: LeaveFrame): Promise<void> {
+    const channel = roomChannel(frame.room)
+    await this.#context.store.leave(frame.room, this.user)
+    // Every local connection of the user stops listening; other servers' connections stop at their next subscribe.
+    for (const connection of this.#context.byUser.get(this.user) ?? []) connection.detach(channel)
+    this.send(doneFrame('left', frame.id, channel))
+  }
+
+  async #subscribe (frame: SubscribeFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    await this.#authorizeRead(channel)
+    await this.attach(channel, frame.since, (position, recovered) => subscribedFrame(frame.id, channel, position, recovered))
+  }
+
+  #unsubscribe (frame: UnsubscribeFrame): void {
+    const channel = this.#channel(frame.channel)
+    if (channel === userChannel(this.user)) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'the personal channel cannot be unsubscribed')
+    this.detach(channel)
+    this.send(doneFrame('unsubscribed', frame.id, channel))
+  }
+
+  async #history (frame: HistoryFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    await this.#authorizeRead(channel)
+    const messages = await this.#context.store.history(channel, frame.before, frame.limit ?? 50)
+    this.send(historyFrame(frame.id, channel, messages))
+  }
+
+  async #presence (frame: PresenceFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    // Whether a user is online is public; who is in a room is for its members.
+    if (channel.startsWith('room:')) await this.#authorizeRead(channel)
+    this.send(presenceFrame(frame.id, channel, await this.#context.store.presence(channel)))
+  }
+
+  #channel (name: string): string {
+    if (!isChannel(name)) throw new Refusal(FrameErrorCodes.INVALID_CHANNEL, 'channels are user:{id} or room:{name}, with 1-64 of [A-Za-z0-9_.-]')
+    return name
+  }
+
+  async #authorizeRead (channel: string): Promise<void> {
+    if (channel.startsWith('user:')) {
+      if (channel !== userChannel(this.user)) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only your own personal channel can be read')
+      return
+    }
+    const room = channel.slice('room:'.length)
+    if (!(await this.#context.store.isMember(room, this.user))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} is not a member of ${channel}; join it first`)
+  }
+
+  #failed (id: RequestId, err: unknown): void {
+    if (err instanceof Refusal) {
+      this.send(errorFrame(err.code, err.message, id))
+      return
+    }
     this.#context.log.warn({ err, user: this.user }, 'request failed')
-    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, 'the message could not be stored; resend it with the same mid', id))
+    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, 'the request could not be completed; retry it (with the same mid)', id))
   }
 
   #reject (error: FrameError): void {

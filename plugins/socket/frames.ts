@@ -1,21 +1,50 @@
 /**
  * Server → client frames, serialized by hand where it is the hot path. Every
- * name spliced in raw (users, channels, offsets) has already been validated
- * against a pattern that needs no JSON escaping.
+ * name spliced in raw (users, channels, offsets, epochs) has already been
+ * validated against a pattern that needs no JSON escaping.
  */
 import type { FrameErrorCode } from '../errors.js'
+import type { Position } from '../store/types.js'
 import type { RequestId } from './protocol.js'
 
-export function welcomeFrame (user: string, server: string, channel: string): string {
-  return JSON.stringify({ type: 'welcome', user, server, channel })
+const id = (value: RequestId): string => JSON.stringify(value)
+
+export function welcomeFrame (user: string, server: string, channel: string, position: Position, rooms: string[], recovered: boolean | undefined): string {
+  return JSON.stringify({ type: 'welcome', user, server, channel, epoch: position.epoch, offset: position.offset, rooms, ...(recovered === undefined ? {} : { recovered }) })
 }
 
-export function ackFrame (id: RequestId, channel: string, offset: string): string {
-  return `{"type":"ack","id":${JSON.stringify(id)},"channel":"${channel}","offset":"${offset}"}`
+export function ackFrame (requestId: RequestId, channel: string, offset: string): string {
+  return `{"type":"ack","id":${id(requestId)},"channel":"${channel}","offset":"${offset}"}`
 }
 
-export function errorFrame (code: FrameErrorCode, message: string, id?: RequestId): string {
-  return JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message })
+export function joinedFrame (requestId: RequestId, channel: string, position: Position): string {
+  return JSON.stringify({ type: 'joined', id: requestId, channel, epoch: position.epoch, offset: position.offset })
+}
+
+export function subscribedFrame (requestId: RequestId, channel: string, position: Position, recovered: boolean | undefined): string {
+  return JSON.stringify({ type: 'subscribed', id: requestId, channel, ...(recovered === undefined ? {} : { recovered }), epoch: position.epoch, offset: position.offset })
+}
+
+export function doneFrame (type: 'left' | 'unsubscribed', requestId: RequestId, channel: string): string {
+  return JSON.stringify({ type, id: requestId, channel })
+}
+
+/** History replies splice the stored frames in as they are. */
+export function historyFrame (requestId: RequestId, channel: string, messages: string[]): string {
+  return `{"type":"history","id":${id(requestId)},"channel":"${channel}","messages":[${messages.join(',')}]}`
+}
+
+export function presenceFrame (requestId: RequestId, channel: string, users: string[]): string {
+  return JSON.stringify({ type: 'presence', id: requestId, channel, users })
+}
+
+/** A presence event: `user` came online in (`join`) or left (`leave`) a channel. */
+export function presenceEvent (type: 'join' | 'leave', channel: string, user: string): string {
+  return `{"type":"${type}","channel":"${channel}","user":"${user}"}`
+}
+
+export function errorFrame (code: FrameErrorCode, message: string, requestId?: RequestId): string {
+  return JSON.stringify(requestId === undefined ? { type: 'error', code, message } : { type: 'error', id: requestId, code, message })
 }
 
 /**
@@ -25,4 +54,13 @@ export function errorFrame (code: FrameErrorCode, message: string, id?: RequestI
 export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number): string {
   const toField = to === null ? '' : `"to":"${to}",`
   return `{"type":"message","channel":"${channel}","from":"${from}",${toField}"data":${dataJson},"ts":${ts},"offset":"`
+}
+
+const OFFSET_FIELD = '"offset":"'
+
+/** The offset of a message frame (its last field), or undefined for frames without one (events). */
+export function frameOffset (frame: string): string | undefined {
+  if (!frame.endsWith('"}')) return undefined
+  const at = frame.lastIndexOf(OFFSET_FIELD)
+  return at < 0 ? undefined : frame.slice(at + OFFSET_FIELD.length, -2)
 }

@@ -9,7 +9,7 @@ import type { Store } from '../store/types.js'
 
 /** What the hub needs of a connection: a way to hand it a ready text frame. */
 export interface Listener {
-  deliver (payload: string): void
+  deliver (channel: string, payload: string): void
 }
 
 interface Subscription {
@@ -25,7 +25,7 @@ export class Hub {
   readonly #onMessage = (channel: string, payload: string): void => {
     const subscription = this.#channels.get(channel)
     if (subscription === undefined) return
-    for (const listener of subscription.listeners) listener.deliver(payload)
+    for (const listener of subscription.listeners) listener.deliver(channel, payload)
   }
 
   constructor (store: Store, log: FastifyBaseLogger) {

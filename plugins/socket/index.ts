@@ -21,9 +21,13 @@ import { NAME_PATTERN, userChannel } from '../names.js'
 import type { ServerRecord } from '../store/types.js'
 import { TokenSigner } from '../token/index.js'
 import { Connection } from './connection.js'
-import type { ConnectionContext } from './connection.js'
+import type { AuthorizeJoin, ConnectionContext } from './connection.js'
 import { welcomeFrame } from './frames.js'
 import { Hub } from './hub.js'
+import { PresenceTracker } from './presence.js'
+import { OFFSET_PATTERN } from '../store/types.js'
+
+export type { AuthorizeJoin } from './connection.js'
 
 export interface SwitchboardSocketOptions {
   /** HMAC secret shared with the registries (at least 16 characters) */
@@ -42,6 +46,8 @@ export interface SwitchboardSocketOptions {
   readonly maxViolations?: number
   /** largest accepted frame, bytes; larger ones close the connection with 1009 (default 65 536) */
   readonly maxPayload?: number
+  /** who may join which room (default: anyone, any room) */
+  readonly authorizeJoin?: AuthorizeJoin
 }
 
 const Options = Type.Object({
@@ -55,6 +61,13 @@ const Options = Type.Object({
   maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 })
 })
 const checkOptions = TypeCompiler.Compile(Options)
+
+/** GET {path}?token=…[&offset=…&epoch=…]: offset and epoch recover the personal channel. */
+const ConnectQuery = Type.Object({
+  token: Type.Optional(Type.String()),
+  offset: Type.Optional(Type.String({ pattern: OFFSET_PATTERN })),
+  epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 32 }))
+})
 type Resolved = Readonly<Static<typeof Options>>
 
 export interface SwitchboardSocket {
@@ -107,7 +120,12 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
   const hub = new Hub(store, log)
-  const context: ConnectionContext = { store, hub, log, maxViolations: config.maxViolations }
+  const byUser = new Map<string, Set<Connection>>()
+  const authorizeJoin = options.authorizeJoin ?? (() => true)
+  if (typeof authorizeJoin !== 'function') throw new InvalidOptionsError('switchboard-socket', 'authorizeJoin must be a function')
+  const context: ConnectionContext = {
+    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations
+  }
   const connections = new Set<Connection>()
   const startedAt = Date.now()
   let url = config.publicUrl ?? ''
@@ -182,29 +200,39 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     useJsonErrors(routes)
     routes.get(config.path, {
       websocket: true,
+      schema: { querystring: ConnectQuery },
       preValidation: checkToken,
       logSerializers: { req: requestSerializer }
     }, (socket, request) => {
       const user = request.switchboardUser as string
+      const query = request.query as Static<typeof ConnectQuery>
+      const since = query.offset !== undefined && query.epoch !== undefined ? { offset: query.offset, epoch: query.epoch } : undefined
       const connection = new Connection(context, socket, user)
       // Attach synchronously, or frames that arrive early are lost.
       socket.on('message', (data, isBinary) => connection.onFrame(data, isBinary))
       socket.on('close', () => {
         if (!connections.delete(connection)) return
+        const mine = byUser.get(user)
+        mine?.delete(connection)
+        if (mine?.size === 0) byUser.delete(user)
         connection.release()
         adjust(-1)
       })
       socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
       connections.add(connection)
+      let mine = byUser.get(user)
+      if (mine === undefined) byUser.set(user, mine = new Set())
+      mine.add(connection)
       adjust(+1)
       const channel = userChannel(user)
-      connection.listen(channel).then(
-        () => connection.send(welcomeFrame(user, config.serverId, channel)),
-        (err: unknown) => {
-          log.error({ err, user }, 'could not subscribe a new connection')
-          socket.close(CloseCode.INTERNAL, 'subscription failed')
-        }
-      )
+      const rooms = store.roomsOf(user)
+      rooms.catch(() => {}) // awaited in the welcome; this only prevents an unhandled rejection in between
+      connection.attach(channel, since, async (position, recovered) =>
+        welcomeFrame(user, config.serverId, channel, position, await rooms, recovered)
+      ).catch((err: unknown) => {
+        log.error({ err, user }, 'could not set up a new connection')
+        socket.close(CloseCode.INTERNAL, 'connection setup failed')
+      })
     })
   })
 }

@@ -9,27 +9,60 @@ import type { TypeCheck } from '@sinclair/typebox/compiler'
 import { FrameErrorCodes } from '../errors.js'
 import type { FrameErrorCode } from '../errors.js'
 import { NAME_PATTERN } from '../names.js'
+import { OFFSET_PATTERN } from '../store/types.js'
 
 const RequestIdSchema = Type.Union([
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   Type.String({ minLength: 1, maxLength: 64 })
 ], { description: 'client-chosen request id, echoed in the reply' })
 const Name = Type.String({ pattern: NAME_PATTERN })
+/** Channel names are checked by isChannel() so the error code can say INVALID_CHANNEL. */
+const Channel = Type.String({ maxLength: 80 })
 const Mid = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'client message id for idempotent resends' })
+const Offset = Type.String({ pattern: OFFSET_PATTERN })
+const Epoch = Type.String({ minLength: 1, maxLength: 32 })
 
-export const SendFrameSchema = Type.Object({
-  type: Type.Literal('send'),
+export const SendFrameSchema = Type.Object({ type: Type.Literal('send'), id: RequestIdSchema, to: Name, data: Type.Unknown(), mid: Type.Optional(Mid) })
+export const PublishFrameSchema = Type.Object({ type: Type.Literal('publish'), id: RequestIdSchema, channel: Channel, data: Type.Unknown(), mid: Type.Optional(Mid) })
+export const JoinFrameSchema = Type.Object({ type: Type.Literal('join'), id: RequestIdSchema, room: Name })
+export const LeaveFrameSchema = Type.Object({ type: Type.Literal('leave'), id: RequestIdSchema, room: Name })
+export const SubscribeFrameSchema = Type.Object({
+  type: Type.Literal('subscribe'),
   id: RequestIdSchema,
-  to: Name,
-  data: Type.Unknown(),
-  mid: Type.Optional(Mid)
+  channel: Channel,
+  since: Type.Optional(Type.Object({ offset: Offset, epoch: Epoch }))
 })
+export const UnsubscribeFrameSchema = Type.Object({ type: Type.Literal('unsubscribe'), id: RequestIdSchema, channel: Channel })
+export const HistoryFrameSchema = Type.Object({
+  type: Type.Literal('history'),
+  id: RequestIdSchema,
+  channel: Channel,
+  before: Type.Optional(Offset),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 }))
+})
+export const PresenceFrameSchema = Type.Object({ type: Type.Literal('presence'), id: RequestIdSchema, channel: Channel })
 
 export type RequestId = Static<typeof RequestIdSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
-export type ClientFrame = SendFrame
+export type PublishFrame = Static<typeof PublishFrameSchema>
+export type JoinFrame = Static<typeof JoinFrameSchema>
+export type LeaveFrame = Static<typeof LeaveFrameSchema>
+export type SubscribeFrame = Static<typeof SubscribeFrameSchema>
+export type UnsubscribeFrame = Static<typeof UnsubscribeFrameSchema>
+export type HistoryFrame = Static<typeof HistoryFrameSchema>
+export type PresenceFrame = Static<typeof PresenceFrameSchema>
+export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame
 
-const schemas = { send: SendFrameSchema } satisfies Record<ClientFrame['type'], TSchema>
+const schemas = {
+  send: SendFrameSchema,
+  publish: PublishFrameSchema,
+  join: JoinFrameSchema,
+  leave: LeaveFrameSchema,
+  subscribe: SubscribeFrameSchema,
+  unsubscribe: UnsubscribeFrameSchema,
+  history: HistoryFrameSchema,
+  presence: PresenceFrameSchema
+} satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
 )

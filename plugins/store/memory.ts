@@ -4,11 +4,20 @@
  * a single node. Pub/sub is synchronous dispatch; history ids have the Redis
  * stream shape (`<ms>-<seq>`), so offsets compare the same way.
  */
+import { randomBytes } from 'node:crypto'
 import { ChannelListeners } from './channel-listeners.js'
-import { DEFAULT_LIMITS } from './types.js'
-import type { AppendInput, AppendResult, MessageHandler, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
+import { DEFAULT_LIMITS, compareOffsets } from './types.js'
+import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
 
 interface Entry { readonly offset: string, readonly frame: string }
+interface History {
+  readonly epoch: string
+  entries: Entry[]
+  top: string
+  /** newest offset removed by trimming */
+  trimmed: string
+  expiresAt: number
+}
 
 export class MemoryStore implements Store {
   readonly kind = 'memory'
@@ -16,8 +25,12 @@ export class MemoryStore implements Store {
   readonly #servers = new Map<string, ServerRecord>()
   readonly #load = new Map<string, number>()
   readonly #alive = new Map<string, number>()
-  readonly #history = new Map<string, Entry[]>()
+  readonly #history = new Map<string, History>()
   readonly #dedup = new Map<string, { offset: string, expiresAt: number }>()
+  readonly #members = new Map<string, Set<string>>()
+  readonly #rooms = new Map<string, Set<string>>()
+  /** channel → user → servers */
+  readonly #presence = new Map<string, Map<string, Set<string>>>()
   readonly #listeners = new ChannelListeners()
   readonly #sweeper: NodeJS.Timeout
   #lastMs = 0
@@ -25,8 +38,10 @@ export class MemoryStore implements Store {
 
   constructor (limits: Partial<StoreLimits> = {}) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits }
-    this.#sweeper = setInterval(() => this.#sweepDedup(), 30_000).unref()
+    this.#sweeper = setInterval(() => this.#sweep(), 30_000).unref()
   }
+
+  // Fleet -------------------------------------------------------------------
 
   async heartbeat (server: ServerRecord, connections: number): Promise<void> {
     this.#servers.set(server.id, { ...server })
@@ -59,24 +74,54 @@ export class MemoryStore implements Store {
     return this.#statuses()
   }
 
+  // Channels ------------------------------------------------------------------
+
   async append (input: AppendInput): Promise<AppendResult> {
+    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { status: 'forbidden' }
     const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
     if (dedupKey !== undefined) {
       const seen = this.#dedup.get(dedupKey)
-      if (seen !== undefined && seen.expiresAt > Date.now()) return { offset: seen.offset, duplicate: true }
+      if (seen !== undefined && seen.expiresAt > Date.now()) return { status: 'duplicate', offset: seen.offset }
     }
+    const history = this.#channel(input.channel)
     const offset = this.#nextOffset()
     const frame = `${input.framePrefix}${offset}"}`
-    let entries = this.#history.get(input.channel)
-    if (entries === undefined) {
-      entries = []
-      this.#history.set(input.channel, entries)
+    history.entries.push({ offset, frame })
+    history.top = offset
+    history.expiresAt = Date.now() + this.#limits.historyTtlMs
+    const { historySize } = this.#limits
+    if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
+      const removed = history.entries.splice(0, history.entries.length - historySize)
+      history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
     }
-    entries.push({ offset, frame })
-    if (entries.length > this.#limits.historySize) entries.splice(0, entries.length - this.#limits.historySize)
     if (dedupKey !== undefined) this.#dedup.set(dedupKey, { offset, expiresAt: Date.now() + this.#limits.dedupWindowMs })
     this.#listeners.dispatch(input.channel, frame)
-    return { offset, duplicate: false }
+    return { status: 'appended', offset }
+  }
+
+  async publishEvent (channel: string, frame: string): Promise<void> {
+    this.#listeners.dispatch(channel, frame)
+  }
+
+  async position (channel: string): Promise<Position> {
+    const { epoch, top } = this.#channel(channel)
+    return { epoch, offset: top }
+  }
+
+  async recover (channel: string, since: Position): Promise<Recovery> {
+    const history = this.#channel(channel)
+    const position = { epoch: history.epoch, offset: history.top }
+    if (since.epoch !== history.epoch || compareOffsets(since.offset, history.trimmed) < 0 || compareOffsets(since.offset, history.top) > 0) {
+      return { ...position, recovered: false, messages: [] }
+    }
+    const messages = history.entries.filter((e) => compareOffsets(e.offset, since.offset) > 0).map((e) => e.frame)
+    return { ...position, recovered: true, messages }
+  }
+
+  async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+    const entries = this.#live(channel)?.entries ?? []
+    const older = before === undefined ? entries : entries.filter((e) => compareOffsets(e.offset, before) < 0)
+    return older.slice(-limit).map((e) => e.frame)
   }
 
   async subscribe (channel: string, handler: MessageHandler): Promise<void> {
@@ -87,10 +132,98 @@ export class MemoryStore implements Store {
     this.#listeners.remove(channel, handler)
   }
 
+  // Rooms ---------------------------------------------------------------------
+
+  async join (room: string, user: string): Promise<void> {
+    setOf(this.#members, room).add(user)
+    setOf(this.#rooms, user).add(room)
+  }
+
+  async leave (room: string, user: string): Promise<void> {
+    this.#members.get(room)?.delete(user)
+    this.#rooms.get(user)?.delete(room)
+  }
+
+  async isMember (room: string, user: string): Promise<boolean> {
+    return this.#isMember(room, user)
+  }
+
+  async roomsOf (user: string): Promise<string[]> {
+    return [...this.#rooms.get(user) ?? []].sort()
+  }
+
+  async members (room: string): Promise<string[]> {
+    return [...this.#members.get(room) ?? []].sort()
+  }
+
+  // Presence ------------------------------------------------------------------
+
+  async presenceAdd (channel: string, user: string, server: string, event: string): Promise<boolean> {
+    let users = this.#presence.get(channel)
+    if (users === undefined) {
+      users = new Map()
+      this.#presence.set(channel, users)
+    }
+    const servers = setOf(users, user)
+    const first = ![...servers].some((s) => s !== server && this.#isAlive(s))
+    servers.add(server)
+    if (!first || event === '') return false
+    this.#listeners.dispatch(channel, event)
+    return true
+  }
+
+  async presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean> {
+    const users = this.#presence.get(channel)
+    const servers = users?.get(user)
+    if (users === undefined || servers === undefined || !servers.delete(server)) return false
+    if (servers.size === 0) users.delete(user)
+    if (users.size === 0) this.#presence.delete(channel)
+    if ([...servers].some((s) => this.#isAlive(s)) || event === '') return false
+    this.#listeners.dispatch(channel, event)
+    return true
+  }
+
+  async presence (channel: string): Promise<string[]> {
+    const users = this.#presence.get(channel)
+    if (users === undefined) return []
+    return [...users].filter(([, servers]) => [...servers].some((s) => this.#isAlive(s))).map(([user]) => user).sort()
+  }
+
   async ping (): Promise<void> {}
 
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
+  }
+
+  // Internals -----------------------------------------------------------------
+
+  #isMember (room: string, user: string): boolean {
+    return this.#members.get(room)?.has(user) ?? false
+  }
+
+  #isAlive (server: string): boolean {
+    const beat = this.#alive.get(server)
+    return beat !== undefined && beat >= Date.now() - this.#limits.aliveWithinMs
+  }
+
+  /** The channel's history if it has not expired. */
+  #live (channel: string): History | undefined {
+    const history = this.#history.get(channel)
+    if (history !== undefined && history.expiresAt <= Date.now()) {
+      this.#history.delete(channel)
+      return undefined
+    }
+    return history
+  }
+
+  /** The channel's history, created (with a new epoch) if missing or expired. */
+  #channel (channel: string): History {
+    let history = this.#live(channel)
+    if (history === undefined) {
+      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs }
+      this.#history.set(channel, history)
+    }
+    return history
   }
 
   #statuses (): ServerStatus[] {
@@ -122,8 +255,22 @@ export class MemoryStore implements Store {
     return `${this.#lastMs}-${this.#seq}`
   }
 
-  #sweepDedup (): void {
+  #sweep (): void {
     const now = Date.now()
     for (const [key, value] of this.#dedup) if (value.expiresAt <= now) this.#dedup.delete(key)
+    for (const [key, value] of this.#history) if (value.expiresAt <= now) this.#history.delete(key)
   }
+}
+
+export function newEpoch (): string {
+  return randomBytes(6).toString('base64url')
+}
+
+function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {
+  let set = map.get(key)
+  if (set === undefined) {
+    set = new Set()
+    map.set(key, set)
+  }
+  return set
 }

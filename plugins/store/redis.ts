@@ -6,15 +6,23 @@
  */
 import type { Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
-import { APPEND, HEARTBEAT, PICK } from './scripts.js'
+import { newEpoch } from './memory.js'
+import { APPEND, HEARTBEAT, PICK, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER } from './scripts.js'
 import { DEFAULT_LIMITS } from './types.js'
-import type { AppendInput, AppendResult, MessageHandler, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
+import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
 import { keys as makeKeys } from '../names.js'
 import type { Keys } from '../names.js'
 
+type Str = string | number
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbAppend (history: string, dedup: string, live: string, framePrefix: string, maxLen: number, dedupTtlMs: number): Result<[string, number], Context>
+    sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
+      maxLen: number, dedupTtlMs: number, sender: string, requireMember: number): Result<[string, number], Context>
+    sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
+    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
+    sbPresenceAdd (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
+    sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
+    sbPresence (presence: string, alive: string, windowMs: Str): Result<string[], Context>
     sbHeartbeat (load: string, alive: string, server: string, id: string, url: string, capacity: number, draining: number, startedAt: number, connections: number): Result<number, Context>
     sbPick (load: string, alive: string, aliveWithinMs: number, serverPrefix: string): Result<[string, string, string, string, string, string] | null, Context>
   }
@@ -101,16 +109,50 @@ export class RedisStore implements Store {
 
   async append (input: AppendInput): Promise<AppendResult> {
     const k = this.#keys
-    const mid = input.mid
-    const [offset, duplicate] = await this.#client.sbAppend(
-      k.history(input.channel),
-      mid === undefined ? k.history(input.channel) : k.dedup(input.channel, input.sender, mid),
-      k.live(input.channel),
+    const { channel, mid } = input
+    const stream = k.history(channel)
+    const requireMember = input.requireMember === true
+    const [offset, code] = await this.#client.sbAppend(
+      stream,
+      k.meta(channel),
+      mid === undefined ? stream : k.dedup(channel, input.sender, mid),
+      requireMember ? k.members(channel.slice('room:'.length)) : stream,
+      newEpoch(),
+      this.#limits.historyTtlMs,
+      k.live(channel),
       input.framePrefix,
       this.#limits.historySize,
-      mid === undefined ? 0 : this.#limits.dedupWindowMs
+      mid === undefined ? 0 : this.#limits.dedupWindowMs,
+      input.sender,
+      requireMember ? 1 : 0
     )
-    return { offset, duplicate: duplicate === 1 }
+    if (code === 2) return { status: 'forbidden' }
+    return { status: code === 1 ? 'duplicate' : 'appended', offset }
+  }
+
+  async publishEvent (channel: string, frame: string): Promise<void> {
+    await this.#client.publish(this.#keys.live(channel), frame)
+  }
+
+  async position (channel: string): Promise<Position> {
+    const [epoch, offset] = await this.#client.sbPosition(this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs)
+    return { epoch, offset }
+  }
+
+  async recover (channel: string, since: Position): Promise<Recovery> {
+    const [recovered, epoch, offset, ...messages] = await this.#client.sbRecover(
+      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch)
+    return { recovered: recovered === 1, epoch, offset, messages }
+  }
+
+  async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+    const entries = await this.#client.xrevrange(this.#keys.history(channel), before === undefined ? '+' : `(${before}`, '-', 'COUNT', limit)
+    const frames: string[] = []
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [id, fields] = entries[i] as [string, string[]]
+      frames.push(`${fields[1] ?? ''}${id}"}`)
+    }
+    return frames
   }
 
   async subscribe (channel: string, handler: MessageHandler): Promise<void> {
@@ -135,6 +177,40 @@ export class RedisStore implements Store {
     if (this.#listeners.remove(channel, handler)) await this.#subscriber.unsubscribe(this.#keys.live(channel))
   }
 
+  async join (room: string, user: string): Promise<void> {
+    await this.#client.multi().sadd(this.#keys.members(room), user).sadd(this.#keys.rooms(user), room).exec()
+  }
+
+  async leave (room: string, user: string): Promise<void> {
+    await this.#client.multi().srem(this.#keys.members(room), user).srem(this.#keys.rooms(user), room).exec()
+  }
+
+  async isMember (room: string, user: string): Promise<boolean> {
+    return (await this.#client.sismember(this.#keys.members(room), user)) === 1
+  }
+
+  async roomsOf (user: string): Promise<string[]> {
+    return (await this.#client.smembers(this.#keys.rooms(user))).sort()
+  }
+
+  async members (room: string): Promise<string[]> {
+    return (await this.#client.smembers(this.#keys.members(room))).sort()
+  }
+
+  async presenceAdd (channel: string, user: string, server: string, event: string): Promise<boolean> {
+    const k = this.#keys
+    return (await this.#client.sbPresenceAdd(k.presence(channel), k.alive, user, server, this.#limits.aliveWithinMs, k.live(channel), event)) === 1
+  }
+
+  async presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean> {
+    const k = this.#keys
+    return (await this.#client.sbPresenceRemove(k.presence(channel), k.alive, user, server, this.#limits.aliveWithinMs, k.live(channel), event)) === 1
+  }
+
+  async presence (channel: string): Promise<string[]> {
+    return (await this.#client.sbPresence(this.#keys.presence(channel), this.#keys.alive, this.#limits.aliveWithinMs)).sort()
+  }
+
   async ping (): Promise<void> {
     await this.#client.ping()
   }
@@ -149,7 +225,12 @@ export class RedisStore implements Store {
 function defineScripts (client: Redis): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
   if (typeof client.sbAppend === 'function') return
-  client.defineCommand('sbAppend', { numberOfKeys: 2, lua: APPEND })
+  client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
+  client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
+  client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
+  client.defineCommand('sbPresenceAdd', { numberOfKeys: 2, lua: PRESENCE_ADD })
+  client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
+  client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })
   client.defineCommand('sbHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT })
   client.defineCommand('sbPick', { numberOfKeys: 2, lua: PICK })
 }

@@ -8,21 +8,149 @@
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
+/** Offsets are stream ids `<ms>-<seq>`; compare them numerically. */
+const COMPARE = `local function cmp (a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  if am ~= bm then return am < bm and -1 or 1 end
+  if as ~= bs then return as < bs and -1 or 1 end
+  return 0
+end`
+
+/**
+ * A channel's meta hash (epoch, top, trimmed) lives and expires with its
+ * stream. Missing meta means history is gone: start a new epoch.
+ * KEYS: stream, meta. ARGV[1]: a fresh epoch, ARGV[2]: ttl ms.
+ */
+const ENSURE_META = `local function ensure ()
+  local meta = redis.call('HMGET', KEYS[2], 'epoch', 'top', 'trimmed')
+  if meta[1] then return meta[1], meta[2] or '0-0', meta[3] or '0-0' end
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return ARGV[1], '0-0', '0-0'
+end`
+
 /**
  * Append to history and publish live, atomically: a live message is always in
  * history, and its offset is the stream id.
- * KEYS: history stream, dedup key. ARGV: live channel, frame prefix, max length, dedup ttl ms (0 = no mid).
- * Returns { offset, duplicate (0|1) }.
+ * KEYS: stream, meta, dedup key, members set.
+ * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms (0 = no mid), sender, require member (0|1).
+ * Returns { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
  */
 export const APPEND = `
-if ARGV[4] ~= '0' then
-  local seen = redis.call('GET', KEYS[2])
+${ENSURE_META}
+if ARGV[8] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[7]) == 0 then return { '', 2 } end
+if ARGV[6] ~= '0' then
+  local seen = redis.call('GET', KEYS[3])
   if seen then return { seen, 1 } end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[2])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. id .. '"}')
-if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], id, 'PX', ARGV[4]) end
+ensure()
+local id = redis.call('XADD', KEYS[1], '*', 'f', ARGV[4])
+redis.call('HSET', KEYS[2], 'top', id)
+local maxLen = tonumber(ARGV[5])
+local len = redis.call('XLEN', KEYS[1])
+if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
+  -- Trim exactly, and remember the newest dropped offset: recovery from before it is impossible.
+  local excess = len - maxLen
+  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess + 1)
+  redis.call('XTRIM', KEYS[1], 'MINID', head[excess + 1][1])
+  redis.call('HSET', KEYS[2], 'trimmed', head[excess][1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. id .. '"}')
+if ARGV[6] ~= '0' then redis.call('SET', KEYS[3], id, 'PX', ARGV[6]) end
 return { id, 0 }
+`
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Returns { epoch, top }. */
+export const POSITION = `
+${ENSURE_META}
+local epoch, top = ensure()
+return { epoch, top }
+`
+
+/**
+ * Everything after ARGV[3] if history still holds all of it.
+ * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch.
+ * Returns { 1|0 recovered, epoch, top, frame… }.
+ */
+export const RECOVER = `
+${ENSURE_META}
+${COMPARE}
+local epoch, top, trimmed = ensure()
+local since = ARGV[3]
+if epoch ~= ARGV[4] or cmp(since, trimmed) < 0 or cmp(since, top) > 0 then return { 0, epoch, top } end
+local out = { 1, epoch, top }
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. since, '+')) do
+  out[#out + 1] = entry[2][2] .. entry[1] .. '"}'
+end
+return out
+`
+
+/**
+ * Presence: members of the sorted set are "user|server" (all score 0, so a
+ * lexicographic range finds one user's entries). A server counts while its
+ * heartbeat is recent.
+ */
+const OTHERS_ALIVE = `local function othersAlive (user, mine, window)
+  ${NOW_MS}
+  for _, m in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], '[' .. user .. '|', '[' .. user .. '|\\255')) do
+    if m ~= mine then
+      local beat = redis.call('ZSCORE', KEYS[2], string.sub(m, #user + 2))
+      if beat and tonumber(beat) >= now - window then return true end
+    end
+  end
+  return false
+end`
+
+/** KEYS: presence set, alive set. ARGV: user, server, alive window ms, live channel, event ('' = none). Returns 1 if the event was published. */
+export const PRESENCE_ADD = `
+${OTHERS_ALIVE}
+local mine = ARGV[1] .. '|' .. ARGV[2]
+local first = not othersAlive(ARGV[1], mine, tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[1], 0, mine)
+if first and ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  return 1
+end
+return 0
+`
+
+/** KEYS: presence set, alive set. ARGV: user, server, alive window ms, live channel, event ('' = none). Returns 1 if the event was published. */
+export const PRESENCE_REMOVE = `
+${OTHERS_ALIVE}
+local mine = ARGV[1] .. '|' .. ARGV[2]
+if redis.call('ZREM', KEYS[1], mine) == 0 then return 0 end
+if othersAlive(ARGV[1], mine, tonumber(ARGV[3])) or ARGV[5] == '' then return 0 end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+`
+
+/**
+ * Users present on a channel: entries whose server is alive. Entries of
+ * servers that left the fleet entirely are removed on the way.
+ * KEYS: presence set, alive set. ARGV: alive window ms.
+ */
+export const PRESENCE = `
+${NOW_MS}
+local oldest = now - tonumber(ARGV[1])
+local users, seen, beats = {}, {}, {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local sep = string.find(m, '|', 1, true)
+  local user, server = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)
+  if beats[server] == nil then beats[server] = redis.call('ZSCORE', KEYS[2], server) or false end
+  local beat = beats[server]
+  if not beat then
+    redis.call('ZREM', KEYS[1], m)
+  elseif tonumber(beat) >= oldest and not seen[user] then
+    seen[user] = true
+    users[#users + 1] = user
+  end
+end
+return users
 `
 
 /**

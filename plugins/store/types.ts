@@ -24,7 +24,7 @@ export interface ServerStatus extends ServerRecord {
   readonly lastHeartbeat: number | null
 }
 
-/** Receives live messages: `payload` is the exact text frame clients get. */
+/** Receives live frames: `payload` is the exact text frame clients get. */
 export type MessageHandler = (channel: string, payload: string) => void
 
 export interface AppendInput {
@@ -38,17 +38,33 @@ export interface AppendInput {
   /** sender id and client message id: a repeat of (sender, mid) is not appended again */
   readonly sender: string
   readonly mid?: string | undefined
+  /** for `room:` channels: refuse unless the sender is a member (checked atomically with the append) */
+  readonly requireMember?: boolean
 }
 
-export interface AppendResult {
+export type AppendResult =
+  | { readonly status: 'appended' | 'duplicate', readonly offset: string }
+  | { readonly status: 'forbidden' }
+
+/** Where a channel's history stands. */
+export interface Position {
+  /** changes whenever the channel's history is lost; offsets only compare within one epoch */
+  readonly epoch: string
+  /** the offset of the newest message ('0-0' when there is none) */
   readonly offset: string
-  /** true when (sender, mid) was seen before and nothing was appended */
-  readonly duplicate: boolean
+}
+
+export interface Recovery extends Position {
+  /** false when the messages after `since` are no longer all in history */
+  readonly recovered: boolean
+  /** the message frames after `since`, oldest first (empty when not recovered) */
+  readonly messages: string[]
 }
 
 export interface Store {
   readonly kind: 'memory' | 'redis'
 
+  // Fleet -------------------------------------------------------------------
   /** Register or refresh a socket server: record, liveness, and a load entry if missing. */
   heartbeat (server: ServerRecord, connections: number): Promise<void>
   /** Remove a server from every fleet structure. */
@@ -60,24 +76,69 @@ export interface Store {
   /** Every server with a load entry or a record, least loaded first. */
   listServers (): Promise<ServerStatus[]>
 
+  // Channels ------------------------------------------------------------------
   /** Append to a channel's history and publish it live, in one atomic step. */
   append (input: AppendInput): Promise<AppendResult>
-  /** Start receiving a channel's live messages. Resolves once the subscription is active. */
+  /** Publish a frame live without keeping it in history (presence events). */
+  publishEvent (channel: string, frame: string): Promise<void>
+  /** The channel's epoch and newest offset (creating the epoch if the channel has none). */
+  position (channel: string): Promise<Position>
+  /** Everything after `since`, if history still holds all of it. */
+  recover (channel: string, since: Position): Promise<Recovery>
+  /** Up to `limit` message frames older than `before` (newest when absent), oldest first. */
+  history (channel: string, before: string | undefined, limit: number): Promise<string[]>
+  /** Start receiving a channel's live frames. Resolves once the subscription is active. */
   subscribe (channel: string, handler: MessageHandler): Promise<void>
   unsubscribe (channel: string, handler: MessageHandler): Promise<void>
 
+  // Rooms ---------------------------------------------------------------------
+  join (room: string, user: string): Promise<void>
+  leave (room: string, user: string): Promise<void>
+  isMember (room: string, user: string): Promise<boolean>
+  roomsOf (user: string): Promise<string[]>
+  members (room: string): Promise<string[]>
+
+  // Presence ------------------------------------------------------------------
+  /**
+   * Record that `user` has a connection on `server` listening to `channel`.
+   * When no other live server already had one, `event` is published live on
+   * the channel (the user came online there); '' publishes nothing. Returns whether it was published.
+   */
+  presenceAdd (channel: string, user: string, server: string, event: string): Promise<boolean>
+  /** The reverse: when no live server still has the user, `event` (they left) is published. */
+  presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean>
+  /** Users with a connection listening to `channel` on a server whose heartbeat is within `aliveWithinMs`. */
+  presence (channel: string): Promise<string[]>
+
   /** Resolves when the backend answers. */
   ping (): Promise<void>
-
   /** Release what the store created (not the Redis clients it was given). */
   close (): Promise<void>
 }
 
 export interface StoreLimits {
-  /** approximate maximum entries kept per channel history */
+  /** maximum messages kept per channel history (trimmed in steps of ~10%) */
   readonly historySize: number
+  /** a channel's history is dropped when no message was added for this long, ms */
+  readonly historyTtlMs: number
   /** how long a (sender, mid) pair is remembered, ms */
   readonly dedupWindowMs: number
+  /** presence counts a server as gone when its heartbeat is older than this, ms */
+  readonly aliveWithinMs: number
 }
 
-export const DEFAULT_LIMITS: StoreLimits = { historySize: 1000, dedupWindowMs: 10 * 60_000 }
+export const DEFAULT_LIMITS: StoreLimits = {
+  historySize: 1000,
+  historyTtlMs: 24 * 3600_000,
+  dedupWindowMs: 10 * 60_000,
+  aliveWithinMs: 3000
+}
+
+/** Compares two offsets (`<ms>-<seq>`). */
+export function compareOffsets (a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number)
+  const [bm = 0, bs = 0] = b.split('-').map(Number)
+  return am - bm || as - bs
+}
+
+export const OFFSET_PATTERN = '^\\d{1,15}-\\d{1,15}$'

@@ -12,7 +12,7 @@ import type { SwitchboardRegistryOptions } from '../../plugins/registry/index.js
 import { socketPlugin } from '../../plugins/socket/index.js'
 import type { SwitchboardSocketOptions } from '../../plugins/socket/index.js'
 import { MemoryStore, RedisStore, storePlugin } from '../../plugins/store/index.js'
-import type { Store, SwitchboardStoreOptions } from '../../plugins/store/index.js'
+import type { Store, StoreLimits, SwitchboardStoreOptions } from '../../plugins/store/index.js'
 import { sharedRedis, uniquePrefix } from './redis.js'
 
 export type Backend = 'memory' | 'redis'
@@ -34,9 +34,9 @@ export interface StoreHandle {
   register (app: FastifyInstance): Promise<void>
 }
 
-export async function openStore (t: Teardown, backend: Backend): Promise<StoreHandle> {
+export async function openStore (t: Teardown, backend: Backend, limits: Partial<StoreLimits> = {}): Promise<StoreHandle> {
   if (backend === 'memory') {
-    const store = new MemoryStore()
+    const store = new MemoryStore(limits)
     t.teardown(async () => { await store.close() })
     const options: SwitchboardStoreOptions = { store }
     return {
@@ -52,7 +52,7 @@ export async function openStore (t: Teardown, backend: Backend): Promise<StoreHa
   const prefix = uniquePrefix()
   const client = new Redis(server.url)
   const subscriber = new Redis(server.url)
-  const store = new RedisStore({ client, subscriber, prefix })
+  const store = new RedisStore({ client, subscriber, prefix, limits })
   t.teardown(async () => {
     await store.close()
     client.disconnect()
@@ -66,7 +66,7 @@ export async function openStore (t: Teardown, backend: Backend): Promise<StoreHa
     redisUrl: server.url,
     register: async (app) => {
       await app.register(redisPlugin, { url: server.url })
-      await app.register(storePlugin, { type: 'redis', prefix })
+      await app.register(storePlugin, { type: 'redis', prefix, limits })
     }
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * Presence bookkeeping on one socket server: how many local connections of
+ * each user listen to each channel. The store hears only about the first and
+ * the last (0 → 1, 1 → 0), and publishes join/leave events when the user's
+ * first connection anywhere arrives or the last one anywhere leaves.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Store } from '../store/types.js'
+import { presenceEvent } from './frames.js'
+
+export class PresenceTracker {
+  readonly #store: Store
+  readonly #server: string
+  readonly #log: FastifyBaseLogger
+  readonly #counts = new Map<string, number>()
+
+  constructor (store: Store, server: string, log: FastifyBaseLogger) {
+    this.#store = store
+    this.#server = server
+    this.#log = log
+  }
+
+  /** A connection of `user` started listening to `channel`. */
+  add (channel: string, user: string): void {
+    const key = `${channel}\n${user}`
+    const count = (this.#counts.get(key) ?? 0) + 1
+    this.#counts.set(key, count)
+    if (count > 1) return
+    this.#store.presenceAdd(channel, user, this.#server, eventFor('join', channel, user))
+      .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
+  }
+
+  /** A connection of `user` stopped listening to `channel`. */
+  remove (channel: string, user: string): void {
+    const key = `${channel}\n${user}`
+    const count = (this.#counts.get(key) ?? 0) - 1
+    if (count > 0) {
+      this.#counts.set(key, count)
+      return
+    }
+    this.#counts.delete(key)
+    this.#store.presenceRemove(channel, user, this.#server, eventFor('leave', channel, user))
+      .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
+  }
+}
+
+/** Personal channels track presence silently: their only listener is the user. */
+function eventFor (type: 'join' | 'leave', channel: string, user: string): string {
+  return channel.startsWith('room:') ? presenceEvent(type, channel, user) : ''
+}
