@@ -76,13 +76,16 @@ export class Connection implements Listener {
     const { hub, store, presence } = this.#context
     const alreadyListening = this.channels.has(channel)
     const held: string[] = []
+    let counted = false
     this.#held ??= new Map()
     this.#held.set(channel, held)
     try {
       if (!alreadyListening) {
         this.channels.add(channel)
-        presence.add(channel, this.user)
         await hub.add(channel, this)
+        // After the subscription is live, so the user's own join event reaches them too, on every store.
+        presence.add(channel, this.user)
+        counted = true
       }
       let last: string | undefined
       if (since === undefined) {
@@ -99,12 +102,19 @@ export class Connection implements Listener {
         if (offset === undefined || last === undefined || compareOffsets(offset, last) > 0) this.send(frame)
       }
     } catch (err) {
-      if (!alreadyListening) this.detach(channel)
+      if (!alreadyListening) this.#undo(channel, counted)
       throw err
     } finally {
       if (this.#held.get(channel) === held) this.#held.delete(channel)
       if (this.#held.size === 0) this.#held = undefined
     }
+  }
+
+  /** Rolls back a failed attach. */
+  #undo (channel: string, counted: boolean): void {
+    if (!this.channels.delete(channel)) return
+    this.#context.hub.remove(channel, this)
+    if (counted) this.#context.presence.remove(channel, this.user)
   }
 
   detach (channel: string): void {

@@ -37,13 +37,17 @@ export class TestClient {
     this.ws.on('error', () => {})
   }
 
-  /** Allocates through the registry, connects, and waits for `welcome`. */
-  static async connect (registryUrl: string, user: string): Promise<TestClient> {
+  /** Allocates through the registry, connects (recovering the personal channel after `since`), and waits for `welcome`. */
+  static async connect (registryUrl: string, user: string, since?: { offset: string, epoch: string }): Promise<TestClient> {
     const allocation = await allocate(registryUrl, user)
-    const client = new TestClient(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
-    await client.next((f) => f.type === 'welcome')
+    const recover = since === undefined ? '' : `&offset=${since.offset}&epoch=${encodeURIComponent(since.epoch)}`
+    const client = new TestClient(`${allocation.url}?token=${encodeURIComponent(allocation.token)}${recover}`)
+    client.welcome = await client.next((f) => f.type === 'welcome')
     return client
   }
+
+  /** The welcome frame, once connected through `connect`. */
+  welcome: Frame | undefined
 
   send (frame: unknown): void {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))

@@ -80,6 +80,7 @@ export interface Stack {
 
 export interface StackOptions {
   readonly sockets?: number
+  readonly limits?: Partial<StoreLimits>
   readonly socket?: Partial<SwitchboardSocketOptions>
 }
 
@@ -102,7 +103,7 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
 }
 
 export async function startStack (t: Teardown, backend: Backend, options: StackOptions = {}): Promise<Stack> {
-  const handle = await openStore(t, backend)
+  const handle = await openStore(t, backend, options.limits)
   const sockets: FastifyInstance[] = []
   for (let i = 1; i <= (options.sockets ?? 2); i++) sockets.push(await startSocket(t, handle, `s${i}`, options))
   const registry = await startRegistry(t, handle)
