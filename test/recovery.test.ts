@@ -80,9 +80,9 @@ for (const backend of BACKENDS) {
       await bob.request({ type: 'join', room: `busy${round}` })
       const dmAcks: string[] = []
       const roomAcks: string[] = []
-      let publishing = true
+      const state = { publishing: true }
       const publisher = (async () => {
-        for (let n = 0; publishing || n < 40; n++) {
+        for (let n = 0; state.publishing || n < 40; n++) {
           const dm = bob.request({ type: 'send', to: user, data: { n } })
           const room = bob.request({ type: 'publish', channel: `room:busy${round}`, data: { n } })
           dmAcks.push((await dm).offset as string)
@@ -93,7 +93,7 @@ for (const backend of BACKENDS) {
       const back = await TestClient.connect(stack.registryUrl, user, userSince)
       await back.request({ type: 'subscribe', channel: `room:busy${round}`, since: roomSince })
       await sleep(50)
-      publishing = false
+      state.publishing = false
       await publisher
       await eventually(() => back.pending('message').length >= dmAcks.length + roomAcks.length, 4000, 'all messages')
       await sleep(150)
