@@ -30,7 +30,7 @@ export function serverOptions (level: string, role: string): FastifyServerOption
 export async function buildRegistry (config: RegistryConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry'), ...extra })
   await app.register(redisPlugin, { url: config.REDIS_URL })
-  await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX })
+  await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
   await app.register(registryPlugin, {
     tokenSecret: config.TOKEN_SECRET,
     auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' },
@@ -43,7 +43,11 @@ export async function buildRegistry (config: RegistryConfig, extra: Partial<Fast
 export async function buildSocket (config: SocketConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'socket'), ...extra })
   await app.register(redisPlugin, { url: config.REDIS_URL })
-  await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX })
+  await app.register(storePlugin, {
+    type: 'redis',
+    prefix: config.SB_PREFIX,
+    limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS, historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS }
+  })
   await app.register(socketPlugin, {
     maxPayload: config.MAX_PAYLOAD,
     tokenSecret: config.TOKEN_SECRET,
@@ -60,7 +64,7 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
 export async function buildStandalone (config: StandaloneConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
-  await app.register(storePlugin, { type: 'memory' })
+  await app.register(storePlugin, { type: 'memory', limits: { historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS } })
   await app.register(registryPlugin, {
     tokenSecret,
     auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' }

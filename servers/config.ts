@@ -19,6 +19,10 @@ const Common = {
 }
 const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db] or redis+sentinel://h1:p1,h2:p2/masterName' })
 const TokenSecret = Type.String({ minLength: 16, description: 'the connect-token HMAC secret, at least 16 characters, the same on registries and socket servers' })
+const History = {
+  HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'messages kept per channel, 1-1000000' }),
+  HISTORY_TTL_MS: Type.Integer({ minimum: 1000, default: 24 * 3600_000, description: 'ms a channel\'s history is kept after its last message, at least 1000' })
+}
 const Auth = {
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens signed with JWT_SECRET) or 'dev' (?user=, demos only)" }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'the HS256 secret of your identity provider, at least 16 characters' })),
@@ -37,6 +41,8 @@ export const SocketEnv = Type.Object({
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^wss?://[^\\s]+$', description: 'the ws:// or wss:// URL clients use to reach this server' })),
   CAPACITY: Type.Integer({ minimum: 1, default: 10_000, description: 'maximum connections, at least 1' }),
   HEARTBEAT_MS: Ms(1000, 50),
+  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
+  ...History,
   MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' })
 })
 export const StandaloneEnv = Type.Object({
@@ -47,7 +53,8 @@ export const StandaloneEnv = Type.Object({
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'dev', description: Auth.AUTH_MODE.description }),
   JWT_SECRET: Auth.JWT_SECRET,
   CAPACITY: SocketEnv.properties.CAPACITY,
-  MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD
+  MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD,
+  ...History
 })
 
 export type RegistryConfig = Static<typeof RegistryEnv>

@@ -70,7 +70,9 @@ export class Connection implements Listener {
   /**
    * Starts listening to a channel without a gap: live frames are held while
    * the position (or the replay after `since`) is read; `reply` is sent, then
-   * the replay, then the held frames that the replay did not already cover.
+   * the replay, then the held frames newer than what the reply and replay
+   * cover. From the reply on, the client gets every message after its offset
+   * exactly once.
    */
   async attach (channel: string, since: Position | undefined, reply: (position: Position, recovered: boolean | undefined) => string | Promise<string>): Promise<void> {
     const { hub, store, presence } = this.#context
@@ -87,19 +89,23 @@ export class Connection implements Listener {
         presence.add(channel, this.user)
         counted = true
       }
-      let last: string | undefined
+      // Held frames at or before `last` are already covered: by the replay, or by the position
+      // the reply reports (everything up to it is history, readable with `history`).
+      let last: string
       if (since === undefined) {
         const position = await store.position(channel)
         this.send(await reply(position, undefined))
+        last = position.offset
       } else {
         const recovery = await store.recover(channel, since)
         this.send(await reply(recovery, recovery.recovered))
         for (const frame of recovery.messages) this.send(frame)
-        if (recovery.recovered) last = recovery.messages.length > 0 ? frameOffset(recovery.messages[recovery.messages.length - 1] ?? '') : since.offset
+        const replayedTo = frameOffset(recovery.messages[recovery.messages.length - 1] ?? '')
+        last = !recovery.recovered ? recovery.offset : replayedTo ?? since.offset
       }
       for (const frame of held) {
-        const offset = last === undefined ? undefined : frameOffset(frame)
-        if (offset === undefined || last === undefined || compareOffsets(offset, last) > 0) this.send(frame)
+        const offset = frameOffset(frame)
+        if (offset === undefined || compareOffsets(offset, last) > 0) this.send(frame)
       }
     } catch (err) {
       if (!alreadyListening) this.#undo(channel, counted)

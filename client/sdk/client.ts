@@ -1,0 +1,309 @@
+/**
+ * The Switchboard client: allocate → connect → on any drop, re-allocate and
+ * reconnect with full-jitter backoff → recover every channel it holds from
+ * its last offset → resend what was not acknowledged (same mid). The
+ * application sees each message once.
+ */
+import { Emitter } from './emitter.js'
+import { fullJitter, sleep } from './backoff.js'
+import { SwitchboardError } from './types.js'
+import type { Ack, ClientEvents, ClientOptions, ConnectionState, FetchLike, Message, PresenceEvent, WebSocketConstructor, WebSocketLike } from './types.js'
+
+interface Position { epoch: string, offset: string }
+type Frame = Record<string, unknown> & { type: string }
+interface Pending {
+  readonly frame: Record<string, unknown> & { id: number }
+  readonly resolve: (reply: Frame) => void
+  readonly reject: (error: Error) => void
+  retries: number
+  /** redone from scratch on the next connection instead of resent (resubscriptions) */
+  readonly perConnection: boolean
+}
+interface Target { url: string, token: string }
+
+const OPEN = 1
+
+function compareOffsets (a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number)
+  const [bm = 0, bs = 0] = b.split('-').map(Number)
+  return am - bm || as - bs
+}
+
+function randomId (): string {
+  const bytes = new Uint8Array(6)
+  globalThis.crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('')
+}
+
+export class SwitchboardClient extends Emitter<ClientEvents> {
+  readonly #options: ClientOptions
+  readonly #WebSocket: WebSocketConstructor
+  readonly #fetch: FetchLike
+  readonly #clientId = randomId()
+  /** last delivered position per channel: replay starts after it, and nothing at or before it is delivered again */
+  readonly #positions = new Map<string, Position>()
+  /** rooms this client listens to (resubscribed on every connection) */
+  readonly #rooms = new Set<string>()
+  readonly #pending = new Map<number, Pending>()
+  #socket: WebSocketLike | undefined
+  #state: ConnectionState = 'connecting'
+  #user: string | undefined
+  #nextId = 1
+  #nextMid = 1
+  #attempt = 0
+  #closed = false
+  #redirect: Target | undefined
+  #resolveReady!: () => void
+  #rejectReady!: (error: Error) => void
+  /** resolves on the first welcome; rejects if authentication is refused */
+  readonly ready: Promise<void>
+
+  constructor (options: ClientOptions) {
+    super()
+    this.#options = options
+    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    const fetchImpl = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch
+    if (WebSocketImpl === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from the ws package)')
+    if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
+    this.#WebSocket = WebSocketImpl
+    this.#fetch = fetchImpl
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve
+      this.#rejectReady = reject
+    })
+    this.ready.catch(() => {}) // a rejection nobody awaits must not crash the process
+    this.#run().catch((err: unknown) => { this.emit('error', new SwitchboardError('INTERNAL', String(err))) })
+  }
+
+  get state (): ConnectionState { return this.#state }
+  /** the user id the server assigned (known once connected) */
+  get user (): string | undefined { return this.#user }
+
+  /** A direct message to `to`. Resolves with the offset in `user:{to}` once stored. */
+  async send (to: string, data: unknown): Promise<Ack> {
+    const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() })
+    return { channel: reply.channel as string, offset: reply.offset as string }
+  }
+
+  /** A message to a room you are a member of. */
+  async publish (room: string, data: unknown): Promise<Ack> {
+    const reply = await this.#request({ type: 'publish', channel: `room:${room}`, data, mid: this.#mid() })
+    return { channel: reply.channel as string, offset: reply.offset as string }
+  }
+
+  /** Become a member of a room and receive its messages (also after reconnects). */
+  async join (room: string): Promise<void> {
+    this.#rooms.add(room)
+    const reply = await this.#request({ type: 'join', room })
+    this.#position(reply.channel as string, reply as unknown as Position, false)
+  }
+
+  async leave (room: string): Promise<void> {
+    this.#rooms.delete(room)
+    this.#positions.delete(`room:${room}`)
+    await this.#request({ type: 'leave', room })
+  }
+
+  /** Up to `limit` messages older than `before` (newest when absent), oldest first. */
+  async history (channel: string, options: { before?: string, limit?: number } = {}): Promise<Message[]> {
+    const reply = await this.#request({ type: 'history', channel, ...options })
+    return reply.messages as Message[]
+  }
+
+  async presence (channel: string): Promise<string[]> {
+    return (await this.#request({ type: 'presence', channel })).users as string[]
+  }
+
+  /** Rooms this client listens to. */
+  get rooms (): string[] { return [...this.#rooms] }
+
+  close (): void {
+    this.#closed = true
+    this.#socket?.close(1000, 'client closed')
+    for (const pending of this.#pending.values()) pending.reject(new SwitchboardError('CLOSED', 'client closed'))
+    this.#pending.clear()
+    this.#setState('closed', {})
+  }
+
+  // Connection loop -----------------------------------------------------------
+
+  async #run (): Promise<void> {
+    while (!this.#closed) {
+      let target: Target
+      try {
+        target = this.#redirect ?? await this.#allocate()
+        this.#redirect = undefined
+      } catch (err) {
+        if (this.#closed) return
+        const error = err as SwitchboardError & { retryAfterMs?: number }
+        if (error.code === 'UNAUTHORIZED') {
+          this.emit('error', error)
+          this.#rejectReady(error)
+          this.close()
+          return
+        }
+        await this.#wait(error.retryAfterMs, error.message)
+        continue
+      }
+      const closed = await this.#connect(target)
+      if (this.#closed) return
+      await this.#wait(undefined, `connection closed (${closed.code}${closed.reason === '' ? '' : ` ${closed.reason}`})`)
+    }
+  }
+
+  async #wait (retryAfterMs: number | undefined, reason: string): Promise<void> {
+    const { baseMs = 300, maxMs = 10_000 } = this.#options.backoff ?? {}
+    const delayMs = retryAfterMs ?? fullJitter(this.#attempt, baseMs, maxMs)
+    this.#attempt++
+    this.#setState('reconnecting', { delayMs, reason })
+    await sleep(delayMs)
+  }
+
+  async #allocate (): Promise<Target> {
+    const { auth, registryUrl } = this.#options
+    const headers: Record<string, string> = {}
+    let url = `${registryUrl.replace(/\/$/, '')}/allocate`
+    if ('user' in auth) url += `?user=${encodeURIComponent(auth.user)}`
+    else headers.authorization = `Bearer ${typeof auth.token === 'function' ? await auth.token() : auth.token}`
+    const response = await this.#fetch(url, { headers })
+    const body = await response.json().catch(() => ({})) as { url?: string, token?: string, code?: string, message?: string }
+    if (response.status === 200 && typeof body.url === 'string' && typeof body.token === 'string') return { url: body.url, token: body.token }
+    const error = new SwitchboardError(body.code ?? `HTTP_${response.status}`, body.message ?? `allocation failed with ${response.status}`)
+    const retryAfter = Number(response.headers.get('retry-after'))
+    if (response.status === 503 && retryAfter > 0) Object.assign(error, { retryAfterMs: retryAfter * 1000 })
+    throw error
+  }
+
+  /** Opens one connection and resolves when it closes. */
+  async #connect (target: Target): Promise<{ code: number, reason: string }> {
+    const own = this.#user === undefined ? undefined : this.#positions.get(`user:${this.#user}`)
+    const since = own === undefined ? '' : `&offset=${own.offset}&epoch=${encodeURIComponent(own.epoch)}`
+    const socket = new this.#WebSocket(`${target.url}?token=${encodeURIComponent(target.token)}${since}`)
+    this.#socket = socket
+    return await new Promise((resolve) => {
+      socket.onmessage = (event) => { this.#onFrame(socket, String(event.data)) }
+      socket.onerror = () => {}
+      socket.onclose = (event) => {
+        if (this.#socket === socket) this.#socket = undefined
+        for (const pending of [...this.#pending.values()]) {
+          if (!pending.perConnection) continue
+          this.#pending.delete(pending.frame.id)
+          pending.reject(new SwitchboardError('RECONNECTING', 'connection lost; redone on the next one'))
+        }
+        resolve({ code: event.code, reason: event.reason })
+      }
+    })
+  }
+
+  // Frames ----------------------------------------------------------------------
+
+  #onFrame (socket: WebSocketLike, text: string): void {
+    let frame: Frame
+    try {
+      frame = JSON.parse(text) as Frame
+    } catch {
+      return
+    }
+    switch (frame.type) {
+      case 'message': return this.#onMessage(frame as unknown as Message)
+      case 'welcome': return this.#onWelcome(socket, frame)
+      case 'join':
+      case 'leave': return this.emit('presence', frame as unknown as PresenceEvent)
+      case 'reconnect':
+        // The server is draining: go where it says, now.
+        if (typeof frame.url === 'string' && typeof frame.token === 'string') this.#redirect = { url: frame.url, token: frame.token }
+        return
+      case 'error': return this.#onError(frame)
+      default: return this.#onReply(frame)
+    }
+  }
+
+  #onWelcome (socket: WebSocketLike, frame: Frame): void {
+    const channel = frame.channel as string
+    this.#user = frame.user as string
+    if (frame.recovered === false) this.emit('reset', channel)
+    this.#position(channel, frame as unknown as Position, frame.recovered === true)
+    for (const room of frame.rooms as string[]) this.#rooms.add(room)
+    this.#attempt = 0
+    const unanswered = [...this.#pending.values()]
+    this.#setState('connected', {})
+    this.#resolveReady()
+    for (const room of this.#rooms) this.#resubscribe(room)
+    // Everything not yet answered goes out again on this connection; sends keep their mid.
+    for (const pending of unanswered) if (socket.readyState === OPEN) socket.send(JSON.stringify(pending.frame))
+  }
+
+  #resubscribe (room: string): void {
+    const channel = `room:${room}`
+    const since = this.#positions.get(channel)
+    this.#request({ type: 'subscribe', channel, ...(since === undefined ? {} : { since }) }, true).then((reply) => {
+      if (since !== undefined && reply.recovered === false) this.emit('reset', channel)
+      this.#position(channel, reply as unknown as Position, reply.recovered === true)
+    }, (err: Error) => {
+      // No longer a member (e.g. left from another device): stop resubscribing.
+      if (err instanceof SwitchboardError && err.code === 'FORBIDDEN') {
+        this.#rooms.delete(room)
+        this.#positions.delete(channel)
+      }
+    })
+  }
+
+  /** Records a channel's position from a welcome/joined/subscribed reply. When recovered, replayed messages advance it instead. */
+  #position (channel: string, reply: Position, recovered: boolean): void {
+    const known = this.#positions.get(channel)
+    if (recovered && known !== undefined) return
+    if (known !== undefined && known.epoch === reply.epoch && compareOffsets(known.offset, reply.offset) >= 0) return
+    this.#positions.set(channel, { epoch: reply.epoch, offset: reply.offset })
+  }
+
+  #onMessage (message: Message): void {
+    const position = this.#positions.get(message.channel)
+    if (position !== undefined) {
+      if (compareOffsets(message.offset, position.offset) <= 0) return // already delivered
+      position.offset = message.offset
+    }
+    this.emit('message', message)
+  }
+
+  #onReply (frame: Frame): void {
+    const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
+    if (pending === undefined) return
+    this.#pending.delete(pending.frame.id)
+    pending.resolve(frame)
+  }
+
+  #onError (frame: Frame): void {
+    const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
+    if (pending === undefined) return
+    if (frame.code === 'UNAVAILABLE' && pending.retries < 5) {
+      // The server could not store it (e.g. Redis failing over): resend the same frame later.
+      pending.retries++
+      setTimeout(() => {
+        if (this.#pending.has(pending.frame.id) && this.#socket?.readyState === OPEN) this.#socket.send(JSON.stringify(pending.frame))
+      }, fullJitter(pending.retries, 200, 3000))
+      return
+    }
+    this.#pending.delete(pending.frame.id)
+    pending.reject(new SwitchboardError(String(frame.code), String(frame.message)))
+  }
+
+  async #request (body: Record<string, unknown>, perConnection = false): Promise<Frame> {
+    if (this.#closed) throw new SwitchboardError('CLOSED', 'client closed')
+    const frame = { ...body, id: this.#nextId++ }
+    return await new Promise((resolve, reject) => {
+      this.#pending.set(frame.id, { frame, resolve, reject, retries: 0, perConnection })
+      // Sent now if connected and welcomed; otherwise on the next welcome.
+      if (this.#state === 'connected' && this.#socket?.readyState === OPEN) this.#socket.send(JSON.stringify(frame))
+    })
+  }
+
+  #mid (): string {
+    return `${this.#clientId}-${this.#nextMid++}`
+  }
+
+  #setState (state: ConnectionState, detail: { delayMs?: number, reason?: string }): void {
+    if (state === this.#state && state !== 'reconnecting') return
+    this.#state = state
+    this.emit('state', state, detail)
+  }
+}

@@ -1,0 +1,22 @@
+/** A tiny typed event emitter that runs in browsers and Node alike. */
+export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) => void }> {
+  readonly #handlers = new Map<keyof Events, Set<Events[keyof Events]>>()
+
+  on<K extends keyof Events>(event: K, handler: Events[K]): () => void {
+    let set = this.#handlers.get(event)
+    if (set === undefined) this.#handlers.set(event, set = new Set())
+    set.add(handler)
+    return () => { set.delete(handler) }
+  }
+
+  protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
+    for (const handler of this.#handlers.get(event) ?? []) {
+      try {
+        (handler as (...a: Parameters<Events[K]>) => void)(...args)
+      } catch (err) {
+        // A failing handler must not break delivery to the others, nor the connection.
+        queueMicrotask(() => { throw err })
+      }
+    }
+  }
+}

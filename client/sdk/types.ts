@@ -1,0 +1,79 @@
+/** Public types of the Switchboard client SDK (docs/protocol.md for the frames). */
+
+/** The WebSocket surface the SDK uses: the browser's WebSocket, or `ws` in Node. */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((event: unknown) => void) | null
+  onmessage: ((event: { data: unknown }) => void) | null
+  onclose: ((event: { code: number, reason: string }) => void) | null
+  onerror: ((event: unknown) => void) | null
+  send (data: string): void
+  close (code?: number, reason?: string): void
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+export type FetchLike = (url: string, init?: { headers?: Record<string, string> }) => Promise<{
+  readonly status: number
+  readonly headers: { get (name: string): string | null }
+  json (): Promise<unknown>
+}>
+
+export type Auth =
+  /** dev mode: `?user=` (only where the registry allows it) */
+  | { readonly user: string }
+  /** a bearer JWT from your identity provider, or a function returning a fresh one */
+  | { readonly token: string | (() => string | Promise<string>) }
+
+export interface ClientOptions {
+  /** base URL of the registry (or nginx in front of registries), e.g. `https://chat.example.com` */
+  readonly registryUrl: string
+  readonly auth: Auth
+  /** default: globalThis.WebSocket (pass `WebSocket` from `ws` on Node 20) */
+  readonly WebSocket?: WebSocketConstructor
+  /** default: globalThis.fetch */
+  readonly fetch?: FetchLike
+  /** reconnect backoff: full jitter between 0 and min(maxMs, baseMs·2^attempt) */
+  readonly backoff?: { readonly baseMs?: number, readonly maxMs?: number }
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed'
+
+export interface Message {
+  readonly channel: string
+  readonly offset: string
+  readonly from: string
+  /** direct messages: the recipient */
+  readonly to?: string
+  readonly data: unknown
+  /** server time when it was accepted, ms */
+  readonly ts: number
+}
+
+export interface PresenceEvent {
+  readonly type: 'join' | 'leave'
+  readonly channel: string
+  readonly user: string
+}
+
+export interface Ack {
+  readonly channel: string
+  readonly offset: string
+}
+
+export interface ClientEvents {
+  message: (message: Message) => void
+  presence: (event: PresenceEvent) => void
+  /** `delayMs` is set while reconnecting: the wait before the next attempt */
+  state: (state: ConnectionState, detail: { delayMs?: number, reason?: string }) => void
+  /** messages of `channel` may have been missed and cannot be replayed: reload its history */
+  reset: (channel: string) => void
+  /** a failure the application should know about (e.g. authentication refused) */
+  error: (error: SwitchboardError) => void
+}
+
+export class SwitchboardError extends Error {
+  constructor (readonly code: string, message: string) {
+    super(message)
+    this.name = 'SwitchboardError'
+  }
+}

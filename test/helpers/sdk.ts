@@ -1,0 +1,28 @@
+/** SDK clients for tests: Node's `ws` as the WebSocket, closed in teardown. */
+import WebSocket from 'ws'
+import { createClient } from '../../client/sdk/index.js'
+import type { Message, SwitchboardClient, WebSocketConstructor } from '../../client/sdk/index.js'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export interface SdkClient {
+  readonly client: SwitchboardClient
+  readonly messages: Message[]
+  readonly states: string[]
+}
+
+export async function sdkClient (t: Teardown, registryUrl: string, user: string): Promise<SdkClient> {
+  const client = createClient({
+    registryUrl,
+    auth: { user },
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    backoff: { baseMs: 50, maxMs: 500 }
+  })
+  t.teardown(() => client.close())
+  const messages: Message[] = []
+  const states: string[] = []
+  client.on('message', (m) => { messages.push(m) })
+  client.on('state', (s) => { states.push(s) })
+  await client.ready
+  return { client, messages, states }
+}

@@ -1,0 +1,131 @@
+/**
+ * The client SDK in Node: the whole flow through it, and what it does when
+ * the server under it goes away (in-process on both stores, and a real
+ * `kill -9` of a socket server process over Redis).
+ */
+import t from 'tap'
+import { TestClient, eventually, sleep } from './helpers/client.js'
+import { runCli, waitForHttp } from './helpers/processes.js'
+import { freePort, sharedRedis, uniquePrefix } from './helpers/redis.js'
+import { sdkClient } from './helpers/sdk.js'
+import { BACKENDS, startStack } from './helpers/stack.js'
+import { SwitchboardError, createClient } from '../client/sdk/index.js'
+import type { PresenceEvent } from '../client/sdk/index.js'
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: direct messages, rooms, history and presence through the SDK`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const alice = await sdkClient(t, stack.registryUrl, 'alice')
+    const bob = await sdkClient(t, stack.registryUrl, 'bob')
+    t.equal(alice.client.user, 'alice')
+    t.equal(alice.client.state, 'connected')
+
+    const ack = await alice.client.send('bob', { text: 'hi bob' })
+    t.equal(ack.channel, 'user:bob')
+    await eventually(() => bob.messages.length === 1, 3000, 'bob gets the DM')
+    t.match(bob.messages[0], { channel: 'user:bob', from: 'alice', to: 'bob', data: { text: 'hi bob' }, offset: ack.offset })
+    await eventually(() => alice.messages.length === 1, 3000, 'alice gets her copy')
+    t.match(alice.messages[0], { channel: 'user:alice', to: 'bob' })
+
+    const events: PresenceEvent[] = []
+    alice.client.on('presence', (e) => { events.push(e) })
+    await alice.client.join('general')
+    await bob.client.join('general')
+    await eventually(() => events.some((e) => e.type === 'join' && e.user === 'bob'), 3000, 'presence event')
+    t.same(await alice.client.presence('room:general'), ['alice', 'bob'])
+    await bob.client.publish('general', 'hello room')
+    await eventually(() => alice.messages.some((m) => m.channel === 'room:general'), 3000, 'room message')
+    const history = await alice.client.history('room:general')
+    t.match(history, [{ from: 'bob', data: 'hello room' }])
+    t.same(alice.client.rooms, ['general'])
+
+    await t.rejects(alice.client.publish('elsewhere', 'x'), { code: 'FORBIDDEN' }, 'errors reject with their code')
+    await t.rejects(alice.client.history('user:bob'), SwitchboardError)
+  })
+
+  t.test(`${backend}: the SDK reconnects to another server and misses nothing`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const bob = await sdkClient(t, stack.registryUrl, 'bob')
+    const bobServer = stack.sockets.find((s) => s.switchboardSocket.connections === 1)
+    t.ok(bobServer, "found bob's server")
+    await bob.client.join('team')
+    const alice = await sdkClient(t, stack.registryUrl, 'alice')
+    await alice.client.join('team')
+
+    // Bob's server goes away; alice keeps talking meanwhile.
+    const closing = bobServer?.close()
+    const sent: Array<Promise<unknown>> = []
+    for (let n = 0; n < 30; n++) {
+      sent.push(alice.client.send('bob', { n }))
+      sent.push(alice.client.publish('team', { n }))
+    }
+    await closing
+    await Promise.all(sent)
+    await eventually(() => bob.messages.length >= 60, 8000, () => `bob got ${bob.messages.length}/60`)
+    await sleep(200)
+    const dms = bob.messages.filter((m) => m.channel === 'user:bob').map((m) => (m.data as { n: number }).n)
+    const room = bob.messages.filter((m) => m.channel === 'room:team').map((m) => (m.data as { n: number }).n)
+    t.same(dms, [...Array(30).keys()], 'every direct message once, in order')
+    t.same(room, [...Array(30).keys()], 'every room message once, in order')
+    t.ok(bob.states.includes('reconnecting'), 'bob went through reconnecting')
+    t.equal(bob.client.state, 'connected')
+  })
+}
+
+t.test('refused authentication rejects ready and stops', async (t) => {
+  const stack = await startStack(t, 'memory', { sockets: 1 })
+  const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'not valid!' }, WebSocket: (await import('ws')).default as never })
+  t.teardown(() => client.close())
+  await t.rejects(client.ready, { code: 'UNAUTHORIZED' })
+  t.equal(client.state, 'closed')
+})
+
+t.test('kill -9 of a socket server process: the SDK recovers, resends, and presence forgets the dead', async (t) => {
+  const redis = await sharedRedis()
+  const common = { REDIS_URL: redis.url, TOKEN_SECRET: 'sdk-kill-secret-0123456789', SB_PREFIX: uniquePrefix(), HOST: '127.0.0.1', HEARTBEAT_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
+  const ports = [await freePort(), await freePort(), await freePort()] as const
+  runCli(t, 'registry', { ...common, PORT: String(ports[0]), AUTH_MODE: 'dev' })
+  const sockets = [1, 2].map((n) => runCli(t, 'socket', {
+    ...common, PORT: String(ports[n]), SERVER_ID: `k${n}`, PUBLIC_URL: `ws://127.0.0.1:${ports[n]}/ws`, HEARTBEAT_MS: '200'
+  }))
+  const registryUrl = `http://127.0.0.1:${ports[0]}`
+  await waitForHttp(`${registryUrl}/healthz`)
+  await eventually(async () => {
+    const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
+    return servers.filter((s) => s.alive).length === 2
+  }, 10_000, 'both socket servers registered')
+
+  // k1: alice and dave; k2: bob (least loaded, ties by id).
+  const alice = await sdkClient(t, registryUrl, 'alice')
+  const bob = await sdkClient(t, registryUrl, 'bob')
+  const dave = await TestClient.connect(registryUrl, 'dave')
+  t.teardown(() => dave.close())
+  t.equal(dave.welcome?.server, 'k1')
+  await alice.client.join('ops')
+  await bob.client.join('ops')
+  await dave.request({ type: 'join', room: 'ops' })
+  t.same(await bob.client.presence('room:ops'), ['alice', 'bob', 'dave'])
+
+  // Alice sends a stream of messages; k1, her server, is killed in the middle of it.
+  const sent: Array<Promise<unknown>> = []
+  let killedAt = 0
+  for (let n = 0; n < 40; n++) {
+    sent.push(alice.client.send('bob', { n }))
+    if (n === 15) {
+      sockets[0]?.child.kill('SIGKILL')
+      killedAt = Date.now()
+    }
+    await sleep(5)
+  }
+  await Promise.all(sent)
+  await eventually(() => bob.messages.filter((m) => m.channel === 'user:bob').length >= 40, 10_000, () => `bob got ${bob.messages.length}/40`)
+  await sleep(300)
+  const got = bob.messages.filter((m) => m.channel === 'user:bob').map((m) => (m.data as { n: number }).n)
+  t.same(got, [...Array(40).keys()], 'every message exactly once, in order, despite the kill')
+  t.ok(alice.states.includes('reconnecting'), 'alice reconnected')
+
+  // Dave was on the killed server and never came back: presence forgets him within the timeout.
+  await eventually(async () => !(await bob.client.presence('room:ops')).includes('dave'), 3000, 'dave gone from presence')
+  t.ok(Date.now() - killedAt < 2500, 'within the heartbeat timeout plus a second')
+  t.same(await bob.client.presence('room:ops'), ['alice', 'bob'])
+})
