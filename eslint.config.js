@@ -1,3 +1,4 @@
+import globals from 'globals'
 import neostandard, { plugins } from 'neostandard'
 
 export default [
@@ -8,5 +9,9 @@ export default [
     rules: {
       '@typescript-eslint/no-explicit-any': 'error'
     }
+  },
+  {
+    files: ['client/web/**/*.js'],
+    languageOptions: { globals: globals.browser }
   }
 ]

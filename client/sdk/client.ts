@@ -66,7 +66,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (WebSocketImpl === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from the ws package)')
     if (fetchImpl === undefined) throw new TypeError('no fetch implementation: pass options.fetch')
     this.#WebSocket = WebSocketImpl
-    this.#fetch = fetchImpl
+    // Called through a wrapper: browsers refuse fetch invoked with another `this` ("Illegal invocation").
+    this.#fetch = async (url, init) => await fetchImpl(url, init)
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve
       this.#rejectReady = reject

@@ -1,6 +1,7 @@
 /**
- * switchboard-web: serves the chat page (client/web) at `/`. The page talks to
- * the registry on the same origin, so it is registered beside the registry.
+ * switchboard-web: serves the chat page (client/web) at `/` and the browser
+ * build of the client SDK (dist/client/sdk) at `/sdk/`. The page talks to the
+ * registry on the same origin, so it is registered beside the registry.
  */
 import fp from 'fastify-plugin'
 import fastifyStatic from '@fastify/static'
@@ -9,17 +10,34 @@ import { existsSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** client/web of this package, from the sources (tests) or from dist/ (npm start). */
-export function webRoot (): string {
-  let root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
-  if (basename(root) === 'dist') root = dirname(root)
-  return join(root, 'client', 'web')
+/** The package root, whether running from the sources (tests) or from dist/ (npm start). */
+function packageRoot (): string {
+  const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
+  return basename(root) === 'dist' ? dirname(root) : root
 }
 
-async function switchboardWeb (fastify: FastifyInstance, options: { root?: string }): Promise<void> {
+export function webRoot (): string {
+  return join(packageRoot(), 'client', 'web')
+}
+
+export function sdkRoot (): string {
+  return join(packageRoot(), 'dist', 'client', 'sdk')
+}
+
+export interface SwitchboardWebOptions {
+  /** folder with index.html (default: client/web) */
+  readonly root?: string
+  /** folder with the SDK's browser build (default: dist/client/sdk, made by `npm run build`) */
+  readonly sdk?: string
+}
+
+async function switchboardWeb (fastify: FastifyInstance, options: SwitchboardWebOptions): Promise<void> {
   const root = options.root ?? webRoot()
+  const sdk = options.sdk ?? sdkRoot()
   if (!existsSync(join(root, 'index.html'))) throw new Error(`switchboard-web: no index.html in ${root}`)
+  if (!existsSync(join(sdk, 'index.js'))) throw new Error(`switchboard-web: no SDK build in ${sdk}; run npm run build`)
   await fastify.register(fastifyStatic, { root, prefix: '/', wildcard: false, index: ['index.html'] })
+  await fastify.register(fastifyStatic, { root: sdk, prefix: '/sdk/', wildcard: false, decorateReply: false, allowedPath: (path) => path.endsWith('.js') })
 }
 
 export const webPlugin = fp(switchboardWeb, { name: 'switchboard-web', fastify: '5.x' })
