@@ -5,26 +5,14 @@
  */
 import t from 'tap'
 import { TestClient, eventually } from './helpers/client.js'
-import { runCli, waitForHttp } from './helpers/processes.js'
+import { runCli, startProcessCluster, waitForHttp } from './helpers/processes.js'
 import { freePort, sharedRedis, uniquePrefix } from './helpers/redis.js'
 
 const TOKEN_SECRET = 'cli-secret-0123456789abcdef'
 
 t.test('registry + two socket servers as processes over Redis', async (t) => {
   const redis = await sharedRedis()
-  const common = { REDIS_URL: redis.url, TOKEN_SECRET, SB_PREFIX: uniquePrefix(), HOST: '127.0.0.1' }
-  const ports = [await freePort(), await freePort(), await freePort()] as const
-  const registry = runCli(t, 'registry', { ...common, PORT: String(ports[0]), AUTH_MODE: 'dev' })
-  const sockets = [1, 2].map((n) => runCli(t, 'socket', {
-    ...common, PORT: String(ports[n]), SERVER_ID: `p${n}`, PUBLIC_URL: `ws://127.0.0.1:${ports[n]}/ws`, HEARTBEAT_MS: '200'
-  }))
-  const registryUrl = `http://127.0.0.1:${ports[0]}`
-  await waitForHttp(`${registryUrl}/healthz`)
-  await eventually(async () => {
-    const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
-    return servers.filter((s) => s.alive).length === 2
-  }, 10_000, () => `both socket servers registered; output:\n${registry.output()}${sockets.map((s) => s.output()).join('')}`)
-
+  const { registryUrl, registry, sockets } = await startProcessCluster(t, { redisUrl: redis.url, prefix: uniquePrefix(), idPrefix: 'p' })
   const alice = await TestClient.connect(registryUrl, 'alice')
   const bob = await TestClient.connect(registryUrl, 'bob')
   t.teardown(() => { alice.close(); bob.close() })
@@ -37,7 +25,7 @@ t.test('registry + two socket servers as processes over Redis', async (t) => {
   t.same(servers.map((s) => [s.id, s.load]).sort(), [['p1', 1], ['p2', 1]], 'each counts its one connection')
 
   // SIGTERM: clients are told 1001, the server leaves the fleet, the process exits 0.
-  const bobServer = new URL(bob.ws.url).port === String(ports[1]) ? sockets[0] : sockets[1]
+  const bobServer = bob.welcome?.server === 'p1' ? sockets[0] : sockets[1]
   t.equal(await bobServer?.stop('SIGTERM'), 0, 'clean exit')
   t.equal((await bob.closed).code, 1001)
   await eventually(async () => {

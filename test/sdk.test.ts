@@ -5,8 +5,8 @@
  */
 import t from 'tap'
 import { TestClient, eventually, sleep } from './helpers/client.js'
-import { runCli, waitForHttp } from './helpers/processes.js'
-import { freePort, sharedRedis, uniquePrefix } from './helpers/redis.js'
+import { startProcessCluster } from './helpers/processes.js'
+import { sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, startStack } from './helpers/stack.js'
 import { SwitchboardError, createClient } from '../client/sdk/index.js'
@@ -82,18 +82,9 @@ t.test('refused authentication rejects ready and stops', async (t) => {
 
 t.test('kill -9 of a socket server process: the SDK recovers, resends, and presence forgets the dead', async (t) => {
   const redis = await sharedRedis()
-  const common = { REDIS_URL: redis.url, TOKEN_SECRET: 'sdk-kill-secret-0123456789', SB_PREFIX: uniquePrefix(), HOST: '127.0.0.1', HEARTBEAT_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
-  const ports = [await freePort(), await freePort(), await freePort()] as const
-  runCli(t, 'registry', { ...common, PORT: String(ports[0]), AUTH_MODE: 'dev' })
-  const sockets = [1, 2].map((n) => runCli(t, 'socket', {
-    ...common, PORT: String(ports[n]), SERVER_ID: `k${n}`, PUBLIC_URL: `ws://127.0.0.1:${ports[n]}/ws`, HEARTBEAT_MS: '200'
-  }))
-  const registryUrl = `http://127.0.0.1:${ports[0]}`
-  await waitForHttp(`${registryUrl}/healthz`)
-  await eventually(async () => {
-    const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
-    return servers.filter((s) => s.alive).length === 2
-  }, 10_000, 'both socket servers registered')
+  const { registryUrl, sockets } = await startProcessCluster(t, {
+    redisUrl: redis.url, prefix: uniquePrefix(), idPrefix: 'k', env: { HEARTBEAT_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
+  })
 
   // k1: alice and dave; k2: bob (least loaded, ties by id).
   const alice = await sdkClient(t, registryUrl, 'alice')

@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { eventually } from './client.js'
+import { freePort } from './redis.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/servers/cli.js', import.meta.url))
 
@@ -46,4 +47,50 @@ export async function waitForHttp (url: string, timeoutMs = 10_000): Promise<voi
       return false
     }
   }, timeoutMs, `${url} to answer`)
+}
+
+export interface ProcessCluster {
+  readonly registryUrl: string
+  readonly registry: ServerProcess
+  /** socket servers, ids `${idPrefix}1`, `${idPrefix}2`, … */
+  readonly sockets: ServerProcess[]
+  /** every process's output, for failure messages */
+  output (): string
+}
+
+/**
+ * A registry and N socket servers as real processes over one Redis, waited
+ * on until every socket server is registered and alive.
+ */
+export async function startProcessCluster (t: Teardown, options: {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly sockets?: number
+  readonly idPrefix?: string
+  readonly env?: Record<string, string>
+}): Promise<ProcessCluster> {
+  const count = options.sockets ?? 2
+  const common = {
+    REDIS_URL: options.redisUrl,
+    TOKEN_SECRET: 'process-cluster-secret-0123456789',
+    SB_PREFIX: options.prefix,
+    HOST: '127.0.0.1',
+    HEARTBEAT_MS: '200',
+    ...options.env
+  }
+  const registryPort = await freePort()
+  const registry = runCli(t, 'registry', { ...common, PORT: String(registryPort), AUTH_MODE: 'dev' })
+  const sockets: ServerProcess[] = []
+  for (let n = 1; n <= count; n++) {
+    const port = await freePort()
+    sockets.push(runCli(t, 'socket', { ...common, PORT: String(port), SERVER_ID: `${options.idPrefix ?? 's'}${n}`, PUBLIC_URL: `ws://127.0.0.1:${port}/ws` }))
+  }
+  const output = (): string => [registry, ...sockets].map((p) => p.output()).join('')
+  const registryUrl = `http://127.0.0.1:${registryPort}`
+  await waitForHttp(`${registryUrl}/healthz`)
+  await eventually(async () => {
+    const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
+    return servers.filter((s) => s.alive).length === count
+  }, 10_000, () => `${count} socket servers registered; output:\n${output()}`)
+  return { registryUrl, registry, sockets, output }
 }
