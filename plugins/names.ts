@@ -29,6 +29,10 @@ export interface Keys {
   readonly load: string
   readonly alive: string
   server (id: string): string
+  /** sorted set: reservation nonce → expiry, for one server */
+  reservations (id: string): string
+  /** set: channels where a server has presence entries */
+  presenceIndex (id: string): string
   live (channel: string): string
   history (channel: string): string
   /** hash: epoch, top (newest offset), trimmed (newest offset dropped by trimming) */
@@ -44,6 +48,8 @@ export function keys (prefix: string): Keys {
     load: `${prefix}load`,
     alive: `${prefix}alive`,
     server: (id) => `${prefix}server:${id}`,
+    reservations: (id) => `${prefix}resv:${id}`,
+    presenceIndex: (id) => `${prefix}presence-of:${id}`,
     live: (channel) => `${prefix}ch:${channel}`,
     history: (channel) => `${prefix}hist:${channel}`,
     meta: (channel) => `${prefix}meta:${channel}`,

@@ -11,7 +11,8 @@ import { socketPlugin } from '../plugins/socket/index.js'
 import { storePlugin } from '../plugins/store/index.js'
 import { webPlugin } from '../plugins/web/index.js'
 import { randomBytes } from 'node:crypto'
-import type { RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
+import { healthPlugin } from '../plugins/health/index.js'
+import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
 
 export function serverOptions (level: string, role: string): FastifyServerOptions {
   return {
@@ -54,13 +55,29 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
     serverId: config.SERVER_ID,
     capacity: config.CAPACITY,
     heartbeatMs: config.HEARTBEAT_MS,
-    ...(config.PUBLIC_URL !== undefined ? { publicUrl: config.PUBLIC_URL } : {})
+    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+    drain: { timeoutMs: config.DRAIN_TIMEOUT_MS },
+    ...(config.PUBLIC_URL !== undefined ? { publicUrl: config.PUBLIC_URL } : {}),
+    ...(config.ADMIN_TOKEN !== undefined ? { adminToken: config.ADMIN_TOKEN } : {})
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
   return app
 }
 
-/** Registry + one socket server + the web page in one process, on the memory store. */
+/** The health checker: evicts socket servers that stopped heartbeating. */
+export async function buildHealth (config: HealthConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'health'), ...extra })
+  await app.register(redisPlugin, { url: config.REDIS_URL })
+  await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
+  await app.register(healthPlugin, { intervalMs: config.HEALTH_INTERVAL_MS, heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS })
+  app.get('/healthz', async () => {
+    await app.switchboardStore.ping()
+    return { status: 'ok', evictions: app.switchboardHealth.evictions }
+  })
+  return app
+}
+
+/** Registry + one socket server + health checker + the web page in one process, on the memory store. */
 export async function buildStandalone (config: StandaloneConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
@@ -70,6 +87,7 @@ export async function buildStandalone (config: StandaloneConfig, extra: Partial<
     auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' }
   })
   await app.register(socketPlugin, { tokenSecret, serverId: 'standalone', capacity: config.CAPACITY, maxPayload: config.MAX_PAYLOAD })
+  await app.register(healthPlugin)
   await app.register(webPlugin)
   return app
 }

@@ -4,15 +4,16 @@
  * listens. Roles: registry, socket, standalone.
  */
 import type { FastifyInstance } from 'fastify'
-import { buildRegistry, buildSocket, buildStandalone } from './app.js'
-import { registryConfig, socketConfig, standaloneConfig } from './config.js'
+import { buildHealth, buildRegistry, buildSocket, buildStandalone } from './app.js'
+import { healthConfig, registryConfig, socketConfig, standaloneConfig } from './config.js'
 
 const USAGE = `usage: switchboard <role>
 
 roles:
   standalone   registry + socket server + web page, in-memory store (npm start)
   registry     GET /allocate, /servers, /healthz  (needs REDIS_URL, TOKEN_SECRET)
-  socket       GET /ws websocket server           (needs REDIS_URL, TOKEN_SECRET)
+  socket       GET /ws websocket server           (needs REDIS_URL, TOKEN_SECRET); SIGTERM drains it
+  health       evicts socket servers that stopped heartbeating (needs REDIS_URL)
 
 Configuration is read from the environment; see README.md.`
 
@@ -25,6 +26,10 @@ async function build (role: string): Promise<{ app: FastifyInstance, host: strin
     case 'socket': {
       const config = socketConfig()
       return { app: await buildSocket(config), host: config.HOST, port: config.PORT }
+    }
+    case 'health': {
+      const config = healthConfig()
+      return { app: await buildHealth(config), host: config.HOST, port: config.PORT }
     }
     case 'standalone': {
       const config = standaloneConfig()
@@ -54,17 +59,21 @@ async function main (): Promise<void> {
   }
   const { app, host, port } = built
   let stopping = false
-  const stop = (signal: string): void => {
+  const stop = (reason: string): void => {
     if (stopping) return
     stopping = true
-    app.log.info({ signal }, 'shutting down')
-    app.close().then(() => process.exit(0), (err: unknown) => {
+    app.log.info({ reason }, 'shutting down')
+    // A socket server first moves its clients to other servers (graceful drain).
+    const drained = app.hasDecorator('switchboardSocket') && reason === 'SIGTERM' ? app.switchboardSocket.drain() : Promise.resolve()
+    drained.then(async () => { await app.close() }).then(() => process.exit(0), (err: unknown) => {
       app.log.error({ err }, 'shutdown failed')
       process.exit(1)
     })
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
+  // A drain asked for over HTTP (POST /drain) ends the process the same way.
+  if (app.hasDecorator('switchboardSocket')) app.switchboardSocket.drained.then(() => stop('drained'), () => {})
   try {
     await app.listen({ host, port })
   } catch (err) {

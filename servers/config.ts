@@ -43,7 +43,16 @@ export const SocketEnv = Type.Object({
   HEARTBEAT_MS: Ms(1000, 50),
   HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
   ...History,
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for POST /drain, at least 16 characters' })),
+  DRAIN_TIMEOUT_MS: Ms(30_000, 100),
   MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' })
+})
+export const HealthEnv = Type.Object({
+  ...Common,
+  PORT: Port(3100),
+  REDIS_URL: RedisUrl,
+  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
+  HEALTH_INTERVAL_MS: Ms(500, 10)
 })
 export const StandaloneEnv = Type.Object({
   ...Common,
@@ -60,6 +69,7 @@ export const StandaloneEnv = Type.Object({
 export type RegistryConfig = Static<typeof RegistryEnv>
 export type SocketConfig = Static<typeof SocketEnv>
 export type StandaloneConfig = Static<typeof StandaloneEnv>
+export type HealthConfig = Static<typeof HealthEnv>
 type Env = Record<string, string | undefined>
 
 /** Reads the variables a schema names, applies defaults, and throws one error listing every bad one. */
@@ -103,6 +113,10 @@ export function socketConfig (env: Env = process.env): SocketConfig {
   const port = env.PORT ?? '4000'
   const fallbackId = `${hostname()}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)
   return readEnv(SocketEnv, { ...env, SERVER_ID: env.SERVER_ID ?? fallbackId })
+}
+
+export function healthConfig (env: Env = process.env): HealthConfig {
+  return readEnv(HealthEnv, env)
 }
 
 export function standaloneConfig (env: Env = process.env): StandaloneConfig {

@@ -33,13 +33,16 @@ for (const backend of BACKENDS) {
     const s1 = socketUrl(stack, 0)
     const s2 = socketUrl(stack, 1)
 
-    const forS1 = signer.sign('alice', 's1', 30_000).token
+    const allocation = await allocate(stack.registryUrl, 'alice')
+    t.equal(allocation.server, 's1', 'equal loads: the first server by id')
+    const forS1 = allocation.token
     const cases: Array<[string, string]> = [
       ['a token minted for s1, used on s2', `${s2}?token=${forS1}`],
       ['an expired token', `${s1}?token=${signer.sign('alice', 's1', 30_000, Date.now() - 60_000).token}`],
       ['a tampered token', `${s1}?token=${forS1.slice(0, -2)}${forS1.endsWith('AA') ? 'BB' : 'AA'}`],
       ['a token with a changed body', `${s1}?token=${forS1.replace(/^v1\.[^.]+/, `v1.${Buffer.from(JSON.stringify(['mallory', 's1', Date.now() + 9e6, 'x'])).toString('base64url')}`)}`],
       ['a token signed with another secret', `${s1}?token=${new TokenSigner('another-secret-0123456789').sign('alice', 's1', 30_000).token}`],
+      ['a well-signed token no registry reserved', `${s1}?token=${signer.sign('alice', 's1', 30_000).token}`],
       ['no token', s1],
       ['an empty token', `${s1}?token=`],
       ['garbage', `${s1}?token=not-a-token`]
@@ -49,12 +52,17 @@ for (const backend of BACKENDS) {
       t.equal(status, 401, what)
       t.equal(JSON.parse(body).code, 'BAD_TOKEN', what)
     }
-    t.equal(await loadOf(stack.handle.store, 's1'), 0, 's1 counted nothing')
+    t.equal(await loadOf(stack.handle.store, 's1'), 1, 's1 counts only the reservation')
     t.equal(await loadOf(stack.handle.store, 's2'), 0, 's2 counted nothing')
 
     const good = new TestClient(`${s1}?token=${forS1}`)
     await good.next((f) => f.type === 'welcome')
-    t.equal(await loadOf(stack.handle.store, 's1'), 1, 'the right token is accepted and counted')
+    t.equal(await loadOf(stack.handle.store, 's1'), 1, 'the right token is accepted, counted once')
+    const replay = await upgradeStatus(`${s1}?token=${forS1}`)
+    t.equal(replay.status, 401, 'a token connects once')
+    t.match(JSON.parse(replay.body).message, /already used/)
+    await stack.sockets[0]?.switchboardSocket.heartbeat()
+    t.equal(await loadOf(stack.handle.store, 's1'), 1, 'still one after reconciliation')
     good.close()
   })
 

@@ -126,31 +126,78 @@ for (const backend of BACKENDS) {
     const { store } = await openStore(t, backend)
     await store.ping()
     t.same(await store.listServers(), [])
-    t.equal(await store.pickServer(5000), null)
+    t.equal(await store.reserve(5000, 'n0', Date.now() + 30_000), null)
 
-    await store.heartbeat(server('a'), 3)
-    await store.heartbeat(server('b'), 1)
-    await store.heartbeat(server('a'), 0) // a refresh does not reset the count
+    t.equal(await store.heartbeat(server('a'), 3), true, 'the first heartbeat admits')
+    t.equal(await store.heartbeat(server('b'), 1), true)
+    t.equal(await store.heartbeat(server('a'), 3), false, 'later ones refresh')
     const listed = await store.listServers()
     t.match(listed, [{ id: 'b', load: 1, url: 'ws://h/b', capacity: 10, draining: false, startedAt: 1700000000000 }, { id: 'a', load: 3 }])
     t.ok(listed.every((s) => typeof s.lastHeartbeat === 'number' && Math.abs((s.lastHeartbeat ?? 0) - Date.now()) < 5000), 'heartbeat times are recent')
-    t.match(await store.pickServer(5000), { id: 'b', load: 1, url: 'ws://h/b' })
 
-    await store.adjustLoad('b', 5)
-    t.match(await store.pickServer(5000), { id: 'a', load: 3 })
-    await store.adjustLoad('a', -1)
-    t.equal((await store.listServers()).find((s) => s.id === 'a')?.load, 2)
+    // Reservations count at once, so back-to-back allocations spread out.
+    const expires = Date.now() + 30_000
+    t.match(await store.reserve(5000, 'n1', expires), { id: 'b', load: 1, url: 'ws://h/b' })
+    t.match(await store.reserve(5000, 'n2', expires), { id: 'b', load: 2 })
+    t.match(await store.reserve(5000, 'n3', expires), { id: 'a', load: 3 }, 'a and b tie at 3: the first by id')
+    t.match(await store.reserve(5000, 'n4', expires, 'b'), { id: 'a', load: 4 }, 'exclude is never picked')
+    t.match(await store.listServers(), [{ id: 'b', load: 3 }, { id: 'a', load: 5 }])
+
+    t.equal(await store.claim('b', 'n1'), true, 'a reservation is claimed once')
+    t.equal(await store.claim('b', 'n1'), false, 'and only once')
+    t.equal(await store.claim('b', 'n3'), false, 'a reservation of another server is not claimable here')
+    // b: 1 connection + the claimed one connected (2) + one reservation left (n2).
+    await store.heartbeat(server('b'), 2)
+    t.equal((await store.listServers()).find((s) => s.id === 'b')?.load, 3, 'reconciled: connections plus open reservations')
+    await store.adjustLoad('b', 10)
+    await store.heartbeat(server('b'), 2)
+    t.equal((await store.listServers()).find((s) => s.id === 'b')?.load, 3, 'drift is healed by the next heartbeat')
 
     await store.heartbeat(server('a', { draining: true }), 0)
-    t.match(await store.pickServer(5000), { id: 'b' }, 'draining is skipped')
-    await store.heartbeat(server('b', { capacity: 6 }), 0)
-    t.equal(await store.pickServer(5000), null, 'at capacity is skipped')
+    t.match(await store.reserve(5000, 'n5', expires), { id: 'b' }, 'draining is skipped')
+    await store.heartbeat(server('b', { capacity: 4 }), 2)
+    t.equal(await store.reserve(5000, 'n6', expires), null, 'at capacity is skipped')
 
     await store.deregister('a')
     await store.deregister('b')
     t.same(await store.listServers(), [])
     await store.adjustLoad('a', -1)
     t.same(await store.listServers(), [], 'a late decrement does not resurrect a deregistered server')
+  })
+
+  t.test(`${backend}: expired reservations stop counting`, async (t) => {
+    const { store } = await openStore(t, backend)
+    await store.heartbeat(server('a'), 0)
+    await store.reserve(5000, 'old', Date.now() - 10_000) // expired long ago (past the grace)
+    await store.reserve(5000, 'new', Date.now() + 30_000)
+    await store.heartbeat(server('a'), 0)
+    t.equal((await store.listServers())[0]?.load, 1, 'only the live reservation counts')
+    t.equal(await store.claim('a', 'old'), false, 'an expired reservation cannot be claimed')
+  })
+
+  t.test(`${backend}: stale servers are evicted, idempotently, with their presence`, async (t) => {
+    const { store } = await openStore(t, backend, { aliveWithinMs: 300 })
+    await store.heartbeat(server('quiet'), 2)
+    await store.heartbeat(server('busy'), 1)
+    await store.presenceAdd('room:x', 'alice', 'quiet', '')
+    await store.presenceAdd('room:x', 'bob', 'quiet', '')
+    await store.presenceAdd('room:x', 'bob', 'busy', '')
+    await store.presenceAdd('user:alice', 'alice', 'quiet', '')
+    await sleep(400)
+    await store.heartbeat(server('busy'), 1)
+    const [evicted, again] = await Promise.all([store.evictStale(300), store.evictStale(300)])
+    t.same([...evicted, ...again], ['quiet'], 'evicted once, by one of two concurrent checkers')
+    t.same((await store.listServers()).map((s) => s.id), ['busy'])
+    const dropped = await store.dropPresence('quiet')
+    t.same(dropped.sort((a, b) => `${a.channel}${a.user}` < `${b.channel}${b.user}` ? -1 : 1), [
+      { channel: 'room:x', user: 'alice', gone: true },
+      { channel: 'room:x', user: 'bob', gone: false },
+      { channel: 'user:alice', user: 'alice', gone: true }
+    ])
+    t.same(await store.dropPresence('quiet'), [], 'dropping twice finds nothing')
+    t.same(await store.presence('room:x'), ['bob'])
+    t.equal(await store.heartbeat(server('quiet'), 2), true, 'a server that comes back is re-admitted')
+    t.match((await store.listServers()).find((s) => s.id === 'quiet'), { load: 2 }, 'with its true count')
   })
 
   t.test(`${backend}: append publishes to subscribers and returns increasing offsets`, async (t) => {

@@ -148,7 +148,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       }
       const closed = await this.#connect(target)
       if (this.#closed) return
-      await this.#wait(undefined, `connection closed (${closed.code}${closed.reason === '' ? '' : ` ${closed.reason}`})`)
+      const reason = `connection closed (${closed.code}${closed.reason === '' ? '' : ` ${closed.reason}`})`
+      // Told where to go (drain): go at once. Otherwise back off before allocating again.
+      if (this.#redirect !== undefined) this.#setState('reconnecting', { delayMs: 0, reason })
+      else await this.#wait(undefined, reason)
     }
   }
 

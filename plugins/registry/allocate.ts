@@ -1,10 +1,14 @@
 /**
- * Allocation: pick the least-loaded eligible socket server and mint a connect
- * token bound to it. Used by `GET /allocate`, and by anything else that must
- * send a user somewhere (e.g. a draining socket server).
+ * Allocation: reserve a place on the least-loaded eligible socket server and
+ * mint a connect token bound to it. The reservation is counted in the load at
+ * once (so a storm of concurrent allocations spreads out instead of piling
+ * onto the server that looked emptiest), and the token's nonce names it: the
+ * socket server claims it on connect, so each token connects once.
+ * Used by `GET /allocate`, and by a draining socket server moving its clients.
  */
 import { NoCapacityError, StoreUnavailableError } from '../errors.js'
 import type { Store } from '../store/types.js'
+import { MAX_TOKEN_TTL_MS, newNonce } from '../token/index.js'
 import type { TokenSigner } from '../token/index.js'
 
 export interface Allocation {
@@ -29,17 +33,23 @@ export class Allocator {
     this.#options = options
   }
 
-  /** Throws NoCapacityError when no server is eligible, StoreUnavailableError when the store fails. */
-  async allocate (user: string): Promise<Allocation> {
+  /**
+   * `exclude`: a server not to pick (the one a client is being moved off).
+   * Throws NoCapacityError when no server is eligible, StoreUnavailableError when the store fails.
+   */
+  async allocate (user: string, exclude?: string): Promise<Allocation> {
     const { store, signer, tokenTtlMs, heartbeatTimeoutMs } = this.#options
+    const now = Date.now()
+    const nonce = newNonce()
+    const expiresAt = now + Math.min(tokenTtlMs, MAX_TOKEN_TTL_MS)
     let server
     try {
-      server = await store.pickServer(heartbeatTimeoutMs)
+      server = await store.reserve(heartbeatTimeoutMs, nonce, expiresAt, exclude)
     } catch (err) {
       throw new StoreUnavailableError((err as Error).message, { cause: err })
     }
     if (server === null) throw new NoCapacityError()
-    const { token, claims } = signer.sign(user, server.id, tokenTtlMs)
-    return { url: server.url, token, server: server.id, expiresAt: claims.expiresAt }
+    const { token } = signer.sign(user, server.id, tokenTtlMs, now, nonce)
+    return { url: server.url, token, server: server.id, expiresAt }
   }
 }

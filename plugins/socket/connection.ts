@@ -49,6 +49,8 @@ export class Connection implements Listener {
   readonly #context: ConnectionContext
   /** live frames held back per channel while its replay is being sent */
   #held: Map<string, string[]> | undefined
+  /** per channel, the offset up to which the client already has everything (see #aboveFloor) */
+  #floors: Map<string, string> | undefined
   #violations = 0
 
   constructor (context: ConnectionContext, socket: WebSocket, user: string) {
@@ -59,8 +61,29 @@ export class Connection implements Listener {
 
   deliver (channel: string, payload: string): void {
     const held = this.#held?.get(channel)
-    if (held !== undefined) held.push(payload)
-    else if (this.socket.readyState === 1) this.socket.send(payload)
+    if (held !== undefined) {
+      held.push(payload)
+      return
+    }
+    const floor = this.#floors?.get(channel)
+    if (floor !== undefined && !this.#aboveFloor(channel, floor, payload)) return
+    if (this.socket.readyState === 1) this.socket.send(payload)
+  }
+
+  /**
+   * The pub/sub copy of a message can arrive after the replay that already
+   * included it (history is read on the command connection, live frames come
+   * on the subscriber connection). Until a frame newer than the attach
+   * boundary arrives, older ones are dropped; after it, pub/sub order
+   * guarantees all are newer and the floor goes away.
+   */
+  #aboveFloor (channel: string, floor: string, payload: string): boolean {
+    const offset = frameOffset(payload)
+    if (offset === undefined) return true
+    if (compareOffsets(offset, floor) <= 0) return false
+    this.#floors?.delete(channel)
+    if (this.#floors?.size === 0) this.#floors = undefined
+    return true
   }
 
   send (frame: string): void {
@@ -103,10 +126,15 @@ export class Connection implements Listener {
         const replayedTo = frameOffset(recovery.messages[recovery.messages.length - 1] ?? '')
         last = !recovery.recovered ? recovery.offset : replayedTo ?? since.offset
       }
+      let newest = last
       for (const frame of held) {
         const offset = frameOffset(frame)
-        if (offset === undefined || compareOffsets(offset, last) > 0) this.send(frame)
+        if (offset !== undefined && compareOffsets(offset, newest) <= 0) continue
+        this.send(frame)
+        if (offset !== undefined) newest = offset
       }
+      this.#floors ??= new Map()
+      this.#floors.set(channel, newest)
     } catch (err) {
       if (!alreadyListening) this.#undo(channel, counted)
       throw err
@@ -124,6 +152,7 @@ export class Connection implements Listener {
   }
 
   detach (channel: string): void {
+    this.#floors?.delete(channel)
     if (!this.channels.delete(channel)) return
     this.#context.hub.remove(channel, this)
     this.#context.presence.remove(channel, this.user)

@@ -43,6 +43,11 @@ export function presenceEvent (type: 'join' | 'leave', channel: string, user: st
   return `{"type":"${type}","channel":"${channel}","user":"${user}"}`
 }
 
+/** Go there now: the server is draining. */
+export function reconnectFrame (allocation: { url: string, token: string, server: string, expiresAt: number }): string {
+  return JSON.stringify({ type: 'reconnect', reason: 'drain', url: allocation.url, token: allocation.token, server: allocation.server, expiresAt: allocation.expiresAt })
+}
+
 export function errorFrame (code: FrameErrorCode, message: string, requestId?: RequestId): string {
   return JSON.stringify(requestId === undefined ? { type: 'error', code, message } : { type: 'error', id: requestId, code, message })
 }

@@ -1,9 +1,9 @@
 /**
  * switchboard-socket: the socket server.
- *   GET /ws?token=…   websocket upgrade, token checked before the upgrade
- * Registers itself in the store and heartbeats once listening; counts its
- * connections in the load set (+1 on open, -1 on close); subscribes every
- * connection to its user's channel; relays through the store's pub/sub.
+ *   GET /ws?token=…   websocket upgrade, token checked (and its reservation claimed) before the upgrade
+ *   POST /drain       move every client to other servers, then stop (with `adminToken`)
+ * Joins the fleet once listening (lifecycle.ts); subscribes every connection
+ * to its user's channel; relays through the store's pub/sub (hub.ts).
  * Registers @fastify/websocket itself (with `maxPayload`) unless the app
  * already did; its own pre-close step closes clients with 1001 "going away".
  */
@@ -14,11 +14,14 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import websocket from '@fastify/websocket'
-import { BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, ShuttingDownError } from '../errors.js'
+import { BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, ShuttingDownError, UnauthorizedError } from '../errors.js'
+import { Allocator } from '../registry/allocate.js'
+import { bearerMatches } from '../token/bearer.js'
+import { Lifecycle } from './lifecycle.js'
+import type { DrainOptions } from './lifecycle.js'
 import { useJsonErrors } from '../http-errors.js'
 import { requestSerializer } from '../log.js'
 import { NAME_PATTERN, userChannel } from '../names.js'
-import type { ServerRecord } from '../store/types.js'
 import { TokenSigner } from '../token/index.js'
 import { Connection } from './connection.js'
 import type { AuthorizeJoin, ConnectionContext } from './connection.js'
@@ -28,6 +31,7 @@ import { PresenceTracker } from './presence.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
 export type { AuthorizeJoin } from './connection.js'
+export type { DrainOptions } from './lifecycle.js'
 
 export interface SwitchboardSocketOptions {
   /** HMAC secret shared with the registries (at least 16 characters) */
@@ -48,6 +52,12 @@ export interface SwitchboardSocketOptions {
   readonly maxPayload?: number
   /** who may join which room (default: anyone, any room) */
   readonly authorizeJoin?: AuthorizeJoin
+  /** servers whose heartbeat is older are not offered to clients moved off this one, ms (default 3000) */
+  readonly heartbeatTimeoutMs?: number
+  /** bearer token for POST /drain; without it the route is not registered */
+  readonly adminToken?: string
+  /** how a drain proceeds */
+  readonly drain?: DrainOptions
 }
 
 const Options = Type.Object({
@@ -58,7 +68,9 @@ const Options = Type.Object({
   heartbeatMs: Type.Integer({ minimum: 50 }),
   path: Type.String({ pattern: '^/[^\\s?#]*$' }),
   maxViolations: Type.Integer({ minimum: 1 }),
-  maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 })
+  maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 }),
+  heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
+  adminToken: Type.Optional(Type.String({ minLength: 16 }))
 })
 const checkOptions = TypeCompiler.Compile(Options)
 
@@ -78,6 +90,11 @@ export interface SwitchboardSocket {
   readonly url: string
   /** write a heartbeat now (also done every heartbeatMs) */
   heartbeat (): Promise<void>
+  /** move every client to other servers (see DrainOptions); resolves when done */
+  drain (options?: DrainOptions): Promise<void>
+  readonly draining: boolean
+  /** resolves once a drain has finished, however it was started */
+  readonly drained: Promise<void>
 }
 
 declare module 'fastify' {
@@ -98,7 +115,9 @@ function resolve (options: SwitchboardSocketOptions): Resolved {
     heartbeatMs: options.heartbeatMs ?? 1000,
     path: options.path ?? '/ws',
     maxViolations: options.maxViolations ?? 10,
-    maxPayload: options.maxPayload ?? 65_536
+    maxPayload: options.maxPayload ?? 65_536,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+    ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {})
   }
   const error = checkOptions.Errors(resolved).First()
   if (error !== undefined) throw new InvalidOptionsError('switchboard-socket', `${error.path.slice(1)} ${error.message}`)
@@ -127,13 +146,17 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations
   }
   const connections = new Set<Connection>()
-  const startedAt = Date.now()
-  let url = config.publicUrl ?? ''
-  let timer: NodeJS.Timeout | undefined
+  const lifecycle = new Lifecycle({
+    store,
+    log,
+    serverId: config.serverId,
+    capacity: config.capacity,
+    heartbeatMs: config.heartbeatMs,
+    presence: context.presence,
+    connections,
+    allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
+  })
   let closing = false
-
-  const record = (): ServerRecord => ({ id: config.serverId, url, capacity: config.capacity, draining: closing, startedAt })
-  const heartbeat = async (): Promise<void> => { await store.heartbeat(record(), connections.size) }
   const adjust = (delta: number): void => {
     store.adjustLoad(config.serverId, delta).catch((err: unknown) => log.warn({ err, delta }, 'load accounting failed'))
   }
@@ -141,14 +164,17 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   fastify.decorate('switchboardSocket', {
     serverId: config.serverId,
     get connections () { return connections.size },
-    get url () { return url },
-    heartbeat
+    get url () { return lifecycle.url },
+    heartbeat: async () => { await lifecycle.heartbeat() },
+    drain: async (drainOptions?: DrainOptions) => { await lifecycle.drain({ ...options.drain, ...drainOptions }) },
+    get draining () { return lifecycle.draining },
+    drained: lifecycle.drained
   })
   fastify.decorateRequest('switchboardUser', null)
 
-  const closeAll = (): void => {
+  const closeAll = async (): Promise<void> => {
     closing = true
-    clearInterval(timer)
+    await lifecycle.stop()
     for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
   }
   if (!fastify.hasDecorator('websocketServer')) {
@@ -156,48 +182,42 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       options: { maxPayload: config.maxPayload },
       // Replaces the default pre-close, which closes clients without a code (1005).
       preClose: async () => {
-        closeAll()
+        await closeAll()
         await new Promise((resolve) => fastify.websocketServer.close(resolve))
       }
     })
   }
 
-  // Registered only once listening: before that, the URL it would advertise refuses connections.
+  // Joins the fleet only once listening: before that, the URL it would advertise refuses connections.
   fastify.addHook('onListen', async () => {
-    if (url === '') url = listeningUrl(fastify, `${fastify.prefix}${config.path}`)
-    try {
-      await heartbeat()
-    } catch (err) {
-      log.error({ err }, 'registration failed; retrying on the next heartbeat')
-    }
-    timer = setInterval(() => {
-      heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
-    }, config.heartbeatMs).unref()
+    await lifecycle.start(config.publicUrl ?? listeningUrl(fastify, `${fastify.prefix}${config.path}`))
   })
-
-  fastify.addHook('preClose', async () => { closeAll() })
-
-  fastify.addHook('onClose', async () => {
-    try {
-      await store.deregister(config.serverId)
-    } catch (err) {
-      log.warn({ err }, 'deregistration failed; the health checker will evict this server')
-    }
-  })
+  fastify.addHook('preClose', closeAll)
+  fastify.addHook('onClose', async () => { await lifecycle.leave() })
 
   async function checkToken (request: FastifyRequest): Promise<void> {
     const token = (request.query as { token?: unknown }).token
     if (typeof token !== 'string' || token === '') throw new BadTokenError('missing ?token= (get one from the registry: GET /allocate)')
     const result = signer.verify(token, config.serverId)
     if (!result.ok) throw new BadTokenError(result.reason)
-    if (closing) throw new ShuttingDownError()
+    if (closing || lifecycle.draining) throw new ShuttingDownError()
     if (connections.size >= config.capacity) throw new NoCapacityError()
+    // The allocation reserved (and counted) this place; using it up also makes the token single-use.
+    if (!(await store.claim(config.serverId, result.claims.nonce))) throw new BadTokenError('already used')
     request.switchboardUser = result.claims.user
   }
 
   // The route lives in its own context so that its error handler (JSON bodies) is ours alone.
   await fastify.register(async (routes) => {
     useJsonErrors(routes)
+    const adminToken = config.adminToken
+    if (adminToken !== undefined) {
+      routes.post('/drain', async (request, reply) => {
+        if (!bearerMatches(request.headers.authorization, adminToken)) throw new UnauthorizedError('POST /drain needs Authorization: Bearer <ADMIN_TOKEN>')
+        lifecycle.drain(options.drain).catch((err: unknown) => log.error({ err }, 'drain failed'))
+        return await reply.code(202).send({ status: 'draining', connections: connections.size })
+      })
+    }
     routes.get(config.path, {
       websocket: true,
       schema: { querystring: ConnectQuery },
@@ -219,11 +239,10 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
         adjust(-1)
       })
       socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
-      connections.add(connection)
+      connections.add(connection) // already counted in the load by its reservation
       let mine = byUser.get(user)
       if (mine === undefined) byUser.set(user, mine = new Set())
       mine.add(connection)
-      adjust(+1)
       const channel = userChannel(user)
       const rooms = store.roomsOf(user)
       rooms.catch(() => {}) // awaited in the welcome; this only prevents an unhandled rejection in between

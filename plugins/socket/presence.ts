@@ -30,6 +30,15 @@ export class PresenceTracker {
       .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
   }
 
+  /** Records every local (channel, user) again: after this server was evicted and re-admitted. */
+  reannounce (): void {
+    for (const key of this.#counts.keys()) {
+      const [channel = '', user = ''] = key.split('\n')
+      this.#store.presenceAdd(channel, user, this.#server, eventFor('join', channel, user))
+        .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
+    }
+  }
+
   /** A connection of `user` stopped listening to `channel`. */
   remove (channel: string, user: string): void {
     const key = `${channel}\n${user}`

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { ChannelListeners } from './channel-listeners.js'
-import { DEFAULT_LIMITS, compareOffsets } from './types.js'
+import { DEFAULT_LIMITS, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
 import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
 
 interface Entry { readonly offset: string, readonly frame: string }
@@ -25,6 +25,8 @@ export class MemoryStore implements Store {
   readonly #servers = new Map<string, ServerRecord>()
   readonly #load = new Map<string, number>()
   readonly #alive = new Map<string, number>()
+  /** server → reservation nonce → expiry */
+  readonly #reservations = new Map<string, Map<string, number>>()
   readonly #history = new Map<string, History>()
   readonly #dedup = new Map<string, { offset: string, expiresAt: number }>()
   readonly #members = new Map<string, Set<string>>()
@@ -43,16 +45,19 @@ export class MemoryStore implements Store {
 
   // Fleet -------------------------------------------------------------------
 
-  async heartbeat (server: ServerRecord, connections: number): Promise<void> {
+  async heartbeat (server: ServerRecord, connections: number): Promise<boolean> {
+    const readmitted = !this.#alive.has(server.id)
     this.#servers.set(server.id, { ...server })
-    if (!this.#load.has(server.id)) this.#load.set(server.id, connections)
+    this.#load.set(server.id, connections + this.#liveReservations(server.id))
     this.#alive.set(server.id, Date.now())
+    return readmitted
   }
 
   async deregister (id: string): Promise<void> {
     this.#servers.delete(id)
     this.#load.delete(id)
     this.#alive.delete(id)
+    this.#reservations.delete(id)
   }
 
   async adjustLoad (id: string, delta: number): Promise<void> {
@@ -60,18 +65,47 @@ export class MemoryStore implements Store {
     if (load !== undefined) this.#load.set(id, load + delta)
   }
 
-  async pickServer (aliveWithinMs: number): Promise<ServerStatus | null> {
+  async reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude?: string): Promise<ServerStatus | null> {
     const now = Date.now()
     for (const status of this.#statuses()) {
-      if (status.lastHeartbeat === null || status.lastHeartbeat < now - aliveWithinMs) continue
+      if (status.id === exclude || status.lastHeartbeat === null || status.lastHeartbeat < now - aliveWithinMs) continue
       if (status.draining || status.load >= status.capacity || status.url === '') continue
+      this.#load.set(status.id, status.load + 1)
+      let reservations = this.#reservations.get(status.id)
+      if (reservations === undefined) this.#reservations.set(status.id, reservations = new Map())
+      reservations.set(nonce, expiresAt)
       return status
     }
     return null
   }
 
+  async claim (serverId: string, nonce: string): Promise<boolean> {
+    return this.#reservations.get(serverId)?.delete(nonce) ?? false
+  }
+
   async listServers (): Promise<ServerStatus[]> {
     return this.#statuses()
+  }
+
+  async evictStale (timeoutMs: number): Promise<string[]> {
+    const oldest = Date.now() - timeoutMs
+    const evicted = [...new Set([...this.#load.keys(), ...this.#alive.keys()])]
+      .filter((id) => (this.#alive.get(id) ?? 0) < oldest)
+    for (const id of evicted) await this.deregister(id)
+    return evicted
+  }
+
+  async dropPresence (serverId: string): Promise<Array<{ channel: string, user: string, gone: boolean }>> {
+    const dropped: Array<{ channel: string, user: string, gone: boolean }> = []
+    for (const [channel, users] of this.#presence) {
+      for (const [user, servers] of users) {
+        if (!servers.delete(serverId)) continue
+        if (servers.size === 0) users.delete(user)
+        dropped.push({ channel, user, gone: ![...servers].some((s) => this.#isAlive(s)) })
+      }
+      if (users.size === 0) this.#presence.delete(channel)
+    }
+    return dropped
   }
 
   // Channels ------------------------------------------------------------------
@@ -127,6 +161,8 @@ export class MemoryStore implements Store {
   async subscribe (channel: string, handler: MessageHandler): Promise<void> {
     this.#listeners.add(channel, handler)
   }
+
+  async resubscribe (): Promise<void> {}
 
   async unsubscribe (channel: string, handler: MessageHandler): Promise<void> {
     this.#listeners.remove(channel, handler)
@@ -199,6 +235,15 @@ export class MemoryStore implements Store {
 
   #isMember (room: string, user: string): boolean {
     return this.#members.get(room)?.has(user) ?? false
+  }
+
+  /** Drops expired reservations of a server and counts the rest. */
+  #liveReservations (server: string): number {
+    const reservations = this.#reservations.get(server)
+    if (reservations === undefined) return 0
+    const oldest = Date.now() - RESERVATION_GRACE_MS
+    for (const [nonce, expiresAt] of reservations) if (expiresAt < oldest) reservations.delete(nonce)
+    return reservations.size
   }
 
   #isAlive (server: string): boolean {

@@ -7,8 +7,8 @@
 import type { Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './memory.js'
-import { APPEND, HEARTBEAT, PICK, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER } from './scripts.js'
-import { DEFAULT_LIMITS } from './types.js'
+import { APPEND, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, RESERVE } from './scripts.js'
+import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
 import { keys as makeKeys } from '../names.js'
 import type { Keys } from '../names.js'
@@ -20,11 +20,16 @@ declare module 'ioredis' {
       maxLen: number, dedupTtlMs: number, sender: string, requireMember: number): Result<[string, number], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
-    sbPresenceAdd (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
+    sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
+      channel: string): Result<number, Context>
     sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
     sbPresence (presence: string, alive: string, windowMs: Str): Result<string[], Context>
-    sbHeartbeat (load: string, alive: string, server: string, id: string, url: string, capacity: number, draining: number, startedAt: number, connections: number): Result<number, Context>
-    sbPick (load: string, alive: string, aliveWithinMs: number, serverPrefix: string): Result<[string, string, string, string, string, string] | null, Context>
+    sbHeartbeat (load: string, alive: string, server: string, reservations: string, id: string, url: string, capacity: number, draining: number,
+      startedAt: number, connections: number, graceMs: number): Result<number, Context>
+    sbReserve (load: string, alive: string, aliveWithinMs: number, serverPrefix: string, reservationsPrefix: string, nonce: string, expiresAt: number,
+      exclude: string): Result<[string, string, string, string, string, string] | null, Context>
+    sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
+    sbDropPresence (index: string, alive: string, server: string, windowMs: number, presencePrefix: string): Result<Array<string | number>, Context>
   }
 }
 
@@ -62,14 +67,15 @@ export class RedisStore implements Store {
     this.#subscriber.on('message', this.#onMessage)
   }
 
-  async heartbeat (server: ServerRecord, connections: number): Promise<void> {
+  async heartbeat (server: ServerRecord, connections: number): Promise<boolean> {
     const k = this.#keys
-    await this.#client.sbHeartbeat(k.load, k.alive, k.server(server.id), server.id, server.url, server.capacity,
-      server.draining ? 1 : 0, server.startedAt, connections)
+    return (await this.#client.sbHeartbeat(k.load, k.alive, k.server(server.id), k.reservations(server.id), server.id, server.url, server.capacity,
+      server.draining ? 1 : 0, server.startedAt, connections, RESERVATION_GRACE_MS)) === 1
   }
 
   async deregister (id: string): Promise<void> {
-    await this.#client.multi().zrem(this.#keys.load, id).zrem(this.#keys.alive, id).del(this.#keys.server(id)).exec()
+    const k = this.#keys
+    await this.#client.multi().zrem(k.load, id).zrem(k.alive, id).del(k.server(id), k.reservations(id)).exec()
   }
 
   async adjustLoad (id: string, delta: number): Promise<void> {
@@ -77,11 +83,29 @@ export class RedisStore implements Store {
     await this.#client.zadd(this.#keys.load, 'XX', 'INCR', delta, id)
   }
 
-  async pickServer (aliveWithinMs: number): Promise<ServerStatus | null> {
-    const row = await this.#client.sbPick(this.#keys.load, this.#keys.alive, aliveWithinMs, this.#serverPrefix)
+  async reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude = ''): Promise<ServerStatus | null> {
+    const k = this.#keys
+    const row = await this.#client.sbReserve(k.load, k.alive, aliveWithinMs, this.#serverPrefix, k.reservations(''), nonce, expiresAt, exclude)
     if (row === null) return null
     const [id, url, load, capacity, lastHeartbeat, startedAt] = row
     return { id, url, load: Number(load), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) }
+  }
+
+  async claim (serverId: string, nonce: string): Promise<boolean> {
+    return (await this.#client.zrem(this.#keys.reservations(serverId), nonce)) === 1
+  }
+
+  async evictStale (timeoutMs: number): Promise<string[]> {
+    const k = this.#keys
+    return await this.#client.sbEvict(k.load, k.alive, timeoutMs, this.#serverPrefix, k.reservations(''))
+  }
+
+  async dropPresence (serverId: string): Promise<Array<{ channel: string, user: string, gone: boolean }>> {
+    const k = this.#keys
+    const flat = await this.#client.sbDropPresence(k.presenceIndex(serverId), k.alive, serverId, this.#limits.aliveWithinMs, k.presence(''))
+    const dropped: Array<{ channel: string, user: string, gone: boolean }> = []
+    for (let i = 0; i + 2 < flat.length; i += 3) dropped.push({ channel: String(flat[i]), user: String(flat[i + 1]), gone: Number(flat[i + 2]) === 1 })
+    return dropped
   }
 
   async listServers (): Promise<ServerStatus[]> {
@@ -173,6 +197,11 @@ export class RedisStore implements Store {
     }
   }
 
+  async resubscribe (): Promise<void> {
+    const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
+    if (live.length > 0) await this.#subscriber.subscribe(...live)
+  }
+
   async unsubscribe (channel: string, handler: MessageHandler): Promise<void> {
     if (this.#listeners.remove(channel, handler)) await this.#subscriber.unsubscribe(this.#keys.live(channel))
   }
@@ -199,7 +228,8 @@ export class RedisStore implements Store {
 
   async presenceAdd (channel: string, user: string, server: string, event: string): Promise<boolean> {
     const k = this.#keys
-    return (await this.#client.sbPresenceAdd(k.presence(channel), k.alive, user, server, this.#limits.aliveWithinMs, k.live(channel), event)) === 1
+    return (await this.#client.sbPresenceAdd(k.presence(channel), k.alive, k.presenceIndex(server), user, server, this.#limits.aliveWithinMs,
+      k.live(channel), event, channel)) === 1
   }
 
   async presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean> {
@@ -228,11 +258,13 @@ function defineScripts (client: Redis): void {
   client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
-  client.defineCommand('sbPresenceAdd', { numberOfKeys: 2, lua: PRESENCE_ADD })
+  client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })
   client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })
-  client.defineCommand('sbHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT })
-  client.defineCommand('sbPick', { numberOfKeys: 2, lua: PICK })
+  client.defineCommand('sbHeartbeat', { numberOfKeys: 4, lua: HEARTBEAT })
+  client.defineCommand('sbReserve', { numberOfKeys: 2, lua: RESERVE })
+  client.defineCommand('sbEvict', { numberOfKeys: 2, lua: EVICT })
+  client.defineCommand('sbDropPresence', { numberOfKeys: 2, lua: DROP_PRESENCE })
 }
 
 function pairs (flat: string[]): Map<string, number> {

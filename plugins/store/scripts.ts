@@ -106,12 +106,16 @@ const OTHERS_ALIVE = `local function othersAlive (user, mine, window)
   return false
 end`
 
-/** KEYS: presence set, alive set. ARGV: user, server, alive window ms, live channel, event ('' = none). Returns 1 if the event was published. */
+/**
+ * KEYS: presence set, alive set, presence index of the server. ARGV: user, server, alive window ms, live channel, event ('' = none), channel.
+ * Returns 1 if the event was published.
+ */
 export const PRESENCE_ADD = `
 ${OTHERS_ALIVE}
 local mine = ARGV[1] .. '|' .. ARGV[2]
 local first = not othersAlive(ARGV[1], mine, tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[1], 0, mine)
+redis.call('SADD', KEYS[3], ARGV[6])
 if first and ARGV[5] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[5])
   return 1
@@ -154,23 +158,29 @@ return users
 `
 
 /**
- * Register or refresh a socket server.
- * KEYS: load set, alive set, server hash. ARGV: id, url, capacity, draining (0|1), startedAt, connections.
+ * Register or refresh a socket server, and reconcile its load to the truth:
+ * live connections plus reservations neither claimed nor expired.
+ * KEYS: load set, alive set, server hash, reservations. ARGV: id, url, capacity, draining (0|1), startedAt, connections, grace ms.
+ * Returns 1 when the server was not in the fleet (first start, or evicted meanwhile).
  */
 export const HEARTBEAT = `
 ${NOW_MS}
+local readmitted = redis.call('ZSCORE', KEYS[2], ARGV[1]) == false and 1 or 0
 redis.call('HSET', KEYS[3], 'url', ARGV[2], 'capacity', ARGV[3], 'draining', ARGV[4], 'startedAt', ARGV[5])
-redis.call('ZADD', KEYS[1], 'NX', ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - tonumber(ARGV[7])))
+redis.call('ZADD', KEYS[1], tonumber(ARGV[6]) + redis.call('ZCARD', KEYS[4]), ARGV[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-return now
+return readmitted
 `
 
 /**
- * The least-loaded eligible server: alive within ARGV[1] ms, not draining, under capacity.
- * KEYS: load set, alive set. ARGV: alive window ms, server hash key prefix.
+ * Reserve a place on the least-loaded eligible server (alive within ARGV[1]
+ * ms, not draining, under capacity, not ARGV[6]): count it in the load set at
+ * once, so concurrent allocations spread out, and remember the reservation.
+ * KEYS: load set, alive set. ARGV: alive window ms, server hash prefix, reservations prefix, nonce, expiresAt, excluded id.
  * Returns { id, url, load, capacity, lastHeartbeat, startedAt } or nil.
  */
-export const PICK = `
+export const RESERVE = `
 ${NOW_MS}
 local oldest = now - tonumber(ARGV[1])
 local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
@@ -178,12 +188,66 @@ for i = 1, #entries, 2 do
   local id = entries[i]
   local load = tonumber(entries[i + 1])
   local beat = redis.call('ZSCORE', KEYS[2], id)
-  if beat and tonumber(beat) >= oldest then
+  if id ~= ARGV[6] and beat and tonumber(beat) >= oldest then
     local rec = redis.call('HMGET', ARGV[2] .. id, 'url', 'capacity', 'draining', 'startedAt')
     if rec[1] and rec[2] and load < tonumber(rec[2]) and rec[3] ~= '1' then
+      redis.call('ZINCRBY', KEYS[1], 1, id)
+      redis.call('ZADD', ARGV[3] .. id, ARGV[5], ARGV[4])
       return { id, rec[1], entries[i + 1], rec[2], beat, rec[4] or '0' }
     end
   end
 end
 return nil
+`
+
+/**
+ * Evict servers whose heartbeat is older than ARGV[1] ms, and load entries
+ * with no heartbeat at all. Idempotent: a second checker finds nothing.
+ * KEYS: load set, alive set. ARGV: timeout ms, server hash prefix, reservations prefix.
+ */
+export const EVICT = `
+${NOW_MS}
+local evicted = {}
+local function evict (id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('DEL', ARGV[2] .. id, ARGV[3] .. id)
+  evicted[#evicted + 1] = id
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[1])))) do evict(id) end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('ZSCORE', KEYS[2], id) == false then evict(id) end
+end
+return evicted
+`
+
+/**
+ * Remove one server's presence entries (found through its channel index).
+ * KEYS: presence index of the server, alive set. ARGV: server id, alive window ms, presence key prefix.
+ * Returns a flat list: channel, user, gone (1 when no live server still has the user there), …
+ */
+export const DROP_PRESENCE = `
+${NOW_MS}
+local oldest = now - tonumber(ARGV[2])
+local suffix = '|' .. ARGV[1]
+local out = {}
+for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = ARGV[3] .. channel
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(m, -#suffix) == suffix then
+      redis.call('ZREM', key, m)
+      local user = string.sub(m, 1, #m - #suffix)
+      local gone = 1
+      for _, other in ipairs(redis.call('ZRANGEBYLEX', key, '[' .. user .. '|', '[' .. user .. '|\\255')) do
+        local beat = redis.call('ZSCORE', KEYS[2], string.sub(other, #user + 2))
+        if beat and tonumber(beat) >= oldest then gone = 0 end
+      end
+      out[#out + 1] = channel
+      out[#out + 1] = user
+      out[#out + 1] = gone
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+return out
 `

@@ -65,16 +65,35 @@ export interface Store {
   readonly kind: 'memory' | 'redis'
 
   // Fleet -------------------------------------------------------------------
-  /** Register or refresh a socket server: record, liveness, and a load entry if missing. */
-  heartbeat (server: ServerRecord, connections: number): Promise<void>
+  /**
+   * Register or refresh a socket server: record, liveness, and its load set to
+   * the true count (`connections` plus reservations not yet claimed nor expired),
+   * which heals any drift. Returns true when the server was not in the fleet
+   * (first start, or evicted while it was unreachable).
+   */
+  heartbeat (server: ServerRecord, connections: number): Promise<boolean>
   /** Remove a server from every fleet structure. */
   deregister (id: string): Promise<void>
-  /** Connection accounting: +1 on open, -1 on close; a server without a load entry is left alone. */
+  /** Connection accounting between heartbeats: -1 on close; a server without a load entry is left alone. */
   adjustLoad (id: string, delta: number): Promise<void>
-  /** The least-loaded server that is alive (heartbeat within `aliveWithinMs`), not draining and under capacity. */
-  pickServer (aliveWithinMs: number): Promise<ServerStatus | null>
+  /**
+   * Atomically picks the least-loaded server that is alive (heartbeat within
+   * `aliveWithinMs`), not draining and under capacity, and counts a
+   * reservation for it (`nonce`, valid until `expiresAt`), so concurrent
+   * callers spread out. `exclude` is never picked.
+   */
+  reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude?: string): Promise<ServerStatus | null>
+  /** Uses up a reservation when its client connects; false if it was already used or never made. */
+  claim (serverId: string, nonce: string): Promise<boolean>
   /** Every server with a load entry or a record, least loaded first. */
   listServers (): Promise<ServerStatus[]>
+  /** Removes servers whose heartbeat is older than `timeoutMs` (idempotent; several checkers may run). Returns their ids. */
+  evictStale (timeoutMs: number): Promise<string[]>
+  /**
+   * Removes a server's presence entries. Returns each (channel, user) removed,
+   * with `gone` true when no live server still has that user on the channel.
+   */
+  dropPresence (serverId: string): Promise<Array<{ channel: string, user: string, gone: boolean }>>
 
   // Channels ------------------------------------------------------------------
   /** Append to a channel's history and publish it live, in one atomic step. */
@@ -90,6 +109,8 @@ export interface Store {
   /** Start receiving a channel's live frames. Resolves once the subscription is active. */
   subscribe (channel: string, handler: MessageHandler): Promise<void>
   unsubscribe (channel: string, handler: MessageHandler): Promise<void>
+  /** Subscribes again to every channel with handlers (after the relay was found deaf). */
+  resubscribe (): Promise<void>
 
   // Rooms ---------------------------------------------------------------------
   join (room: string, user: string): Promise<void>
@@ -126,6 +147,9 @@ export interface StoreLimits {
   /** presence counts a server as gone when its heartbeat is older than this, ms */
   readonly aliveWithinMs: number
 }
+
+/** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
+export const RESERVATION_GRACE_MS = 5000
 
 export const DEFAULT_LIMITS: StoreLimits = {
   historySize: 1000,

@@ -22,6 +22,10 @@ export type VerifyResult =
   | { readonly ok: true, readonly claims: ConnectClaims }
   | { readonly ok: false, readonly reason: 'malformed' | 'signature' | 'expired' | 'wrong-server' }
 
+export function newNonce (): string {
+  return randomBytes(9).toString('base64url')
+}
+
 export class TokenSigner {
   readonly #key: Buffer
 
@@ -30,13 +34,8 @@ export class TokenSigner {
     this.#key = Buffer.from(secret)
   }
 
-  sign (user: string, server: string, ttlMs: number, now = Date.now()): { token: string, claims: ConnectClaims } {
-    const claims: ConnectClaims = {
-      user,
-      server,
-      expiresAt: now + Math.min(ttlMs, MAX_TOKEN_TTL_MS),
-      nonce: randomBytes(9).toString('base64url')
-    }
+  sign (user: string, server: string, ttlMs: number, now = Date.now(), nonce = newNonce()): { token: string, claims: ConnectClaims } {
+    const claims: ConnectClaims = { user, server, expiresAt: now + Math.min(ttlMs, MAX_TOKEN_TTL_MS), nonce }
     const body = Buffer.from(JSON.stringify([claims.user, claims.server, claims.expiresAt, claims.nonce])).toString('base64url')
     return { token: `v1.${body}.${this.#mac(body)}`, claims }
   }
