@@ -74,6 +74,9 @@ const Options = Type.Object({
 })
 const checkOptions = TypeCompiler.Compile(Options)
 
+/** A claimed upgrade that has not opened after this long is not coming. */
+const UPGRADE_GRACE_MS = 10_000
+
 /** GET {path}?token=…[&offset=…&epoch=…]: offset and epoch recover the personal channel. */
 const ConnectQuery = Type.Object({
   token: Type.Optional(Type.String()),
@@ -103,6 +106,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     switchboardUser: string | null
+    /** the connect token's reservation, claimed before the upgrade */
+    switchboardNonce: string | null
   }
 }
 
@@ -146,7 +151,15 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations
   }
   const connections = new Set<Connection>()
+  /** reservation nonce → when it was claimed, until its connection opens (or the upgrade is given up on) */
+  const upgrading = new Map<string, number>()
+  const countUpgrading = (): number => {
+    const oldest = Date.now() - UPGRADE_GRACE_MS
+    for (const [nonce, claimedAt] of upgrading) if (claimedAt < oldest) upgrading.delete(nonce)
+    return upgrading.size
+  }
   const lifecycle = new Lifecycle({
+    upgrading: countUpgrading,
     store,
     log,
     serverId: config.serverId,
@@ -171,6 +184,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     drained: lifecycle.drained
   })
   fastify.decorateRequest('switchboardUser', null)
+  fastify.decorateRequest('switchboardNonce', null)
 
   const closeAll = async (): Promise<void> => {
     closing = true
@@ -203,8 +217,19 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     if (closing || lifecycle.draining) throw new ShuttingDownError()
     if (connections.size >= config.capacity) throw new NoCapacityError()
     // The allocation reserved (and counted) this place; using it up also makes the token single-use.
-    if (!(await store.claim(config.serverId, result.claims.nonce))) throw new BadTokenError('already used')
+    // Counted as upgrading before the claim is sent: a heartbeat sent after it (same connection, so
+    // executed after it) then counts this client exactly once, either here or as a reservation.
+    const nonce = result.claims.nonce
+    upgrading.set(nonce, Date.now())
+    let claimed = false
+    try {
+      claimed = await store.claim(config.serverId, nonce)
+    } finally {
+      if (!claimed) upgrading.delete(nonce)
+    }
+    if (!claimed) throw new BadTokenError('already used')
     request.switchboardUser = result.claims.user
+    request.switchboardNonce = nonce
   }
 
   // The route lives in its own context so that its error handler (JSON bodies) is ours alone.
@@ -240,6 +265,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       })
       socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
       connections.add(connection) // already counted in the load by its reservation
+      upgrading.delete(request.switchboardNonce ?? '')
       let mine = byUser.get(user)
       if (mine === undefined) byUser.set(user, mine = new Set())
       mine.add(connection)

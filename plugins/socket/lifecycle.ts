@@ -30,6 +30,8 @@ export interface LifecycleOptions {
   readonly heartbeatMs: number
   readonly presence: PresenceTracker
   readonly connections: Set<Connection>
+  /** clients whose reservation was claimed and whose upgrade is still under way */
+  readonly upgrading: () => number
   /** allocates elsewhere for clients being moved off this server */
   readonly allocator: Allocator
 }
@@ -44,6 +46,7 @@ export class Lifecycle {
   /** the relay is deaf: stay out of the fleet until it hears again */
   #benched = false
   #draining: Promise<void> | undefined
+  #isDraining = false
   #resolveDrained!: () => void
   /** resolves once a drain has moved every client off (or timed out) */
   readonly drained: Promise<void>
@@ -62,7 +65,7 @@ export class Lifecycle {
   }
 
   get url (): string { return this.#url }
-  get draining (): boolean { return this.#draining !== undefined }
+  get draining (): boolean { return this.#isDraining }
 
   record (): ServerRecord {
     const { serverId, capacity } = this.#options
@@ -87,7 +90,8 @@ export class Lifecycle {
   async heartbeat (): Promise<void> {
     if (this.#benched) return
     const { store, presence, log, connections } = this.#options
-    const readmitted = await store.heartbeat(this.record(), connections.size)
+    // Claimed-but-not-yet-open clients count too: their reservation is gone, their connection not yet here.
+    const readmitted = await store.heartbeat(this.record(), connections.size + this.#options.upgrading())
     if (readmitted && this.#admitted) {
       // Evicted while unreachable (paused, partitioned): back with the true count; presence was dropped, so record it again.
       log.warn({ connections: connections.size }, 're-admitted to the fleet after an eviction')
@@ -102,6 +106,7 @@ export class Lifecycle {
    * close 1001. Their SDKs recover what they miss from history.
    */
   async drain (options: DrainOptions = {}): Promise<void> {
+    this.#isDraining = true // before the first heartbeat of the drain reads it
     this.#draining ??= this.#drain(options)
     return await this.#draining
   }

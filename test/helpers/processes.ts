@@ -52,6 +52,7 @@ export async function waitForHttp (url: string, timeoutMs = 10_000): Promise<voi
 export interface ProcessCluster {
   readonly registryUrl: string
   readonly registry: ServerProcess
+  readonly health: ServerProcess | undefined
   /** socket servers, ids `${idPrefix}1`, `${idPrefix}2`, … */
   readonly sockets: ServerProcess[]
   /** every process's output, for failure messages */
@@ -68,6 +69,8 @@ export async function startProcessCluster (t: Teardown, options: {
   readonly sockets?: number
   readonly idPrefix?: string
   readonly env?: Record<string, string>
+  /** also run `switchboard health` */
+  readonly health?: boolean
 }): Promise<ProcessCluster> {
   const count = options.sockets ?? 2
   const common = {
@@ -85,12 +88,13 @@ export async function startProcessCluster (t: Teardown, options: {
     const port = await freePort()
     sockets.push(runCli(t, 'socket', { ...common, PORT: String(port), SERVER_ID: `${options.idPrefix ?? 's'}${n}`, PUBLIC_URL: `ws://127.0.0.1:${port}/ws` }))
   }
-  const output = (): string => [registry, ...sockets].map((p) => p.output()).join('')
+  const health = options.health === true ? runCli(t, 'health', { ...common, PORT: String(await freePort()) }) : undefined
+  const output = (): string => [registry, ...sockets, ...(health === undefined ? [] : [health])].map((p) => p.output()).join('')
   const registryUrl = `http://127.0.0.1:${registryPort}`
   await waitForHttp(`${registryUrl}/healthz`)
   await eventually(async () => {
     const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
     return servers.filter((s) => s.alive).length === count
   }, 10_000, () => `${count} socket servers registered; output:\n${output()}`)
-  return { registryUrl, registry, sockets, output }
+  return { registryUrl, registry, health, sockets, output }
 }

@@ -1,0 +1,88 @@
+/**
+ * Fleet behaviour in-process on both stores: the relay probe, capacity and
+ * back-pressure (with the SDK honouring Retry-After), POST /drain.
+ */
+import t from 'tap'
+import { TestClient, allocate, eventually, sleep } from './helpers/client.js'
+import { sdkClient } from './helpers/sdk.js'
+import { BACKENDS, loadOf, startStack } from './helpers/stack.js'
+import { createClient } from '../client/sdk/index.js'
+import type { WebSocketConstructor } from '../client/sdk/index.js'
+import WebSocket from 'ws'
+
+t.test('redis: a relay that silently stops receiving is noticed and resubscribed', async (t) => {
+  const stack = await startStack(t, 'redis', { sockets: 2 })
+  const alice = await TestClient.connect(stack.registryUrl, 'alice')
+  const bob = await TestClient.connect(stack.registryUrl, 'bob')
+  t.teardown(() => { alice.close(); bob.close() })
+  const aliceServer = stack.sockets.find((s) => s.switchboardSocket.serverId === alice.welcome?.server)
+  // Drop every subscription behind the store's back: the connection stays up, nothing arrives.
+  await aliceServer?.switchboardRedis.subscriber.unsubscribe()
+  const start = Date.now()
+  await bob.request({ type: 'send', to: 'alice', data: 'lost in the void' })
+  let n = 0
+  await eventually(async () => {
+    await bob.request({ type: 'send', to: 'alice', data: { n: ++n } })
+    return alice.pending('message').some((f) => typeof f.data === 'object')
+  }, 3000, 'delivery to resume')
+  t.ok(Date.now() - start < 3000, `the probe restored delivery after ${Date.now() - start} ms`)
+})
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: full servers answer 503 with Retry-After; allocation resumes when one frees up`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2, socket: { capacity: 2 } })
+    const held: TestClient[] = []
+    for (let i = 0; i < 4; i++) held.push(await TestClient.connect(stack.registryUrl, `c${i}`))
+    t.teardown(() => { for (const h of held) h.close() })
+    const full = await fetch(`${stack.registryUrl}/allocate?user=late`)
+    t.equal(full.status, 503)
+    t.equal(((await full.json()) as { code: string }).code, 'NO_CAPACITY')
+    const retryAfter = Number(full.headers.get('retry-after'))
+    t.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After ${retryAfter} s, jittered`)
+
+    // An SDK client arriving now waits as told, then gets in once someone leaves.
+    const late = createClient({ registryUrl: stack.registryUrl, auth: { user: 'late' }, WebSocket: WebSocket as unknown as WebSocketConstructor })
+    t.teardown(() => late.close())
+    const delays: number[] = []
+    late.on('state', (state, detail) => { if (state === 'reconnecting' && detail.delayMs !== undefined) delays.push(detail.delayMs) })
+    await eventually(() => delays.length > 0, 3000, 'the SDK to back off')
+    t.ok((delays[0] ?? 0) >= 1000, `the SDK waited ${delays[0]} ms, as Retry-After said`)
+    held[0]?.close()
+    await eventually(async () => (await loadOf(stack.handle.store, String(held[0]?.welcome?.server))) === 1, 3000, 'a place frees up')
+    await late.ready
+    t.equal(late.state, 'connected', 'allocation resumed')
+  })
+
+  t.test(`${backend}: POST /drain moves clients with reconnect frames`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2, socket: { adminToken: 'admin-token-0123456789' } })
+    const s1 = stack.sockets[0]
+    const base = `http://127.0.0.1:${new URL(String(s1?.switchboardSocket.url)).port}`
+    // Allocation order puts sdk on s1, filler on s2, raw on s1.
+    const sdk = await sdkClient(t, stack.registryUrl, 'sdk')
+    const filler = await TestClient.connect(stack.registryUrl, 'filler')
+    const raw = await TestClient.connect(stack.registryUrl, 'raw')
+    t.equal(raw.welcome?.server, 's1')
+    t.equal(s1?.switchboardSocket.connections, 2)
+    t.teardown(() => { raw.close(); filler.close() })
+
+    t.equal((await fetch(`${base}/drain`, { method: 'POST' })).status, 401, 'without the admin token')
+    t.equal((await fetch(`${base}/drain`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401)
+    const accepted = await fetch(`${base}/drain`, { method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789' } })
+    t.equal(accepted.status, 202)
+    t.match(await accepted.json(), { status: 'draining' })
+
+    const move = await raw.next((f) => f.type === 'reconnect')
+    t.match(move, { type: 'reconnect', reason: 'drain', server: 's2' })
+    t.equal((await raw.closed).code, 1001)
+    const moved = new TestClient(`${String(move.url)}?token=${encodeURIComponent(String(move.token))}`)
+    t.teardown(() => moved.close())
+    t.match(await moved.next((f) => f.type === 'welcome'), { server: 's2', user: 'raw' }, 'the token in the frame works on the new server')
+
+    await s1?.switchboardSocket.drained
+    t.equal(s1?.switchboardSocket.connections, 0)
+    await eventually(() => sdk.client.state === 'connected' && sdk.states.includes('reconnecting'), 3000, 'the SDK followed')
+    t.equal(stack.sockets[1]?.switchboardSocket.connections, 3, 'everyone is on s2 now')
+    t.equal(await allocate(stack.registryUrl, 'newcomer').then((a) => a.server), 's2', 'a draining server gets no one new')
+    await sleep(10)
+  })
+}
