@@ -65,6 +65,10 @@ for (const backend of BACKENDS) {
     t.equal(s1?.switchboardSocket.connections, 2)
     t.teardown(() => { raw.close(); filler.close() })
 
+    await filler.request({ type: 'join', room: 'hall' })
+    await sdk.client.join('hall')
+    await filler.next((f) => f.type === 'join' && f.user === 'sdk')
+
     t.equal((await fetch(`${base}/drain`, { method: 'POST' })).status, 401, 'without the admin token')
     t.equal((await fetch(`${base}/drain`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401)
     const accepted = await fetch(`${base}/drain`, { method: 'POST', headers: { authorization: 'Bearer admin-token-0123456789' } })
@@ -82,6 +86,10 @@ for (const backend of BACKENDS) {
     t.equal(s1?.switchboardSocket.connections, 0)
     await eventually(() => sdk.client.state === 'connected' && sdk.states.includes('reconnecting'), 3000, 'the SDK followed')
     t.equal(stack.sockets[1]?.switchboardSocket.connections, 3, 'everyone is on s2 now')
+    await sleep(200)
+    const aboutSdk = filler.frames.filter((f) => (f.type === 'leave' || f.type === 'join') && f.user === 'sdk')
+    t.same(aboutSdk, [], 'moving servers is not announced as leaving and coming back')
+    t.same(await sdk.client.presence('room:hall'), ['filler', 'sdk'])
     t.equal(await allocate(stack.registryUrl, 'newcomer').then((a) => a.server), 's2', 'a draining server gets no one new')
     await sleep(10)
   })

@@ -72,6 +72,24 @@ for (const backend of BACKENDS) {
   })
 }
 
+t.test('close() before the first welcome rejects ready and connects nothing', async (t) => {
+  const stack = await startStack(t, 'memory', { sockets: 1 })
+  const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'shy' }, WebSocket: (await import('ws')).default as never })
+  client.close()
+  await t.rejects(client.ready, { code: 'CLOSED' })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(stack.sockets[0]?.switchboardSocket.connections, 0, 'no connection was left open')
+  t.equal(client.state, 'closed')
+})
+
+t.test('a refused join does not become a room the SDK resubscribes', async (t) => {
+  const stack = await startStack(t, 'memory', { sockets: 1, socket: { authorizeJoin: (_user, room) => room !== 'vip' } })
+  const { client } = await sdkClient(t, stack.registryUrl, 'guest')
+  await t.rejects(client.join('vip'), { code: 'FORBIDDEN' })
+  await client.join('lobby')
+  t.same(client.rooms, ['lobby'])
+})
+
 t.test('refused authentication rejects ready and stops', async (t) => {
   const stack = await startStack(t, 'memory', { sockets: 1 })
   const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'not valid!' }, WebSocket: (await import('ws')).default as never })

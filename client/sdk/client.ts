@@ -94,9 +94,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   /** Become a member of a room and receive its messages (also after reconnects). */
   async join (room: string): Promise<void> {
+    await this.#request({ type: 'join', room })
+    // The position was recorded when the reply arrived (see #onReply); from now on it is resubscribed.
     this.#rooms.add(room)
-    const reply = await this.#request({ type: 'join', room })
-    this.#position(reply.channel as string, reply as unknown as Position, false)
   }
 
   async leave (room: string): Promise<void> {
@@ -119,7 +119,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   get rooms (): string[] { return [...this.#rooms] }
 
   close (): void {
+    if (this.#closed) return
     this.#closed = true
+    this.#rejectReady(new SwitchboardError('CLOSED', 'client closed before it connected'))
     this.#socket?.close(1000, 'client closed')
     for (const pending of this.#pending.values()) pending.reject(new SwitchboardError('CLOSED', 'client closed'))
     this.#pending.clear()
@@ -134,6 +136,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       try {
         target = this.#redirect ?? await this.#allocate()
         this.#redirect = undefined
+        if (this.#closed) return
       } catch (err) {
         if (this.#closed) return
         const error = err as SwitchboardError & { retryAfterMs?: number }
@@ -240,10 +243,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #resubscribe (room: string): void {
     const channel = `room:${room}`
     const since = this.#positions.get(channel)
-    this.#request({ type: 'subscribe', channel, ...(since === undefined ? {} : { since }) }, true).then((reply) => {
-      if (since !== undefined && reply.recovered === false) this.emit('reset', channel)
-      this.#position(channel, reply as unknown as Position, reply.recovered === true)
-    }, (err: Error) => {
+    // The reply is handled in #onReply (position, reset); only a refusal matters here.
+    this.#request({ type: 'subscribe', channel, ...(since === undefined ? {} : { since }) }, true).then(() => {}, (err: Error) => {
       // No longer a member (e.g. left from another device): stop resubscribing.
       if (err instanceof SwitchboardError && err.code === 'FORBIDDEN') {
         this.#rooms.delete(room)
@@ -273,6 +274,14 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
     if (pending === undefined) return
     this.#pending.delete(pending.frame.id)
+    // Positions are recorded now, not when the promise settles: messages that arrived in the same
+    // read are handled before any promise callback runs, and must already be checked against them.
+    if (frame.type === 'joined' || frame.type === 'subscribed') {
+      const channel = frame.channel as string
+      const recovered = frame.recovered === true
+      if (pending.frame.since !== undefined && frame.recovered === false) this.emit('reset', channel)
+      this.#position(channel, frame as unknown as Position, recovered)
+    }
     pending.resolve(frame)
   }
 

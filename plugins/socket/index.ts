@@ -227,7 +227,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     } finally {
       if (!claimed) upgrading.delete(nonce)
     }
-    if (!claimed) throw new BadTokenError('already used')
+    if (!claimed) throw new BadTokenError('already used, or its reservation is gone (allocate again)')
     request.switchboardUser = result.claims.user
     request.switchboardNonce = nonce
   }
@@ -246,7 +246,8 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     routes.get(config.path, {
       websocket: true,
       schema: { querystring: ConnectQuery },
-      preValidation: checkToken,
+      // preHandler runs after the query is validated (a bad offset must not use up the token) and before the upgrade.
+      preHandler: checkToken,
       logSerializers: { req: requestSerializer }
     }, (socket, request) => {
       const user = request.switchboardUser as string

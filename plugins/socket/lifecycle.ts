@@ -115,6 +115,7 @@ export class Lifecycle {
     const { log, connections, allocator, serverId } = this.#options
     const started = Date.now()
     log.info({ connections: connections.size }, 'draining')
+    this.#options.presence.suspend()
     await this.heartbeat().catch((err: unknown) => log.warn({ err }, 'could not announce the drain'))
     const asked = new Set<Connection>()
     while (Date.now() - started < timeoutMs) {

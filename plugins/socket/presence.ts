@@ -13,6 +13,7 @@ export class PresenceTracker {
   readonly #server: string
   readonly #log: FastifyBaseLogger
   readonly #counts = new Map<string, number>()
+  #suspended = false
 
   constructor (store: Store, server: string, log: FastifyBaseLogger) {
     this.#store = store
@@ -39,6 +40,15 @@ export class PresenceTracker {
     }
   }
 
+  /**
+   * While a server drains, its users are moving to other servers: their
+   * entries here are left for the final forgetServer(), which only announces
+   * `leave` for users that did not reappear elsewhere. No leave/join flicker.
+   */
+  suspend (): void {
+    this.#suspended = true
+  }
+
   /** A connection of `user` stopped listening to `channel`. */
   remove (channel: string, user: string): void {
     const key = `${channel}\n${user}`
@@ -48,6 +58,7 @@ export class PresenceTracker {
       return
     }
     this.#counts.delete(key)
+    if (this.#suspended) return
     this.#store.presenceRemove(channel, user, this.#server, eventFor('leave', channel, user))
       .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
   }
