@@ -47,7 +47,13 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
   await app.register(storePlugin, {
     type: 'redis',
     prefix: config.SB_PREFIX,
-    limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS, historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS }
+    limits: {
+      aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS,
+      historySize: config.HISTORY_SIZE,
+      historyTtlMs: config.HISTORY_TTL_MS,
+      waitReplicas: config.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
+    }
   })
   await app.register(socketPlugin, {
     maxPayload: config.MAX_PAYLOAD,

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildHealth, buildRegistry, buildSocket, buildStandalone } from './app.js'
 import { healthConfig, registryConfig, socketConfig, standaloneConfig } from './config.js'
+import { clusterCommand } from './cluster-cli.js'
 
 const USAGE = `usage: switchboard <role>
 
@@ -14,6 +15,7 @@ roles:
   registry     GET /allocate, /servers, /healthz  (needs REDIS_URL, TOKEN_SECRET)
   socket       GET /ws websocket server           (needs REDIS_URL, TOKEN_SECRET); SIGTERM drains it
   health       evicts socket servers that stopped heartbeating (needs REDIS_URL)
+  cluster      up | down | status: the whole topology as local processes (see switchboard cluster --help)
 
 Configuration is read from the environment; see README.md.`
 
@@ -44,6 +46,15 @@ async function main (): Promise<void> {
   const role = process.argv[2] ?? ''
   if (role === '' || role === '-h' || role === '--help' || role === 'help') {
     process.stdout.write(`${USAGE}\n`)
+    return
+  }
+  if (role === 'cluster') {
+    try {
+      process.exitCode = await clusterCommand(process.argv.slice(3))
+    } catch (err) {
+      process.stderr.write(`switchboard cluster: ${(err as Error).message}\n`)
+      process.exitCode = 1
+    }
     return
   }
   let built

@@ -44,6 +44,8 @@ export const SocketEnv = Type.Object({
   HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
   ...History,
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for POST /drain, at least 16 characters' })),
+  REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0, description: 'replicas that must hold a message before it is acknowledged (WAIT), 0-16' }),
+  REDIS_WAIT_TIMEOUT_MS: Ms(500, 10),
   DRAIN_TIMEOUT_MS: Ms(30_000, 100),
   MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' })
 })

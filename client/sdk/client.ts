@@ -288,7 +288,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #onError (frame: Frame): void {
     const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
     if (pending === undefined) return
-    if (frame.code === 'UNAVAILABLE' && pending.retries < 5) {
+    if (frame.code === 'UNAVAILABLE' && pending.retries < 10) {
       // The server could not store it (e.g. Redis failing over): resend the same frame later.
       pending.retries++
       setTimeout(() => {

@@ -47,8 +47,26 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
   let timer: NodeJS.Timeout | undefined
   let running: Promise<string[]> | undefined
 
+  /**
+   * Since when the store has answered without a break. After an outage (a
+   * Redis failover, say) every server's heartbeat looks stale at once; they
+   * get one full timeout to heartbeat again before anyone is evicted.
+   */
+  let answeringSince = Date.now()
+  let failing = false
+
   const sweep = async (): Promise<string[]> => {
-    const evicted = await store.evictStale(config.heartbeatTimeoutMs)
+    let evicted: string[]
+    try {
+      if (failing) await store.ping()
+      if (failing) answeringSince = Date.now()
+      failing = false
+      if (Date.now() - answeringSince < config.heartbeatTimeoutMs) return []
+      evicted = await store.evictStale(config.heartbeatTimeoutMs)
+    } catch (err) {
+      failing = true
+      throw err
+    }
     for (const server of evicted) {
       evictions++
       const entries = await forgetServer(store, server)

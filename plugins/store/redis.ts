@@ -151,6 +151,12 @@ export class RedisStore implements Store {
       requireMember ? 1 : 0
     )
     if (code === 2) return { status: 'forbidden' }
+    const { waitReplicas, waitTimeoutMs } = this.#limits
+    if (waitReplicas > 0) {
+      // Acknowledge only what a failover cannot lose: WAIT covers every earlier write of this connection.
+      const replicas = await this.#client.wait(waitReplicas, waitTimeoutMs)
+      if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
+    }
     return { status: code === 1 ? 'duplicate' : 'appended', offset }
   }
 

@@ -146,6 +146,13 @@ export interface StoreLimits {
   readonly dedupWindowMs: number
   /** presence counts a server as gone when its heartbeat is older than this, ms */
   readonly aliveWithinMs: number
+  /**
+   * Redis only: replicas that must have a message before it is acknowledged
+   * (WAIT after the append; 0 = asynchronous replication, the default).
+   */
+  readonly waitReplicas: number
+  /** how long WAIT may take before the append counts as failed (the client resends), ms */
+  readonly waitTimeoutMs: number
 }
 
 /** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
@@ -155,7 +162,9 @@ export const DEFAULT_LIMITS: StoreLimits = {
   historySize: 1000,
   historyTtlMs: 24 * 3600_000,
   dedupWindowMs: 10 * 60_000,
-  aliveWithinMs: 3000
+  aliveWithinMs: 3000,
+  waitReplicas: 0,
+  waitTimeoutMs: 500
 }
 
 /** Compares two offsets (`<ms>-<seq>`). */

@@ -1,0 +1,236 @@
+/**
+ * `switchboard cluster up | down | status`: the whole topology as local
+ * processes, with configs generated under a working folder:
+ * Redis master + 2 replicas + 3 Sentinels, N registries behind nginx, M socket
+ * servers, a health checker. `up` writes cluster.json, which `down` and
+ * `status` read (and scripts and tests can too).
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { checkHealth, redisAnswers } from './checks.js'
+import { freePort, isOurs, portIsFree, startDetached, stopProcess, waitFor } from './processes.js'
+import type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
+
+export type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
+
+export const SENTINEL_NAME = 'mymaster'
+const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx'
+const REDIS = process.env.REDIS_SERVER_BIN ?? 'redis-server'
+
+/** The package root, from the sources (tests) or from dist/. */
+function packageRoot (): string {
+  const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
+  return basename(root) === 'dist' ? dirname(root) : root
+}
+const CLI = join(packageRoot(), 'dist', 'servers', 'cli.js')
+const template = (name: string): string => readFileSync(join(packageRoot(), 'infra', name), 'utf8')
+const fill = (text: string, values: Record<string, string>): string => text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => values[key] ?? '')
+
+export interface UpOptions {
+  readonly dir: string
+  readonly sockets?: number
+  readonly registries?: number
+  /** progress lines (default: nowhere) */
+  readonly progress?: (line: string) => void
+  /** extra environment for every Switchboard process */
+  readonly env?: Record<string, string>
+}
+
+export function clusterFile (dir: string): string {
+  return join(resolve(dir), 'cluster.json')
+}
+
+export function readCluster (dir: string): ClusterFile {
+  const file = clusterFile(dir)
+  if (!existsSync(file)) throw new Error(`no cluster in ${resolve(dir)} (no cluster.json); run switchboard cluster up first`)
+  return JSON.parse(readFileSync(file, 'utf8')) as ClusterFile
+}
+
+export async function up (options: UpOptions): Promise<ClusterFile> {
+  const dir = resolve(options.dir)
+  const progress = options.progress ?? (() => {})
+  if (existsSync(clusterFile(dir))) {
+    const existing = readCluster(dir)
+    if (existing.components.some((c) => isOurs(c.pid, dir))) throw new Error(`a cluster is already running in ${dir}; run switchboard cluster down first`)
+  }
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`)
+  if (!existsSync(NGINX)) throw new Error(`nginx not found at ${NGINX} (apt-get install nginx-light, or set NGINX_BIN)`)
+  for (const sub of ['logs', 'run', 'redis']) mkdirSync(join(dir, sub), { recursive: true })
+  const components: Component[] = []
+  const cluster = (): ClusterFile => ({
+    dir,
+    createdAt: new Date().toISOString(),
+    entry: components.find((c) => c.role === 'nginx')?.url ?? '',
+    redisUrl,
+    sentinel: { name: SENTINEL_NAME, addresses: sentinelPorts.map((p) => `127.0.0.1:${p}`) },
+    adminToken,
+    components
+  })
+  // Written after every start, so `down` can clean up even after a failed `up`.
+  const save = (): void => writeFileSync(clusterFile(dir), `${JSON.stringify(cluster(), null, 2)}\n`, { mode: 0o600 })
+  const add = (role: Role, id: string, port: number, pid: number, log: string, url?: string): void => {
+    components.push({ role, id, pid, host: '127.0.0.1', port, log, ...(url === undefined ? {} : { url }) })
+    save()
+  }
+  const step = async (what: string, run: () => Promise<void>): Promise<void> => {
+    const started = Date.now()
+    progress(`  starting ${what} …`)
+    await run()
+    progress(`  ${what} ready (${Date.now() - started} ms)`)
+  }
+
+  const masterPort = await freePort()
+  const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+  const redisUrl = `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${SENTINEL_NAME}`
+  const tokenSecret = randomBytes(24).toString('base64url')
+  const adminToken = randomBytes(24).toString('base64url')
+
+  const startRedis = async (role: Role, id: string, port: number, replicaOf?: number): Promise<void> => {
+    const nodeDir = join(dir, 'redis', id)
+    mkdirSync(nodeDir, { recursive: true })
+    const conf = join(nodeDir, 'redis.conf')
+    writeFileSync(conf, fill(template('redis/redis.conf.template'), {
+      PORT: String(port), DIR: nodeDir, REPLICAOF: replicaOf === undefined ? '' : `replicaof 127.0.0.1 ${replicaOf}`
+    }))
+    const log = join(dir, 'logs', `${id}.log`)
+    add(role, id, port, startDetached(REDIS, [conf], log, {}, dir), log, `redis://127.0.0.1:${port}`)
+    await waitFor(async () => (await redisAnswers(port)) === 'PONG', 10_000, `${id} to answer PING`)
+  }
+
+  try {
+    progress(`Switchboard cluster in ${dir}`)
+    await step('Redis master', async () => { await startRedis('redis-master', 'redis-master', masterPort) })
+    for (const n of [1, 2]) {
+      await step(`Redis replica ${n}`, async () => {
+        const port = await freePort()
+        await startRedis('redis-replica', `redis-replica-${n}`, port, masterPort)
+        await waitFor(async () => /master_link_status:up/.test(String(await redisAnswers(port, ['INFO', 'replication']))), 10_000, `replica ${n} to sync`)
+      })
+    }
+    for (const [i, port] of sentinelPorts.entries()) {
+      await step(`Sentinel ${i + 1}`, async () => {
+        const id = `sentinel-${i + 1}`
+        const nodeDir = join(dir, 'redis', id)
+        mkdirSync(nodeDir, { recursive: true })
+        const conf = join(nodeDir, 'sentinel.conf')
+        writeFileSync(conf, fill(template('redis/sentinel.conf.template'), { PORT: String(port), DIR: nodeDir, NAME: SENTINEL_NAME, MASTER_PORT: String(masterPort) }))
+        const log = join(dir, 'logs', `${id}.log`)
+        add('sentinel', id, port, startDetached(REDIS, [conf, '--sentinel'], log, {}, dir), log, `redis://127.0.0.1:${port}`)
+        await waitFor(async () => Array.isArray(await redisAnswers(port, ['SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME])), 10_000, `${id} to see the master`)
+      })
+    }
+    await step('Sentinels agreeing on 2 replicas', async () => {
+      await waitFor(async () => {
+        for (const port of sentinelPorts) {
+          const replicas = await redisAnswers(port, ['SENTINEL', 'replicas', SENTINEL_NAME]) as unknown[]
+          const sentinels = await redisAnswers(port, ['SENTINEL', 'sentinels', SENTINEL_NAME]) as unknown[]
+          if (replicas.length < 2 || sentinels.length < 2) return false
+        }
+        return true
+      }, 20_000, 'every Sentinel to know both replicas and the other Sentinels')
+    })
+
+    const common = {
+      REDIS_URL: redisUrl, TOKEN_SECRET: tokenSecret, HOST: '127.0.0.1', LOG_LEVEL: 'info', DRAIN_TIMEOUT_MS: '3000', ...options.env
+    }
+    const node = async (role: Role, id: string, cliRole: string, env: Record<string, string>, url: (port: number) => string): Promise<number> => {
+      const port = await freePort()
+      const log = join(dir, 'logs', `${id}.log`)
+      const pid = startDetached(process.execPath, [CLI, cliRole], log, { ...common, ...env, PORT: String(port) }, dir)
+      add(role, id, port, pid, log, url(port))
+      return port
+    }
+    const registryPorts: number[] = []
+    for (let n = 1; n <= (options.registries ?? 2); n++) {
+      await step(`registry ${n}`, async () => {
+        const port = await node('registry', `registry-${n}`, 'registry', { AUTH_MODE: 'dev' }, (p) => `http://127.0.0.1:${p}`)
+        registryPorts.push(port)
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 15_000, `registry ${n}`)
+      })
+    }
+    await step('nginx', async () => {
+      const port = await freePort()
+      const conf = join(dir, 'run', 'nginx.conf')
+      writeFileSync(conf, fill(template('nginx/nginx.conf.template'), {
+        RUN_DIR: join(dir, 'run'),
+        LOG_DIR: join(dir, 'logs'),
+        LISTEN: `127.0.0.1:${port}`,
+        UPSTREAMS: registryPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')
+      }))
+      const log = join(dir, 'logs', 'nginx.log')
+      add('nginx', 'nginx', port, startDetached(NGINX, ['-c', conf, '-p', join(dir, 'run')], log, {}, dir), log, `http://127.0.0.1:${port}`)
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 10_000, 'nginx')
+    })
+    for (let n = 1; n <= (options.sockets ?? 3); n++) {
+      await step(`socket server s${n}`, async () => {
+        const port = await freePort()
+        const log = join(dir, 'logs', `socket-s${n}.log`)
+        const url = `ws://127.0.0.1:${port}/ws`
+        const pid = startDetached(process.execPath, [CLI, 'socket'], log, { ...common, PORT: String(port), SERVER_ID: `s${n}`, PUBLIC_URL: url, ADMIN_TOKEN: adminToken }, dir)
+        add('socket', `s${n}`, port, pid, log, url)
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 15_000, `socket server s${n}`)
+      })
+    }
+    await step('health checker', async () => {
+      const port = await node('health', 'health', 'health', {}, (p) => `http://127.0.0.1:${p}`)
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 15_000, 'health checker')
+    })
+    await step('every socket server in the fleet', async () => {
+      const entry = cluster().entry
+      await waitFor(async () => {
+        const { servers } = await (await fetch(`${entry}/servers`)).json() as { servers: Array<{ alive: boolean }> }
+        return servers.filter((s) => s.alive).length === (options.sockets ?? 3)
+      }, 15_000, 'all socket servers registered')
+    })
+  } catch (err) {
+    progress(`  failed: ${(err as Error).message}; logs are in ${join(dir, 'logs')}; stopping what started`)
+    await down(dir).catch(() => {})
+    throw err
+  }
+  save()
+  return cluster()
+}
+
+/** Stops everything `up` started in `dir` (and nothing else), front to back. */
+export async function down (dir: string, progress: (line: string) => void = () => {}): Promise<ComponentStatus[]> {
+  const cluster = readCluster(dir)
+  const order: Role[] = ['nginx', 'registry', 'health', 'socket', 'sentinel', 'redis-replica', 'redis-master']
+  const stopped: ComponentStatus[] = []
+  for (const role of order) {
+    const group = cluster.components.filter((c) => c.role === role)
+    await Promise.all(group.map(async (c) => {
+      const was = isOurs(c.pid, cluster.dir)
+      await stopProcess(c.pid, cluster.dir, role === 'socket' ? 8000 : 5000)
+      if (was) progress(`  stopped ${c.id} (pid ${c.pid})`)
+      stopped.push({ ...c, running: false, healthy: false })
+    }))
+  }
+  for (const c of cluster.components) {
+    await waitFor(async () => await portIsFree(c.port), 5000, `port ${c.port} (${c.id}) to be free`)
+  }
+  return stopped
+}
+
+export async function status (dir: string): Promise<Omit<ClusterFile, 'components'> & { components: ComponentStatus[] }> {
+  const cluster = readCluster(dir)
+  const components = await Promise.all(cluster.components.map(async (c): Promise<ComponentStatus> => {
+    const running = isOurs(c.pid, cluster.dir)
+    if (!running) return { ...c, running, healthy: false, detail: 'not running' }
+    const health = await checkHealth(c)
+    return { ...c, running, ...health }
+  }))
+  return { ...cluster, components }
+}
+
+export function table (components: ComponentStatus[] | Component[]): string {
+  const rows = components.map((c) => {
+    const s = c as Partial<ComponentStatus>
+    const state = s.running === undefined ? 'up' : s.running ? (s.healthy === true ? 'healthy' : 'UNHEALTHY') : 'DOWN'
+    return [c.role, c.id, String(c.pid), c.url ?? `127.0.0.1:${c.port}`, state, s.detail ?? '']
+  })
+  const header = ['role', 'id', 'pid', 'address', 'state', 'detail']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')
+}

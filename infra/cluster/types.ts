@@ -1,0 +1,33 @@
+/** What `switchboard cluster up` writes to cluster.json, and reads back. */
+
+export type Role = 'redis-master' | 'redis-replica' | 'sentinel' | 'registry' | 'nginx' | 'socket' | 'health'
+
+export interface Component {
+  readonly role: Role
+  readonly id: string
+  readonly pid: number
+  readonly host: string
+  readonly port: number
+  /** http(s)/ws URL where it has one */
+  readonly url?: string
+  readonly log: string
+}
+
+export interface ClusterFile {
+  readonly dir: string
+  readonly createdAt: string
+  /** where clients start: nginx in front of the registries */
+  readonly entry: string
+  /** what every Switchboard process was given as REDIS_URL */
+  readonly redisUrl: string
+  readonly sentinel: { readonly name: string, readonly addresses: string[] }
+  /** bearer token for POST /drain on the socket servers */
+  readonly adminToken: string
+  readonly components: Component[]
+}
+
+export interface ComponentStatus extends Component {
+  readonly running: boolean
+  readonly healthy: boolean
+  readonly detail?: string
+}
