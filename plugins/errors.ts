@@ -20,6 +20,7 @@ export type FrameErrorCode = typeof FrameErrorCodes[keyof typeof FrameErrorCodes
 /** Websocket close codes (documented in docs/protocol.md). */
 export const CloseCode = {
   GOING_AWAY: 1001,
+  RELAY_INTERRUPTED: 1012,
   FRAME_TOO_LARGE: 1009,
   INTERNAL: 1011,
   BAD_TOKEN: 4001,

@@ -33,6 +33,7 @@ t.test('frame error codes and close codes are the documented ones', async (t) =>
   t.same(Object.values(errors.FrameErrorCodes).sort(), ['FORBIDDEN', 'INVALID_CHANNEL', 'INVALID_FRAME', 'INVALID_JSON', 'UNAVAILABLE', 'UNKNOWN_TYPE'])
   t.same(errors.CloseCode, {
     GOING_AWAY: 1001,
+    RELAY_INTERRUPTED: 1012,
     FRAME_TOO_LARGE: 1009,
     INTERNAL: 1011,
     BAD_TOKEN: 4001,

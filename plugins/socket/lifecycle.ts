@@ -45,6 +45,7 @@ export class Lifecycle {
   #admitted = false
   /** the relay is deaf: stay out of the fleet until it hears again */
   #benched = false
+  #stopGaps: () => void = () => {}
   #draining: Promise<void> | undefined
   #isDraining = false
   #resolveDrained!: () => void
@@ -60,11 +61,26 @@ export class Lifecycle {
       log: options.log,
       periodMs: options.heartbeatMs,
       onUnhealthy: () => this.#bench(),
+      onDeaf: () => this.relayGap('probe'),
       onRecovered: () => { this.#benched = false }
     })
   }
 
   get url (): string { return this.#url }
+
+  /**
+   * Live delivery had a gap (the subscriber was reconnected, or found deaf):
+   * messages published meanwhile never reached this server. Every client is
+   * closed with 1012 so it reconnects and recovers them from history with its
+   * last offset, exactly once.
+   */
+  relayGap (reason: string): void {
+    const { log, connections } = this.#options
+    if (connections.size === 0) return
+    log.warn({ reason, connections: connections.size }, 'relay interrupted: clients reconnect to recover what they missed')
+    for (const connection of connections) connection.socket.close(CloseCode.RELAY_INTERRUPTED, 'relay interrupted; reconnect to recover')
+  }
+
   get draining (): boolean { return this.#isDraining }
 
   record (): ServerRecord {
@@ -85,6 +101,7 @@ export class Lifecycle {
       this.heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
     }, heartbeatMs).unref()
     await this.#probe.start()
+    this.#stopGaps = this.#options.store.onRelayGap(() => this.relayGap('subscriber reconnected'))
   }
 
   async heartbeat (): Promise<void> {
@@ -139,6 +156,7 @@ export class Lifecycle {
 
   /** Stops heartbeats and the probe. */
   async stop (): Promise<void> {
+    this.#stopGaps()
     clearInterval(this.#timer)
     await this.#probe.stop()
   }

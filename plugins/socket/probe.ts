@@ -16,6 +16,8 @@ export interface ProbeOptions {
   readonly periodMs: number
   readonly onUnhealthy: () => void
   readonly onRecovered: () => void
+  /** probes stopped arriving: whatever was published meanwhile was lost */
+  readonly onDeaf: () => void
 }
 
 /** Probes missing for this many periods mean the relay is deaf. */
@@ -27,6 +29,7 @@ export class RelayProbe {
   readonly #options: ProbeOptions
   readonly #channel: string
   #lastHeard = Date.now()
+  #lastTick = Date.now()
   #lastAttempt = 0
   #attempts = 0
   #unhealthy = false
@@ -53,6 +56,7 @@ export class RelayProbe {
   async start (): Promise<void> {
     await this.#options.store.subscribe(this.#channel, this.#onProbe)
     this.#lastHeard = Date.now()
+    this.#lastTick = Date.now()
     this.#timer = setInterval(() => this.#tick(), this.#options.periodMs).unref()
   }
 
@@ -65,10 +69,18 @@ export class RelayProbe {
     const { store, log, periodMs } = this.#options
     store.publishEvent(this.#channel, '').catch((err: unknown) => log.debug({ err }, 'probe publish failed'))
     const now = Date.now()
+    const sinceTick = now - this.#lastTick
+    this.#lastTick = now
+    if (sinceTick > DEAF_AFTER_PERIODS * periodMs) {
+      // This process was frozen (SIGSTOP, a long pause): probes may be waiting unread. Judge next time.
+      this.#lastHeard = now
+      return
+    }
     const silentFor = now - this.#lastHeard
     if (silentFor <= DEAF_AFTER_PERIODS * periodMs || now - this.#lastAttempt <= DEAF_AFTER_PERIODS * periodMs) return
     this.#lastAttempt = now
     this.#attempts++
+    if (this.#attempts === 1) this.#options.onDeaf()
     if (this.#attempts > ATTEMPTS && !this.#unhealthy) {
       this.#unhealthy = true
       log.error({ silentFor, attempts: this.#attempts }, 'relay is deaf and resubscribing did not help: leaving the fleet until it hears again')

@@ -164,6 +164,11 @@ export class MemoryStore implements Store {
 
   async resubscribe (): Promise<void> {}
 
+  /** In one process, dispatch cannot be interrupted. */
+  onRelayGap (_listener: () => void): () => void {
+    return () => {}
+  }
+
   async unsubscribe (channel: string, handler: MessageHandler): Promise<void> {
     this.#listeners.remove(channel, handler)
   }

@@ -51,6 +51,15 @@ export class RedisStore implements Store {
   readonly #limits: StoreLimits
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
+  readonly #gapListeners = new Set<() => void>()
+  #subscriberLost = false
+  readonly #onSubscriberClose = (): void => { this.#subscriberLost = true }
+  readonly #onSubscriberReady = (): void => {
+    if (!this.#subscriberLost) return
+    this.#subscriberLost = false
+    for (const listener of this.#gapListeners) listener()
+  }
+
   readonly #onMessage = (liveChannel: string, payload: string): void => {
     if (liveChannel.startsWith(this.#livePrefix)) this.#listeners.dispatch(liveChannel.slice(this.#livePrefix.length), payload)
   }
@@ -65,6 +74,9 @@ export class RedisStore implements Store {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
     this.#subscriber.on('message', this.#onMessage)
+    // ioredis resubscribes by itself after a reconnect, but what was published in between is gone.
+    this.#subscriber.on('close', this.#onSubscriberClose)
+    this.#subscriber.on('ready', this.#onSubscriberReady)
   }
 
   async heartbeat (server: ServerRecord, connections: number): Promise<boolean> {
@@ -203,6 +215,11 @@ export class RedisStore implements Store {
     }
   }
 
+  onRelayGap (listener: () => void): () => void {
+    this.#gapListeners.add(listener)
+    return () => { this.#gapListeners.delete(listener) }
+  }
+
   async resubscribe (): Promise<void> {
     const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
     if (live.length > 0) await this.#subscriber.subscribe(...live)
@@ -253,6 +270,8 @@ export class RedisStore implements Store {
 
   async close (): Promise<void> {
     this.#subscriber.off('message', this.#onMessage)
+    this.#subscriber.off('close', this.#onSubscriberClose)
+    this.#subscriber.off('ready', this.#onSubscriberReady)
     const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
     if (live.length > 0 && this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(...live)
   }

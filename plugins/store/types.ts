@@ -111,6 +111,12 @@ export interface Store {
   unsubscribe (channel: string, handler: MessageHandler): Promise<void>
   /** Subscribes again to every channel with handlers (after the relay was found deaf). */
   resubscribe (): Promise<void>
+  /**
+   * Calls `listener` when live delivery had a gap: the subscriber connection
+   * was lost and re-established (a Redis failover, a killed connection), so
+   * frames published meanwhile never arrived. Returns a function that removes it.
+   */
+  onRelayGap (listener: () => void): () => void
 
   // Rooms ---------------------------------------------------------------------
   join (room: string, user: string): Promise<void>
