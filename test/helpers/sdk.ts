@@ -8,6 +8,8 @@ interface Teardown { teardown (fn: () => unknown): void }
 export interface SdkClient {
   readonly client: SwitchboardClient
   readonly messages: Message[]
+  /** when each message reached the application (Date.now()), same order as messages */
+  readonly arrivals: number[]
   readonly states: string[]
 }
 
@@ -20,9 +22,10 @@ export async function sdkClient (t: Teardown, registryUrl: string, user: string)
   })
   t.teardown(() => client.close())
   const messages: Message[] = []
+  const arrivals: number[] = []
   const states: string[] = []
-  client.on('message', (m) => { messages.push(m) })
+  client.on('message', (m) => { messages.push(m); arrivals.push(Date.now()) })
   client.on('state', (s) => { states.push(s) })
   await client.ready
-  return { client, messages, states }
+  return { client, messages, arrivals, states }
 }
