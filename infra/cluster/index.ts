@@ -16,6 +16,17 @@ import type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
 export type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
 
 export const SENTINEL_NAME = 'mymaster'
+/** The fixed part of the topology; docker-compose.yml mirrors it (test/compose.test.ts). */
+export const REPLICAS = 2
+export const SENTINELS = 3
+export const DEFAULT_REGISTRIES = 2
+export const DEFAULT_SOCKETS = 3
+/** What each Switchboard role is configured with, besides PORT. */
+export const ENV_BY_ROLE = {
+  registry: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'AUTH_MODE'],
+  socket: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'SERVER_ID', 'PUBLIC_URL', 'ADMIN_TOKEN'],
+  health: ['REDIS_URL', 'HOST', 'LOG_LEVEL']
+} as const
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx'
 const REDIS = process.env.REDIS_SERVER_BIN ?? 'redis-server'
 
@@ -82,7 +93,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
   }
 
   const masterPort = await freePort()
-  const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+  const sentinelPorts = await Promise.all(Array.from({ length: SENTINELS }, async () => await freePort()))
   const redisUrl = `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${SENTINEL_NAME}`
   const tokenSecret = randomBytes(24).toString('base64url')
   const adminToken = randomBytes(24).toString('base64url')
@@ -102,7 +113,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
   try {
     progress(`Switchboard cluster in ${dir}`)
     await step('Redis master', async () => { await startRedis('redis-master', 'redis-master', masterPort) })
-    for (const n of [1, 2]) {
+    for (let n = 1; n <= REPLICAS; n++) {
       await step(`Redis replica ${n}`, async () => {
         const port = await freePort()
         await startRedis('redis-replica', `redis-replica-${n}`, port, masterPort)
@@ -126,7 +137,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
         for (const port of sentinelPorts) {
           const replicas = await redisAnswers(port, ['SENTINEL', 'replicas', SENTINEL_NAME]) as unknown[]
           const sentinels = await redisAnswers(port, ['SENTINEL', 'sentinels', SENTINEL_NAME]) as unknown[]
-          if (replicas.length < 2 || sentinels.length < 2) return false
+          if (replicas.length < REPLICAS || sentinels.length < SENTINELS - 1) return false
         }
         return true
       }, 20_000, 'every Sentinel to know both replicas and the other Sentinels')
@@ -143,7 +154,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
       return port
     }
     const registryPorts: number[] = []
-    for (let n = 1; n <= (options.registries ?? 2); n++) {
+    for (let n = 1; n <= (options.registries ?? DEFAULT_REGISTRIES); n++) {
       await step(`registry ${n}`, async () => {
         const port = await node('registry', `registry-${n}`, 'registry', { AUTH_MODE: 'dev' }, (p) => `http://127.0.0.1:${p}`)
         registryPorts.push(port)
@@ -163,7 +174,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
       add('nginx', 'nginx', port, startDetached(NGINX, ['-c', conf, '-p', join(dir, 'run')], log, {}, dir), log, `http://127.0.0.1:${port}`)
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 10_000, 'nginx')
     })
-    for (let n = 1; n <= (options.sockets ?? 3); n++) {
+    for (let n = 1; n <= (options.sockets ?? DEFAULT_SOCKETS); n++) {
       await step(`socket server s${n}`, async () => {
         const port = await freePort()
         const log = join(dir, 'logs', `socket-s${n}.log`)
@@ -181,7 +192,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
       const entry = cluster().entry
       await waitFor(async () => {
         const { servers } = await (await fetch(`${entry}/servers`)).json() as { servers: Array<{ alive: boolean }> }
-        return servers.filter((s) => s.alive).length === (options.sockets ?? 3)
+        return servers.filter((s) => s.alive).length === (options.sockets ?? DEFAULT_SOCKETS)
       }, 15_000, 'all socket servers registered')
     })
   } catch (err) {

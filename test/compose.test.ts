@@ -1,0 +1,84 @@
+/**
+ * docker-compose.yml describes the same topology as `switchboard cluster up`
+ * (there is no Docker engine here: the file is validated, not run).
+ */
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { parse } from 'yaml'
+import { DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS, SENTINEL_NAME } from '../infra/cluster/index.js'
+
+interface Service {
+  command?: string[]
+  environment?: Record<string, string>
+  ports?: string[]
+  volumes?: string[]
+  image?: string
+  build?: string
+  healthcheck?: unknown
+  restart?: string
+}
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> }
+const services = compose.services
+const byRole = (role: string): Array<[string, Service]> => Object.entries(services).filter(([name, service]) => {
+  if (role === 'redis-master') return name === 'redis-master'
+  if (role === 'redis-replica') return name.startsWith('redis-replica-')
+  if (role === 'sentinel') return name.startsWith('sentinel-')
+  if (role === 'nginx') return name === 'nginx'
+  return service.command?.[0] === role
+})
+
+t.test('docker-compose config validates the file', async (t) => {
+  const { stdout } = await promisify(execFile)('docker-compose', ['-f', 'docker-compose.yml', 'config', '--services'], {
+    env: { ...process.env, TOKEN_SECRET: 'compose-validation-secret-0123' }
+  })
+  t.same(stdout.trim().split('\n').sort(), Object.keys(services).sort(), 'docker-compose sees every service')
+})
+
+t.test('the same components as the launcher', async (t) => {
+  t.equal(byRole('redis-master').length, 1)
+  t.equal(byRole('redis-replica').length, REPLICAS)
+  t.equal(byRole('sentinel').length, SENTINELS)
+  t.equal(byRole('registry').length, DEFAULT_REGISTRIES)
+  t.equal(byRole('nginx').length, 1)
+  t.ok(byRole('socket').length >= 2, 'at least two socket servers')
+  t.equal(byRole('health').length, 1)
+  t.equal(Object.keys(services).length, 1 + REPLICAS + SENTINELS + DEFAULT_REGISTRIES + 1 + byRole('socket').length + 1, 'nothing else')
+})
+
+t.test('the same configuration as the launcher gives each role', async (t) => {
+  for (const role of ['registry', 'socket', 'health'] as const) {
+    for (const [name, service] of byRole(role)) {
+      const env = service.environment ?? {}
+      for (const key of [...ENV_BY_ROLE[role], 'PORT']) t.ok(key in env, `${name} has ${key}`)
+      const url = env.REDIS_URL ?? ''
+      t.match(url, new RegExp(`^redis\\+sentinel://(sentinel-\\d:26379,?){${SENTINELS}}/${SENTINEL_NAME}$`), `${name} reaches Redis through all ${SENTINELS} Sentinels`)
+      t.ok(service.healthcheck !== undefined || service.build !== undefined, `${name} is health-checked (image HEALTHCHECK)`)
+      t.equal(service.restart, 'unless-stopped', `${name} restarts`)
+    }
+  }
+  const ids = new Set<string>()
+  for (const [name, service] of byRole('socket')) {
+    const env = service.environment ?? {}
+    ids.add(env.SERVER_ID ?? '')
+    const port = env.PORT ?? ''
+    t.ok(service.ports?.includes(`${port}:${port}`), `${name} publishes its own port ${port}: clients connect to it directly`)
+    t.match(env.PUBLIC_URL, new RegExp(`^wss?://[^/]+:${port}/ws$`), `${name} advertises that port`)
+  }
+  t.equal(ids.size, byRole('socket').length, 'socket server ids are unique')
+  t.ok(services.nginx?.ports?.length === 1, 'nginx is the published entry point')
+  for (const [name, service] of [...byRole('redis-master'), ...byRole('redis-replica'), ...byRole('sentinel')]) {
+    t.ok(service.healthcheck !== undefined, `${name} is health-checked`)
+  }
+})
+
+t.test('nginx runs the template the launcher fills', async (t) => {
+  const template = readFileSync('infra/nginx/nginx.conf.template', 'utf8')
+  const registries = byRole('registry').map(([name, service]) => `    server ${name}:${service.environment?.PORT ?? ''} max_fails=1 fail_timeout=5s;`)
+  const expected = template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => ({ RUN_DIR: '/tmp', LOG_DIR: '/var/log/nginx', LISTEN: '80', UPSTREAMS: registries.join('\n') } as Record<string, string>)[key] ?? '')
+  const actual = readFileSync('infra/compose/nginx.conf', 'utf8').split('\n').slice(1).join('\n')
+  t.equal(actual, expected, 'infra/compose/nginx.conf is the template with the compose values')
+  t.ok(services.nginx?.volumes?.some((v) => v.startsWith('./infra/compose/nginx.conf:')), 'and compose mounts it')
+})
