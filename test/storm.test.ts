@@ -14,13 +14,14 @@ const CLIENTS = 4000
 interface Allocation { url: string, token: string, server: string }
 
 async function connectOne (registryUrl: string, user: string): Promise<{ ws: WebSocket, server: string }> {
-  const response = await fetch(`${registryUrl}/allocate?user=${user}`)
+  const response = await fetch(`${registryUrl}/allocate?user=${user}`, { signal: AbortSignal.timeout(30_000) })
   if (response.status !== 200) throw new Error(`allocate ${response.status}: ${await response.text()}`)
   const allocation = await response.json() as Allocation
   const ws = new WebSocket(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
   await new Promise<void>((resolve, reject) => {
     ws.once('message', () => resolve()) // the welcome
     ws.once('error', reject)
+    ws.once('close', (code) => reject(new Error(`closed with ${code} before the welcome`)))
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade ${res.statusCode}`)))
   })
   return { ws, server: allocation.server }

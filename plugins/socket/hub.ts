@@ -22,7 +22,9 @@ export class Hub {
   readonly #store: Store
   readonly #log: FastifyBaseLogger
   readonly #channels = new Map<string, Subscription>()
+  #received = 0
   readonly #onMessage = (channel: string, payload: string): void => {
+    this.#received++
     const subscription = this.#channels.get(channel)
     if (subscription === undefined) return
     for (const listener of subscription.listeners) listener.deliver(channel, payload)
@@ -64,6 +66,11 @@ export class Hub {
   /** Local listener count for a channel (0 when not subscribed). */
   listeners (channel: string): number {
     return this.#channels.get(channel)?.listeners.size ?? 0
+  }
+
+  /** Live frames received so far (any channel): proof the relay hears, even when probes queue behind a backlog. */
+  get received (): number {
+    return this.#received
   }
 
   get channelCount (): number {

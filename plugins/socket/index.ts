@@ -167,6 +167,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     heartbeatMs: config.heartbeatMs,
     presence: context.presence,
     connections,
+    activity: () => hub.received,
     allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
   })
   let closing = false

@@ -34,6 +34,8 @@ export interface LifecycleOptions {
   readonly upgrading: () => number
   /** allocates elsewhere for clients being moved off this server */
   readonly allocator: Allocator
+  /** live frames received so far (see RelayProbe) */
+  readonly activity: () => number
 }
 
 export class Lifecycle {
@@ -60,6 +62,7 @@ export class Lifecycle {
       serverId: options.serverId,
       log: options.log,
       periodMs: options.heartbeatMs,
+      activity: options.activity,
       onUnhealthy: () => this.#bench(),
       onDeaf: () => this.relayGap('probe'),
       onRecovered: () => { this.#benched = false }

@@ -14,14 +14,17 @@ export interface ProbeOptions {
   readonly serverId: string
   readonly log: FastifyBaseLogger
   readonly periodMs: number
+  /** a counter of live frames received on any channel */
+  readonly activity: () => number
   readonly onUnhealthy: () => void
   readonly onRecovered: () => void
   /** probes stopped arriving: whatever was published meanwhile was lost */
   readonly onDeaf: () => void
 }
 
-/** Probes missing for this many periods mean the relay is deaf. */
+/** Probes missing for this many periods (and at least DEAF_AFTER_MS) mean the relay is deaf. */
 const DEAF_AFTER_PERIODS = 2
+const DEAF_AFTER_MS = 1000
 /** Resubscribe attempts before the server declares itself unhealthy. */
 const ATTEMPTS = 2
 
@@ -30,6 +33,7 @@ export class RelayProbe {
   readonly #channel: string
   #lastHeard = Date.now()
   #lastTick = Date.now()
+  #lastActivity = 0
   #lastAttempt = 0
   #attempts = 0
   #unhealthy = false
@@ -71,13 +75,17 @@ export class RelayProbe {
     const now = Date.now()
     const sinceTick = now - this.#lastTick
     this.#lastTick = now
-    if (sinceTick > DEAF_AFTER_PERIODS * periodMs) {
-      // This process was frozen (SIGSTOP, a long pause): probes may be waiting unread. Judge next time.
-      this.#lastHeard = now
+    const activity = this.#options.activity()
+    if (sinceTick > DEAF_AFTER_PERIODS * periodMs || activity !== this.#lastActivity) {
+      // Frozen (SIGSTOP, a long pause: probes may be waiting unread), or frames are arriving
+      // (a backlog delays the probe, it does not mean deafness): judge later.
+      this.#lastActivity = activity
+      this.#lastHeard = Math.max(this.#lastHeard, now - periodMs)
       return
     }
+    const threshold = Math.max(DEAF_AFTER_PERIODS * periodMs, DEAF_AFTER_MS)
     const silentFor = now - this.#lastHeard
-    if (silentFor <= DEAF_AFTER_PERIODS * periodMs || now - this.#lastAttempt <= DEAF_AFTER_PERIODS * periodMs) return
+    if (silentFor <= threshold || now - this.#lastAttempt <= threshold) return
     this.#lastAttempt = now
     this.#attempts++
     if (this.#attempts === 1) this.#options.onDeaf()
