@@ -21,7 +21,7 @@ for (const backend of BACKENDS) {
     t.match(ack.offset, /^\d+-\d+$/)
 
     const received = await bob.next((f) => f.type === 'message')
-    t.match(received, { channel: 'user:bob', from: 'alice', to: 'bob', data: { text: 'hello bob' }, offset: ack.offset })
+    t.match(received, { channel: 'user:bob', from: 'alice', to: 'bob', mid: 'a-1', data: { text: 'hello bob' }, offset: ack.offset })
     t.type(received.ts, 'number')
 
     const copy = await alice2.next((f) => f.type === 'message')

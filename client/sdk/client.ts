@@ -22,6 +22,8 @@ interface Pending {
 interface Target { url: string, token: string }
 
 const OPEN = 1
+/** how many recent message ids are remembered for dropping resent copies */
+const SEEN_MIDS = 10_000
 
 function compareOffsets (a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
@@ -45,6 +47,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** rooms this client listens to (resubscribed on every connection) */
   readonly #rooms = new Set<string>()
   readonly #pending = new Map<number, Pending>()
+  /** recent (channel, from, mid), oldest first */
+  readonly #seenMids = new Set<string>()
   #socket: WebSocketLike | undefined
   #state: ConnectionState = 'connecting'
   #user: string | undefined
@@ -266,6 +270,14 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (position !== undefined) {
       if (compareOffsets(message.offset, position.offset) <= 0) return // already delivered
       position.offset = message.offset
+    }
+    if (message.mid !== undefined) {
+      // The same (from, mid) at another offset: a resend stored again after a failover lost the
+      // first copy from history (it had already been delivered live). Deliver it once.
+      const key = `${message.channel}\n${message.from}\n${message.mid}`
+      if (this.#seenMids.has(key)) return
+      this.#seenMids.add(key)
+      if (this.#seenMids.size > SEEN_MIDS) this.#seenMids.delete(this.#seenMids.values().next().value as string)
     }
     this.emit('message', message)
   }

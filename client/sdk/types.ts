@@ -44,6 +44,8 @@ export interface Message {
   readonly from: string
   /** direct messages: the recipient */
   readonly to?: string
+  /** the sender's message id, when it gave one */
+  readonly mid?: string
   readonly data: unknown
   /** server time when it was accepted, ms */
   readonly ts: number

@@ -198,11 +198,11 @@ export class Connection implements Listener {
     const dataJson = JSON.stringify(frame.data)
     const ts = Date.now()
     const target = userChannel(to)
-    const delivered = store.append({ channel: target, framePrefix: messagePrefix(target, from, to, dataJson, ts), sender: from, mid: frame.mid })
+    const delivered = store.append({ channel: target, framePrefix: messagePrefix(target, from, to, dataJson, ts, frame.mid), sender: from, mid: frame.mid })
     if (to !== from) {
       // The sender's own channel gets a copy, for their other devices and their history.
       const own = userChannel(from)
-      store.append({ channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts), sender: from, mid: frame.mid })
+      store.append({ channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts, frame.mid), sender: from, mid: frame.mid })
         .catch((err: unknown) => this.#context.log.warn({ err, channel: own }, 'sender copy of a direct message failed'))
     }
     const result = await delivered
@@ -213,7 +213,7 @@ export class Connection implements Listener {
   async #publish (frame: PublishFrame): Promise<void> {
     const channel = this.#channel(frame.channel)
     if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
-    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now())
+    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now(), frame.mid)
     const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
     if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} is not a member of ${channel}; join it first`)
     this.send(ackFrame(frame.id, channel, result.offset))

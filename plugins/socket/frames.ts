@@ -55,10 +55,13 @@ export function errorFrame (code: FrameErrorCode, message: string, requestId?: R
 /**
  * A message frame up to (not including) its offset. The store appends the
  * offset and `"}` when it assigns one, so the frame is serialized exactly once.
+ * `mid` is the sender's message id: a receiver can drop a second copy of the
+ * same (from, mid), which is what a resend after a failover can produce.
  */
-export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number): string {
+export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number, mid?: string): string {
   const toField = to === null ? '' : `"to":"${to}",`
-  return `{"type":"message","channel":"${channel}","from":"${from}",${toField}"data":${dataJson},"ts":${ts},"offset":"`
+  const midField = mid === undefined ? '' : `"mid":"${mid}",`
+  return `{"type":"message","channel":"${channel}","from":"${from}",${toField}${midField}"data":${dataJson},"ts":${ts},"offset":"`
 }
 
 const OFFSET_FIELD = '"offset":"'
