@@ -13,7 +13,9 @@ export const FrameErrorCodes = {
   UNKNOWN_TYPE: 'UNKNOWN_TYPE',
   INVALID_CHANNEL: 'INVALID_CHANNEL',
   FORBIDDEN: 'FORBIDDEN',
-  UNAVAILABLE: 'UNAVAILABLE'
+  UNAVAILABLE: 'UNAVAILABLE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED'
 } as const
 export type FrameErrorCode = typeof FrameErrorCodes[keyof typeof FrameErrorCodes]
 
@@ -33,6 +35,9 @@ export const CloseCode = {
 export const NoCapacityError = createError('SB_ERR_NO_CAPACITY', 'No live socket server has room; retry later', 503)
 export const UnauthorizedError = createError('SB_ERR_UNAUTHORIZED', 'Not authenticated: %s', 401)
 export const BadTokenError = createError('SB_ERR_BAD_TOKEN', 'Connect token refused: %s', 401)
+export const RateLimitedError = createError('SB_ERR_RATE_LIMITED', 'Too many requests; retry in %s', 429)
+export const OriginNotAllowedError = createError('SB_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s is not allowed to connect', 403)
+export const TooManyConnectionsError = createError('SB_ERR_TOO_MANY_CONNECTIONS', 'This user already has %s connections on this server', 429)
 export const ShuttingDownError = createError('SB_ERR_SHUTTING_DOWN', 'This server is shutting down; allocate again', 503)
 export const StoreUnavailableError = createError('SB_ERR_STORE_UNAVAILABLE', 'The store (Redis) did not answer: %s', 503)
 

@@ -8,11 +8,54 @@ import { requestSerializer } from '../plugins/log.js'
 import { redisPlugin } from '../plugins/redis/index.js'
 import { registryPlugin } from '../plugins/registry/index.js'
 import { socketPlugin } from '../plugins/socket/index.js'
+import type { SwitchboardSocketOptions } from '../plugins/socket/index.js'
+import type { AuthOptions } from '../plugins/registry/index.js'
+import { readFileSync } from 'node:fs'
 import { storePlugin } from '../plugins/store/index.js'
 import { webPlugin } from '../plugins/web/index.js'
 import { randomBytes } from 'node:crypto'
 import { healthPlugin } from '../plugins/health/index.js'
 import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
+
+type TlsConfig = Pick<RegistryConfig, 'TLS_CERT' | 'TLS_KEY'>
+type JwtConfig = Pick<RegistryConfig, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>
+type LimitsConfig = Pick<SocketConfig, 'ALLOWED_ORIGINS' | 'MAX_CONNECTIONS_PER_USER' | 'FRAME_RATE' | 'FRAME_BURST' | 'MAX_CHANNELS_PER_CONNECTION' |
+'MAX_BUFFERED_BYTES' | 'PING_INTERVAL_MS' | 'PING_TIMEOUT_MS' | 'MAX_PAYLOAD'>
+
+/** Fastify's https option when TLS_CERT and TLS_KEY are set: the server then speaks https:// and wss://. */
+function tls (config: TlsConfig): Partial<FastifyServerOptions> {
+  if (config.TLS_CERT === undefined || config.TLS_KEY === undefined) return {}
+  return { https: { cert: readFileSync(config.TLS_CERT), key: readFileSync(config.TLS_KEY) } } as Partial<FastifyServerOptions>
+}
+
+function auth (config: JwtConfig): AuthOptions {
+  if (config.AUTH_MODE === 'dev') return { mode: 'dev' }
+  return {
+    mode: 'jwt',
+    ...(config.JWT_SECRET !== undefined ? { secret: config.JWT_SECRET } : {}),
+    ...(config.JWT_PUBLIC_KEY !== undefined ? { publicKey: readFileSync(config.JWT_PUBLIC_KEY, 'utf8') } : {}),
+    ...(config.JWKS_URL !== undefined ? { jwksUrl: config.JWKS_URL } : {}),
+    ...(config.JWT_ISSUER !== undefined ? { issuer: config.JWT_ISSUER } : {}),
+    ...(config.JWT_AUDIENCE !== undefined ? { audience: config.JWT_AUDIENCE } : {})
+  }
+}
+
+function socketLimits (config: LimitsConfig): Partial<SwitchboardSocketOptions> {
+  return {
+    maxPayload: config.MAX_PAYLOAD,
+    maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
+    ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {}),
+    limits: {
+      frameRate: config.FRAME_RATE,
+      frameBurst: config.FRAME_BURST,
+      floodTolerance: config.FRAME_BURST,
+      maxChannels: config.MAX_CHANNELS_PER_CONNECTION,
+      maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      pingIntervalMs: config.PING_INTERVAL_MS,
+      pingTimeoutMs: config.PING_TIMEOUT_MS
+    }
+  }
+}
 
 export function serverOptions (level: string, role: string): FastifyServerOptions {
   return {
@@ -29,20 +72,21 @@ export function serverOptions (level: string, role: string): FastifyServerOption
 }
 
 export async function buildRegistry (config: RegistryConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
-  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry'), ...extra })
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry'), ...tls(config), ...extra })
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
   await app.register(registryPlugin, {
     tokenSecret: config.TOKEN_SECRET,
-    auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' },
-    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS
+    auth: auth(config),
+    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+    allocateRateLimit: config.ALLOCATE_RATE_MAX === 0 ? false : { max: config.ALLOCATE_RATE_MAX, timeWindowMs: config.ALLOCATE_RATE_WINDOW_MS }
   })
   await app.register(webPlugin)
   return app
 }
 
 export async function buildSocket (config: SocketConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
-  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'socket'), ...extra })
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'socket'), ...tls(config), ...extra })
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, {
     type: 'redis',
@@ -56,7 +100,7 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
     }
   })
   await app.register(socketPlugin, {
-    maxPayload: config.MAX_PAYLOAD,
+    ...socketLimits(config),
     tokenSecret: config.TOKEN_SECRET,
     serverId: config.SERVER_ID,
     capacity: config.CAPACITY,
@@ -85,14 +129,11 @@ export async function buildHealth (config: HealthConfig, extra: Partial<FastifyS
 
 /** Registry + one socket server + health checker + the web page in one process, on the memory store. */
 export async function buildStandalone (config: StandaloneConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
-  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...extra })
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...tls(config), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
   await app.register(storePlugin, { type: 'memory', limits: { historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS } })
-  await app.register(registryPlugin, {
-    tokenSecret,
-    auth: config.AUTH_MODE === 'dev' ? { mode: 'dev' } : { mode: 'jwt', secret: config.JWT_SECRET ?? '' }
-  })
-  await app.register(socketPlugin, { tokenSecret, serverId: 'standalone', capacity: config.CAPACITY, maxPayload: config.MAX_PAYLOAD })
+  await app.register(registryPlugin, { tokenSecret, auth: auth(config) })
+  await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
   await app.register(healthPlugin)
   await app.register(webPlugin)
   return app

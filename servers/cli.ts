@@ -95,7 +95,8 @@ async function main (): Promise<void> {
     const address = app.server.address()
     const actualPort = typeof address === 'object' && address !== null ? address.port : port
     const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host
-    process.stdout.write(`\nSwitchboard is running. Open http://${shown}:${actualPort}/ in two browser tabs and chat.\n\n`)
+    const scheme = app.initialConfig.https !== undefined && app.initialConfig.https !== null ? 'https' : 'http'
+    process.stdout.write(`\nSwitchboard is running. Open ${scheme}://${shown}:${actualPort}/ in two browser tabs and chat.\n\n`)
   }
 }
 

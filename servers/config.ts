@@ -5,6 +5,7 @@
 import { Type } from '@sinclair/typebox'
 import type { Static, TObject, TProperties } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { InvalidConfigError } from '../plugins/errors.js'
 import { parseRedisUrl } from '../plugins/redis/url.js'
@@ -23,14 +24,42 @@ const History = {
   HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'messages kept per channel, 1-1000000' }),
   HISTORY_TTL_MS: Type.Integer({ minimum: 1000, default: 24 * 3600_000, description: 'ms a channel\'s history is kept after its last message, at least 1000' })
 }
-const Auth = {
-  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens signed with JWT_SECRET) or 'dev' (?user=, demos only)" }),
+const Jwt = {
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'the HS256 secret of your identity provider, at least 16 characters' })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'a PEM file with your identity provider\'s public key (RS256/ES256 tokens)' })),
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'your identity provider\'s JWKS URL (RS256/ES256 tokens, keys by kid)' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'the required iss claim' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the required aud claim' }))
+}
+const Auth = {
+  AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens from your identity provider) or 'dev' (?user=, demos only)" }),
+  ...Jwt,
   HEARTBEAT_TIMEOUT_MS: Ms(3000, 100)
+}
+const Tls = {
+  TLS_CERT: Type.Optional(Type.String({ minLength: 1, description: 'a PEM certificate (chain) file: serve https:// and wss://' })),
+  TLS_KEY: Type.Optional(Type.String({ minLength: 1, description: 'the PEM private key file for TLS_CERT' }))
+}
+const Limits = {
+  ALLOWED_ORIGINS: Type.Optional(Type.String({ pattern: '^https?://[^\\s,]+(,https?://[^\\s,]+)*$', description: 'comma-separated browser origins allowed to connect, e.g. https://chat.example.com' })),
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 10, description: 'connections one user may hold on one server, at least 1' }),
+  FRAME_RATE: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'frames per second a connection may send on average, above 0' }),
+  FRAME_BURST: Type.Integer({ minimum: 1, default: 40, description: 'frames a connection may send in a burst, at least 1' }),
+  MAX_CHANNELS_PER_CONNECTION: Type.Integer({ minimum: 1, default: 100, description: 'channels one connection may listen to, at least 1' }),
+  MAX_BUFFERED_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'unsent bytes after which a slow client is closed (4009), at least 1024' }),
+  PING_INTERVAL_MS: Ms(25_000, 10),
+  PING_TIMEOUT_MS: Ms(10_000, 10)
 }
 
 export const RegistryEnv = Type.Object({
-  ...Common, ...Auth, PORT: Port(3000), REDIS_URL: RedisUrl, TOKEN_SECRET: TokenSecret
+  ...Common,
+  ...Auth,
+  ...Tls,
+  PORT: Port(3000),
+  REDIS_URL: RedisUrl,
+  TOKEN_SECRET: TokenSecret,
+  ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: 600, description: '/allocate requests per client IP per window, 0 = no limit' }),
+  ALLOCATE_RATE_WINDOW_MS: Ms(60_000, 100)
 })
 export const SocketEnv = Type.Object({
   ...Common,
@@ -47,7 +76,9 @@ export const SocketEnv = Type.Object({
   REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0, description: 'replicas that must hold a message before it is acknowledged (WAIT), 0-16' }),
   REDIS_WAIT_TIMEOUT_MS: Ms(500, 10),
   DRAIN_TIMEOUT_MS: Ms(30_000, 100),
-  MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' })
+  MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' }),
+  ...Tls,
+  ...Limits
 })
 export const HealthEnv = Type.Object({
   ...Common,
@@ -62,7 +93,9 @@ export const StandaloneEnv = Type.Object({
   PORT: Port(3000),
   TOKEN_SECRET: Type.Optional(TokenSecret),
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'dev', description: Auth.AUTH_MODE.description }),
-  JWT_SECRET: Auth.JWT_SECRET,
+  ...Jwt,
+  ...Tls,
+  ...Limits,
   CAPACITY: SocketEnv.properties.CAPACITY,
   MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD,
   ...History
@@ -100,8 +133,14 @@ export function readEnv<T extends TProperties> (schema: TObject<T>, env: Env): S
       problems.push(`  REDIS_URL: ${(err as Error).message}`)
     }
   }
-  if (value.AUTH_MODE === 'jwt' && value.JWT_SECRET === undefined && 'JWT_SECRET' in schema.properties && !seen.has('JWT_SECRET')) {
-    problems.push("  JWT_SECRET is required when AUTH_MODE is 'jwt' (or set AUTH_MODE=dev for demos)")
+  if (value.AUTH_MODE === 'jwt' && 'JWT_SECRET' in schema.properties && value.JWT_SECRET === undefined && value.JWT_PUBLIC_KEY === undefined &&
+    value.JWKS_URL === undefined && !seen.has('JWT_SECRET')) {
+    problems.push("  JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when AUTH_MODE is 'jwt' (or set AUTH_MODE=dev for demos)")
+  }
+  if ((value.TLS_CERT === undefined) !== (value.TLS_KEY === undefined)) problems.push('  TLS_CERT and TLS_KEY go together: set both or neither')
+  for (const name of ['TLS_CERT', 'TLS_KEY', 'JWT_PUBLIC_KEY']) {
+    const file = value[name]
+    if (typeof file === 'string' && !seen.has(name) && !existsSync(file)) problems.push(`  ${name}: no such file: ${file}`)
   }
   if (problems.length > 0) throw new InvalidConfigError(problems.join('\n'))
   return value as Static<TObject<T>>

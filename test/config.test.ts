@@ -29,7 +29,9 @@ t.test('every bad variable is named, with what it expects', async (t) => {
     t.match(message, /PORT must be a TCP port, 0-65535 \(got "eighty"\)/)
   }
   t.throws(() => registryConfig({}), /REDIS_URL is required[\s\S]*TOKEN_SECRET is required/)
-  t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET }), /JWT_SECRET is required when AUTH_MODE is 'jwt'/)
+  t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET }), /JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when AUTH_MODE is 'jwt'/)
+  t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, AUTH_MODE: 'dev', TLS_CERT: '/nonexistent.pem' }), /TLS_CERT and TLS_KEY go together[\s\S]*TLS_CERT: no such file/)
+  t.throws(() => socketConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, ALLOWED_ORIGINS: 'chat.example.com' }), /ALLOWED_ORIGINS must be comma-separated browser origins/)
 })
 
 t.test('REDIS_URL forms', async (t) => {

@@ -11,6 +11,9 @@ t.test('each registered error has a code, a status code and a message', async (t
     UnauthorizedError: ['SB_ERR_UNAUTHORIZED', 401],
     BadTokenError: ['SB_ERR_BAD_TOKEN', 401],
     ShuttingDownError: ['SB_ERR_SHUTTING_DOWN', 503],
+    OriginNotAllowedError: ['SB_ERR_ORIGIN_NOT_ALLOWED', 403],
+    RateLimitedError: ['SB_ERR_RATE_LIMITED', 429],
+    TooManyConnectionsError: ['SB_ERR_TOO_MANY_CONNECTIONS', 429],
     StoreUnavailableError: ['SB_ERR_STORE_UNAVAILABLE', 503],
     InvalidOptionsError: ['SB_ERR_INVALID_OPTIONS', 500],
     InvalidConfigError: ['SB_ERR_INVALID_CONFIG', 500]
@@ -30,7 +33,7 @@ t.test('each registered error has a code, a status code and a message', async (t
 })
 
 t.test('frame error codes and close codes are the documented ones', async (t) => {
-  t.same(Object.values(errors.FrameErrorCodes).sort(), ['FORBIDDEN', 'INVALID_CHANNEL', 'INVALID_FRAME', 'INVALID_JSON', 'UNAVAILABLE', 'UNKNOWN_TYPE'])
+  t.same(Object.values(errors.FrameErrorCodes).sort(), ['FORBIDDEN', 'INVALID_CHANNEL', 'INVALID_FRAME', 'INVALID_JSON', 'LIMIT_EXCEEDED', 'RATE_LIMITED', 'UNAVAILABLE', 'UNKNOWN_TYPE'])
   t.same(errors.CloseCode, {
     GOING_AWAY: 1001,
     RELAY_INTERRUPTED: 1012,

@@ -133,7 +133,7 @@ async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>
 }
 
 t.before(async () => {
-  cluster = await up({ dir, sockets: 2, registries: 2, env: { REDIS_WAIT_REPLICAS: '1', LOG_LEVEL: 'warn' } })
+  cluster = await up({ dir, sockets: 2, registries: 2, env: { REDIS_WAIT_REPLICAS: '1', LOG_LEVEL: 'warn', FRAME_RATE: '1000', FRAME_BURST: '1000' } })
 })
 t.teardown(async () => { await down(dir).catch(() => {}) })
 

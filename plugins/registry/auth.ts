@@ -2,18 +2,33 @@
  * Identity for `/allocate`. The registry asks an `authenticate(request)`
  * function who is calling; it returns a user id or throws UnauthorizedError.
  * Built in: `dev` (`?user=alice`, demos and tests only) and `jwt` (a bearer
- * token from the host application's identity provider; `sub` is the user).
+ * token from the host application's identity provider; `sub` is the user),
+ * verified with fast-jwt against a shared secret (HS*), a public key (RS*,
+ * ES*) or the provider's JWKS. `alg: none` is never accepted.
  */
 import { createVerifier } from 'fast-jwt'
+import type { DecodedJwt } from 'fast-jwt'
+import buildGetJwks from 'get-jwks'
 import type { FastifyRequest } from 'fastify'
 import { UnauthorizedError } from '../errors.js'
 import { isName } from '../names.js'
 
 export type Authenticate = (request: FastifyRequest) => string | Promise<string>
 
+export interface JwtOptions {
+  /** HMAC secret (HS256/384/512) */
+  readonly secret?: string
+  /** PEM public key (RS256/384/512, ES256/384/512) */
+  readonly publicKey?: string
+  /** the provider's JWKS document, e.g. https://id.example.com/.well-known/jwks.json (keys picked by `kid`) */
+  readonly jwksUrl?: string
+  readonly issuer?: string
+  readonly audience?: string
+}
+
 export type AuthOptions =
   | { readonly mode: 'dev' }
-  | { readonly mode: 'jwt', readonly secret: string, readonly issuer?: string, readonly audience?: string }
+  | ({ readonly mode: 'jwt' } & JwtOptions)
 
 export function devAuthenticate (request: FastifyRequest): string {
   const user = (request.query as { user?: unknown }).user
@@ -22,19 +37,37 @@ export function devAuthenticate (request: FastifyRequest): string {
   return user
 }
 
-export function jwtAuthenticate (options: { secret: string, issuer?: string, audience?: string }): Authenticate {
-  const verify = createVerifier({
-    key: options.secret,
-    algorithms: ['HS256', 'HS384', 'HS512'],
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512'] as const
+
+type Verify = (token: string) => unknown
+
+function verifier (options: JwtOptions): Verify {
+  const claims = {
     ...(options.issuer !== undefined ? { allowedIss: options.issuer } : {}),
     ...(options.audience !== undefined ? { allowedAud: options.audience } : {})
-  })
-  return (request) => {
+  }
+  if (options.jwksUrl !== undefined) {
+    const url = new URL(options.jwksUrl)
+    const jwks = buildGetJwks({ jwksPath: url.pathname, providerDiscovery: false, ttl: 10 * 60_000 })
+    return createVerifier({
+      ...claims,
+      algorithms: [...ASYMMETRIC],
+      key: async (decoded: DecodedJwt) => await jwks.getPublicKey({ domain: url.origin, alg: decoded.header.alg, kid: decoded.header.kid })
+    })
+  }
+  if (options.publicKey !== undefined) return createVerifier({ ...claims, key: options.publicKey, algorithms: [...ASYMMETRIC] })
+  if (options.secret !== undefined) return createVerifier({ ...claims, key: options.secret, algorithms: ['HS256', 'HS384', 'HS512'] })
+  throw new Error('jwt mode needs secret, publicKey or jwksUrl')
+}
+
+export function jwtAuthenticate (options: JwtOptions): Authenticate {
+  const verify = verifier(options)
+  return async (request) => {
     const header = request.headers.authorization
     if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError('expected Authorization: Bearer <jwt>')
     let claims: { sub?: unknown }
     try {
-      claims = verify(header.slice('Bearer '.length).trim()) as { sub?: unknown }
+      claims = await verify(header.slice('Bearer '.length).trim()) as { sub?: unknown }
     } catch (err) {
       throw new UnauthorizedError(`invalid bearer token (${(err as { code?: string }).code ?? 'invalid'})`)
     }

@@ -11,7 +11,8 @@ import type { Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { InvalidOptionsError, NoCapacityError, StoreUnavailableError } from '../errors.js'
+import fastifyRateLimit from '@fastify/rate-limit'
+import { InvalidOptionsError, NoCapacityError, RateLimitedError, StoreUnavailableError } from '../errors.js'
 import { useJsonErrors } from '../http-errors.js'
 import { MAX_TOKEN_TTL_MS, TokenSigner } from '../token/index.js'
 import { Allocator } from './allocate.js'
@@ -21,7 +22,7 @@ import { AllocateQuery, Allocation, ErrorBody, HealthBody, ServersBody } from '.
 
 export { Allocator } from './allocate.js'
 export type { Allocation } from './allocate.js'
-export type { Authenticate, AuthOptions } from './auth.js'
+export type { Authenticate, AuthOptions, JwtOptions } from './auth.js'
 
 export interface SwitchboardRegistryOptions {
   /** HMAC secret shared with the socket servers (at least 16 characters) */
@@ -36,6 +37,11 @@ export interface SwitchboardRegistryOptions {
   readonly heartbeatTimeoutMs?: number
   /** base of the jittered Retry-After on 503, seconds (default 1) */
   readonly retryAfterSeconds?: number
+  /**
+   * `/allocate` requests per client IP per window (default 60 a minute; false = off).
+   * Counted in Redis when switchboard-redis is registered, so the limit holds across registries.
+   */
+  readonly allocateRateLimit?: { readonly max: number, readonly timeWindowMs: number } | false
 }
 
 const NumericOptions = Type.Object({
@@ -69,8 +75,12 @@ function resolve (options: SwitchboardRegistryOptions): Resolved {
   let authenticate = options.authenticate
   if (authenticate === undefined) {
     if (options.auth === undefined) throw new InvalidOptionsError('switchboard-registry', "give authenticate(request) or auth: { mode: 'dev' | 'jwt' }")
-    if (options.auth.mode === 'jwt' && (typeof options.auth.secret !== 'string' || options.auth.secret.length < 16)) {
-      throw new InvalidOptionsError('switchboard-registry', 'auth.secret (the JWT secret) must be at least 16 characters')
+    if (options.auth.mode === 'jwt') {
+      const { secret, publicKey, jwksUrl } = options.auth
+      if (secret === undefined && publicKey === undefined && jwksUrl === undefined) {
+        throw new InvalidOptionsError('switchboard-registry', 'jwt auth needs secret, publicKey or jwksUrl')
+      }
+      if (secret !== undefined && secret.length < 16) throw new InvalidOptionsError('switchboard-registry', 'auth.secret (the JWT secret) must be at least 16 characters')
     }
     authenticate = authenticator(options.auth)
   } else if (typeof authenticate !== 'function') {
@@ -90,15 +100,28 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
   })
   fastify.decorate('switchboardRegistry', { allocator })
 
+  const rateLimit = options.allocateRateLimit ?? { max: 60, timeWindowMs: 60_000 }
+  if (rateLimit !== false && (!Number.isInteger(rateLimit.max) || rateLimit.max < 1 || !Number.isInteger(rateLimit.timeWindowMs) || rateLimit.timeWindowMs < 1)) {
+    throw new InvalidOptionsError('switchboard-registry', 'allocateRateLimit needs whole numbers max ≥ 1 and timeWindowMs ≥ 1, or false')
+  }
+
   // Routes live in their own encapsulated context so their error handler is ours alone.
   await fastify.register(async (routes) => {
     useJsonErrors(routes)
+    if (rateLimit !== false) {
+      await routes.register(fastifyRateLimit, {
+        global: false,
+        ...(fastify.hasDecorator('switchboardRedis') ? { redis: fastify.switchboardRedis.client, nameSpace: 'sb-rl-allocate:' } : {}),
+        errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
+      })
+    }
     const app = routes.withTypeProvider<TypeBoxTypeProvider>()
 
     app.get('/allocate', {
+      ...(rateLimit !== false ? { config: { rateLimit: { max: rateLimit.max, timeWindow: rateLimit.timeWindowMs } } } : {}),
       schema: {
         querystring: AllocateQuery,
-        response: { 200: Allocation, 401: ErrorBody, 503: ErrorBody }
+        response: { 200: Allocation, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
     }, async (request, reply) => {
       const user = await config.authenticate(request)

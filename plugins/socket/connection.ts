@@ -13,6 +13,8 @@ import {
   ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedFrame, messagePrefix, presenceFrame, subscribedFrame
 } from './frames.js'
 import type { Hub, Listener } from './hub.js'
+import { FrameBudget } from './limits.js'
+import type { ConnectionLimits } from './limits.js'
 import type { PresenceTracker } from './presence.js'
 import { parseFrame } from './protocol.js'
 import type {
@@ -33,6 +35,7 @@ export interface ConnectionContext {
   readonly byUser: Map<string, Set<Connection>>
   /** consecutive invalid frames after which the connection is closed with 4400 */
   readonly maxViolations: number
+  readonly limits: ConnectionLimits
 }
 
 /** A refusal that becomes an error frame for the request that caused it. */
@@ -52,11 +55,16 @@ export class Connection implements Listener {
   /** per channel, the offset up to which the client already has everything (see #aboveFloor) */
   #floors: Map<string, string> | undefined
   #violations = 0
+  #floods = 0
+  readonly #budget: FrameBudget
+  /** when the last ping went out unanswered (0 = answered) */
+  pingedAt = 0
 
   constructor (context: ConnectionContext, socket: WebSocket, user: string) {
     this.#context = context
     this.socket = socket
     this.user = user
+    this.#budget = new FrameBudget(context.limits.frameRate, context.limits.frameBurst)
   }
 
   deliver (channel: string, payload: string): void {
@@ -67,7 +75,7 @@ export class Connection implements Listener {
     }
     const floor = this.#floors?.get(channel)
     if (floor !== undefined && !this.#aboveFloor(channel, floor, payload)) return
-    if (this.socket.readyState === 1) this.socket.send(payload)
+    this.send(payload)
   }
 
   /**
@@ -87,7 +95,13 @@ export class Connection implements Listener {
   }
 
   send (frame: string): void {
-    if (this.socket.readyState === 1) this.socket.send(frame)
+    if (this.socket.readyState !== 1) return
+    this.socket.send(frame)
+    // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
+    if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) {
+      this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount }, 'slow consumer closed')
+      this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too much unsent data')
+    }
   }
 
   /**
@@ -106,6 +120,9 @@ export class Connection implements Listener {
     this.#held.set(channel, held)
     try {
       if (!alreadyListening) {
+        if (this.channels.size >= this.#context.limits.maxChannels) {
+          throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${this.#context.limits.maxChannels} channels`)
+        }
         this.channels.add(channel)
         await hub.add(channel, this)
         // After the subscription is live, so the user's own join event reaches them too, on every store.
@@ -164,6 +181,12 @@ export class Connection implements Listener {
   }
 
   onFrame (data: RawData, isBinary: boolean): void {
+    if (!this.#budget.take()) {
+      this.send(errorFrame(FrameErrorCodes.RATE_LIMITED, 'too many frames; slow down'))
+      if (++this.#floods >= this.#context.limits.floodTolerance) this.socket.close(CloseCode.RATE_LIMITED, 'rate limited')
+      return
+    }
+    this.#floods = 0
     if (isBinary) {
       this.#reject({ code: FrameErrorCodes.INVALID_FRAME, message: 'binary frames are not supported; send JSON text frames' })
       return
@@ -222,6 +245,9 @@ export class Connection implements Listener {
   async #join (frame: JoinFrame): Promise<void> {
     const { store, authorizeJoin } = this.#context
     if (!(await authorizeJoin(this.user, frame.room))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} may not join ${frame.room}`)
+    if (!this.channels.has(roomChannel(frame.room)) && this.channels.size >= this.#context.limits.maxChannels) {
+      throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${this.#context.limits.maxChannels} channels`)
+    }
     await store.join(frame.room, this.user)
     const channel = roomChannel(frame.room)
     await this.attach(channel, undefined, (position) => joinedFrame(frame.id, channel, position))

@@ -14,7 +14,11 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import websocket from '@fastify/websocket'
-import { BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, ShuttingDownError, UnauthorizedError } from '../errors.js'
+import {
+  BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, OriginNotAllowedError, ShuttingDownError, TooManyConnectionsError, UnauthorizedError
+} from '../errors.js'
+import { DEFAULT_CONNECTION_LIMITS } from './limits.js'
+import type { ConnectionLimits } from './limits.js'
 import { Allocator } from '../registry/allocate.js'
 import { bearerMatches } from '../token/bearer.js'
 import { Lifecycle } from './lifecycle.js'
@@ -32,6 +36,7 @@ import { OFFSET_PATTERN } from '../store/types.js'
 
 export type { AuthorizeJoin } from './connection.js'
 export type { DrainOptions } from './lifecycle.js'
+export type { ConnectionLimits } from './limits.js'
 
 export interface SwitchboardSocketOptions {
   /** HMAC secret shared with the registries (at least 16 characters) */
@@ -58,6 +63,12 @@ export interface SwitchboardSocketOptions {
   readonly adminToken?: string
   /** how a drain proceeds */
   readonly drain?: DrainOptions
+  /** browser origins allowed to connect (exact `scheme://host[:port]`); absent = any. Clients that send no Origin (not browsers) are always allowed */
+  readonly allowedOrigins?: readonly string[]
+  /** connections one user may hold on this server (default 10) */
+  readonly maxConnectionsPerUser?: number
+  /** per-connection limits: frame rate, channels, unsent bytes, ping/pong (see ConnectionLimits) */
+  readonly limits?: Partial<ConnectionLimits>
 }
 
 const Options = Type.Object({
@@ -70,7 +81,18 @@ const Options = Type.Object({
   maxViolations: Type.Integer({ minimum: 1 }),
   maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 }),
   heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
-  adminToken: Type.Optional(Type.String({ minLength: 16 }))
+  adminToken: Type.Optional(Type.String({ minLength: 16 })),
+  allowedOrigins: Type.Optional(Type.Array(Type.String({ pattern: '^https?://[^/\\s]+$' }))),
+  maxConnectionsPerUser: Type.Integer({ minimum: 1 }),
+  limits: Type.Object({
+    frameRate: Type.Number({ exclusiveMinimum: 0 }),
+    frameBurst: Type.Integer({ minimum: 1 }),
+    floodTolerance: Type.Integer({ minimum: 1 }),
+    maxChannels: Type.Integer({ minimum: 1 }),
+    maxBufferedBytes: Type.Integer({ minimum: 1024 }),
+    pingIntervalMs: Type.Integer({ minimum: 10 }),
+    pingTimeoutMs: Type.Integer({ minimum: 10 })
+  })
 })
 const checkOptions = TypeCompiler.Compile(Options)
 
@@ -122,7 +144,10 @@ function resolve (options: SwitchboardSocketOptions): Resolved {
     maxViolations: options.maxViolations ?? 10,
     maxPayload: options.maxPayload ?? 65_536,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
-    ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {})
+    ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}),
+    ...(options.allowedOrigins !== undefined ? { allowedOrigins: [...options.allowedOrigins] } : {}),
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
+    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
   }
   const error = checkOptions.Errors(resolved).First()
   if (error !== undefined) throw new InvalidOptionsError('switchboard-socket', `${error.path.slice(1)} ${error.message}`)
@@ -148,8 +173,9 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const authorizeJoin = options.authorizeJoin ?? (() => true)
   if (typeof authorizeJoin !== 'function') throw new InvalidOptionsError('switchboard-socket', 'authorizeJoin must be a function')
   const context: ConnectionContext = {
-    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations
+    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations, limits: config.limits
   }
+  const allowedOrigins = config.allowedOrigins === undefined ? undefined : new Set(config.allowedOrigins)
   const connections = new Set<Connection>()
   /** reservation nonce → when it was claimed, until its connection opens (or the upgrade is given up on) */
   const upgrading = new Map<string, number>()
@@ -189,6 +215,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
 
   const closeAll = async (): Promise<void> => {
     closing = true
+    clearInterval(pinger)
     await lifecycle.stop()
     for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
   }
@@ -206,17 +233,40 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   // Joins the fleet only once listening: before that, the URL it would advertise refuses connections.
   fastify.addHook('onListen', async () => {
     await lifecycle.start(config.publicUrl ?? listeningUrl(fastify, `${fastify.prefix}${config.path}`))
+    pinger = setInterval(ping, Math.min(config.limits.pingIntervalMs, config.limits.pingTimeoutMs) / 2).unref()
   })
+
+  // Dead peers: ping every pingIntervalMs; one that has not answered within pingTimeoutMs is dropped.
+  let pinger: NodeJS.Timeout | undefined
+  let lastPing = 0
+  const ping = (): void => {
+    const now = Date.now()
+    const due = now - lastPing >= config.limits.pingIntervalMs
+    if (due) lastPing = now
+    for (const connection of connections) {
+      if (connection.pingedAt !== 0 && now - connection.pingedAt > config.limits.pingTimeoutMs) {
+        log.info({ user: connection.user }, 'peer did not answer ping; dropped')
+        connection.socket.terminate()
+      } else if (due && connection.pingedAt === 0) {
+        connection.pingedAt = now
+        connection.socket.ping()
+      }
+    }
+  }
   fastify.addHook('preClose', closeAll)
   fastify.addHook('onClose', async () => { await lifecycle.leave() })
 
   async function checkToken (request: FastifyRequest): Promise<void> {
+    const origin = request.headers.origin
+    // Browsers always send Origin on a websocket upgrade; a page from another site must not use a victim's token.
+    if (allowedOrigins !== undefined && origin !== undefined && !allowedOrigins.has(origin)) throw new OriginNotAllowedError(origin.slice(0, 100))
     const token = (request.query as { token?: unknown }).token
     if (typeof token !== 'string' || token === '') throw new BadTokenError('missing ?token= (get one from the registry: GET /allocate)')
     const result = signer.verify(token, config.serverId)
     if (!result.ok) throw new BadTokenError(result.reason)
     if (closing || lifecycle.draining) throw new ShuttingDownError()
     if (connections.size >= config.capacity) throw new NoCapacityError()
+    if ((byUser.get(result.claims.user)?.size ?? 0) >= config.maxConnectionsPerUser) throw new TooManyConnectionsError(String(config.maxConnectionsPerUser))
     // The allocation reserved (and counted) this place; using it up also makes the token single-use.
     // Counted as upgrading before the claim is sent: a heartbeat sent after it (same connection, so
     // executed after it) then counts this client exactly once, either here or as a reservation.
@@ -266,6 +316,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
         adjust(-1)
       })
       socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
+      socket.on('pong', () => { connection.pingedAt = 0 })
       connections.add(connection) // already counted in the load by its reservation
       upgrading.delete(request.switchboardNonce ?? '')
       let mine = byUser.get(user)

@@ -79,6 +79,10 @@ export async function startProcessCluster (t: Teardown, options: {
     SB_PREFIX: options.prefix,
     HOST: '127.0.0.1',
     HEARTBEAT_MS: '200',
+    // Tests allocate and send faster than people: limits are tested on their own (security.test.ts).
+    ALLOCATE_RATE_MAX: '0',
+    FRAME_RATE: '10000',
+    FRAME_BURST: '10000',
     ...options.env
   }
   const registryPort = await freePort()

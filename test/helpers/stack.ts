@@ -88,7 +88,8 @@ export async function startSocket (t: Teardown, handle: StoreHandle, serverId: s
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
   await handle.register(app)
-  await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket })
+  // Tests send frames faster than a person would: the rate limit is tested on its own (security.test.ts).
+  await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket, limits: { frameRate: 10_000, frameBurst: 10_000, ...options.socket?.limits } })
   await app.listen({ host: '127.0.0.1', port: 0 })
   return app
 }
@@ -97,7 +98,7 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
   await handle.register(app)
-  await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, heartbeatTimeoutMs: 3000, ...options })
+  await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, heartbeatTimeoutMs: 3000, allocateRateLimit: false, ...options })
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url }
 }

@@ -1,0 +1,51 @@
+/**
+ * What one connection may do: how fast it may send frames (a token bucket),
+ * how many channels it may hold, how much unsent data it may pile up, and how
+ * long it may stay silent. Defaults are in DEFAULT_LIMITS; docs/security.md
+ * explains each.
+ */
+
+export interface ConnectionLimits {
+  /** frames per second a connection may send on average */
+  readonly frameRate: number
+  /** frames it may send in a burst above the average */
+  readonly frameBurst: number
+  /** consecutive rate-limited frames after which it is closed with 4008 */
+  readonly floodTolerance: number
+  /** channels one connection may listen to, its personal channel included */
+  readonly maxChannels: number
+  /** unsent bytes after which a connection is a slow consumer (closed with 4009) */
+  readonly maxBufferedBytes: number
+  /** how often the server pings, ms */
+  readonly pingIntervalMs: number
+  /** how long a ping may go unanswered before the peer is dropped, ms */
+  readonly pingTimeoutMs: number
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  frameRate: 20,
+  frameBurst: 40,
+  floodTolerance: 40,
+  maxChannels: 100,
+  maxBufferedBytes: 1024 * 1024,
+  pingIntervalMs: 25_000,
+  pingTimeoutMs: 10_000
+}
+
+/** A token bucket: `take()` is true while the connection is within its rate. */
+export class FrameBudget {
+  #tokens: number
+  #refilledAt = Date.now()
+
+  constructor (private readonly rate: number, private readonly burst: number) {
+    this.#tokens = burst
+  }
+
+  take (now = Date.now()): boolean {
+    this.#tokens = Math.min(this.burst, this.#tokens + (now - this.#refilledAt) * this.rate / 1000)
+    this.#refilledAt = now
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    return true
+  }
+}
