@@ -3,75 +3,11 @@
  * per test process and killed when the process's tests end. Never the shared
  * instance on 6379.
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-import { Redis } from 'ioredis'
+import { startRedisServer } from '../../infra/redis/local.js'
+import type { RedisServer } from '../../infra/redis/local.js'
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-export interface RedisServer {
-  readonly port: number
-  readonly url: string
-  readonly process: ChildProcess
-  stop (): Promise<void>
-}
-
-/** Starts a redis-server; `args` are extra command-line options (e.g. ['--replicaof', …]). */
-export async function startRedisServer (args: string[] = []): Promise<RedisServer> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let output = ''
-    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-    const ready = await waitForPing(port, child)
-    if (!ready) {
-      child.kill('SIGKILL')
-      if (/Address already in use/.test(output)) continue
-      throw new Error(`redis-server did not start:\n${output}`)
-    }
-    const stop = async (): Promise<void> => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-    }
-    return { port, url: `redis://127.0.0.1:${port}`, process: child, stop }
-  }
-  throw new Error('could not find a free port for redis-server')
-}
-
-async function waitForPing (port: number, child: ChildProcess): Promise<boolean> {
-  const deadline = Date.now() + 5000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) return false
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-    client.on('error', () => {})
-    try {
-      await client.connect()
-      await client.ping()
-      return true
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    } finally {
-      client.disconnect()
-    }
-  }
-  return false
-}
+export { freePort, startRedisServer } from '../../infra/redis/local.js'
+export type { RedisServer } from '../../infra/redis/local.js'
 
 let shared: Promise<RedisServer> | undefined
 

@@ -1,0 +1,110 @@
+/**
+ * npm run bench -- <scenario> [--json] [--size tiny|full] [--rounds N]
+ *
+ * Scenarios: relay, latency, allocate (see docs/benchmarks.md). Each starts
+ * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
+ * systems over rounds (A B A B …), prints a table of medians, and with
+ * --json prints one JSON object as its last line.
+ */
+import { parseArgs } from 'node:util'
+import { relay } from './scenarios/relay.js'
+import type { RelayOptions, RelayResult } from './scenarios/relay.js'
+import { allocateScenario } from './scenarios/allocate.js'
+import { startSystem } from './lib/systems.js'
+import type { SystemName } from './lib/systems.js'
+import { median, round } from './lib/stats.js'
+
+export interface ScenarioReport {
+  readonly scenario: string
+  readonly switchboard: Record<string, number>
+  readonly socketio?: Record<string, number>
+  readonly bare?: Record<string, number>
+  readonly ratio: number
+  readonly target: number
+  readonly met: boolean
+  readonly rounds: number
+}
+
+const RELAY: Record<'tiny' | 'full', Record<'relay' | 'latency', RelayOptions>> = {
+  full: {
+    relay: { clients: 200, messages: 300, inFlight: 10, timeoutMs: 120_000 },
+    latency: { clients: 20, messages: 300, inFlight: 1, timeoutMs: 120_000 }
+  },
+  tiny: {
+    relay: { clients: 4, messages: 10, inFlight: 2, timeoutMs: 20_000 },
+    latency: { clients: 2, messages: 10, inFlight: 1, timeoutMs: 20_000 }
+  }
+}
+
+function medians (results: RelayResult[]): Record<string, number> {
+  const keys = Object.keys(results[0] ?? {}) as Array<keyof RelayResult>
+  return Object.fromEntries(keys.map((k) => [k, median(results.map((r) => r[k]))]))
+}
+
+export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void): Promise<ScenarioReport> {
+  if (scenario === 'relay' || scenario === 'latency') {
+    const options = RELAY[size][scenario]
+    const results: Record<SystemName, RelayResult[]> = { switchboard: [], socketio: [] }
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of ['switchboard', 'socketio'] as const) {
+        progress(`  round ${round}/${rounds}: ${name}`)
+        const system = await startSystem(name, 2)
+        try {
+          results[name].push(await relay(system, options, progress))
+        } finally {
+          await system.stop()
+        }
+      }
+    }
+    const switchboard = medians(results.switchboard)
+    const socketio = medians(results.socketio)
+    const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
+    const ratio = scenario === 'relay'
+      ? (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
+      : (switchboard.p99Ms ?? 0) / (socketio.p99Ms ?? 1)
+    const target = scenario === 'relay' ? 2.0 : 0.7
+    const met = everyDelivered && (scenario === 'relay' ? ratio >= target : ratio <= target)
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds }
+  }
+  if (scenario === 'allocate') {
+    const runs = []
+    for (let i = 1; i <= rounds; i++) {
+      progress(`  round ${i}/${rounds}: autocannon on /allocate and on a bare route`)
+      runs.push(await allocateScenario(size === 'tiny' ? 1 : 5))
+    }
+    const switchboard = { requestsPerSecond: median(runs.map((r) => r.switchboard.requestsPerSecond)), p99Ms: median(runs.map((r) => r.switchboard.p99Ms)), errors: Math.max(...runs.map((r) => r.switchboard.errors + r.switchboard.non2xx)) }
+    const bare = { requestsPerSecond: median(runs.map((r) => r.bare.requestsPerSecond)), p99Ms: median(runs.map((r) => r.bare.p99Ms)), errors: Math.max(...runs.map((r) => r.bare.errors + r.bare.non2xx)) }
+    const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond
+    return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && switchboard.errors === 0, rounds }
+  }
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, allocate)`)
+}
+
+export function table (report: ScenarioReport): string {
+  const peer = report.socketio !== undefined ? 'socketio' : 'bare'
+  const other = report.socketio ?? report.bare ?? {}
+  const rows = Object.keys(report.switchboard).map((k) => [k, String(report.switchboard[k]), String(other[k] ?? '')])
+  const header = ['', 'switchboard', peer]
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')
+  return [line(header), ...rows.map(line), '', `ratio ${report.ratio} (target ${report.target}): ${report.met ? 'met' : 'NOT met'} · medians of ${report.rounds} round(s)`].join('\n')
+}
+
+async function main (): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, size: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '3' } }
+  })
+  const scenario = positionals[0] ?? ''
+  const size = values.size === 'tiny' ? 'tiny' : 'full'
+  const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`))
+  process.stdout.write(`${table(report)}\n`)
+  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`)
+}
+
+if (process.argv[1]?.endsWith('bench/index.js') === true) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`)
+    process.exit(1)
+  })
+}

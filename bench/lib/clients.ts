@@ -1,0 +1,71 @@
+/**
+ * The client side of a benchmark, the same logic for every system: connect a
+ * user to a given server, send a direct message and wait for its ack, and
+ * hand every delivered message to a callback.
+ */
+import WebSocket from 'ws'
+import { io } from 'socket.io-client'
+
+export interface BenchClient {
+  /** which server it is connected to */
+  readonly server: string
+  send (to: string, data: unknown): Promise<void>
+  onMessage (handler: (data: unknown) => void): void
+  close (): void
+}
+
+export interface System {
+  readonly name: string
+  /** connects `user`; `server` picks one of the system's socket servers (Switchboard allocates it) */
+  connect (user: string, server: number): Promise<BenchClient>
+  /** pids whose CPU counts as the system's (socket servers, Redis) */
+  readonly pids: number[]
+  stop (): Promise<void>
+}
+
+/** A raw `ws` client speaking docs/protocol.md, allocated through the registry. */
+export async function switchboardClient (registryUrl: string, user: string): Promise<BenchClient> {
+  const allocation = await (await fetch(`${registryUrl}/allocate?user=${user}`)).json() as { url: string, token: string, server: string }
+  const ws = new WebSocket(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
+  const pending = new Map<number, () => void>()
+  let handler: (data: unknown) => void = () => {}
+  let nextId = 1
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject)
+    ws.on('message', (raw) => {
+      const frame = JSON.parse(raw.toString()) as { type: string, id?: number, to?: string, data?: unknown, code?: string }
+      if (frame.type === 'welcome') resolve()
+      else if (frame.type === 'message' && frame.to === user) handler(frame.data)
+      else if (frame.type === 'ack' && frame.id !== undefined) { pending.get(frame.id)?.(); pending.delete(frame.id) } else if (frame.type === 'error') throw new Error(`error frame ${frame.code ?? ''}`)
+    })
+  })
+  return {
+    server: allocation.server,
+    send: async (to, data) => {
+      const id = nextId++
+      await new Promise<void>((resolve) => {
+        pending.set(id, resolve)
+        ws.send(JSON.stringify({ type: 'send', id, to, data }))
+      })
+    },
+    onMessage: (h) => { handler = h },
+    close: () => { ws.terminate() }
+  }
+}
+
+/** A socket.io-client connected to one Socket.IO server; acks with the emit callback. */
+export async function socketioClient (url: string, user: string, server: string): Promise<BenchClient> {
+  const socket = io(url, { transports: ['websocket'], auth: { user }, reconnection: false })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('connect_error', reject)
+  })
+  let handler: (data: unknown) => void = () => {}
+  socket.on('message', (message: { data: unknown }) => handler(message.data))
+  return {
+    server,
+    send: async (to, data) => { await socket.emitWithAck('send', { to, data }) },
+    onMessage: (h) => { handler = h },
+    close: () => { socket.disconnect() }
+  }
+}

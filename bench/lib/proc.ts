@@ -1,0 +1,61 @@
+/** Processes for benchmarks: CPU time from /proc, and Switchboard / peer servers started and stopped. */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort } from '../../infra/redis/local.js'
+
+const TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
+
+/** user + system CPU time of a process, ms. */
+export function cpuMs (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND
+}
+
+export function rssBytes (pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+}
+
+/** The package root, from the sources or from dist/. */
+export function packageRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!dir.endsWith('bench')) dir = dirname(dir)
+  const root = dirname(dir)
+  return root.endsWith('dist') ? dirname(root) : root
+}
+
+export interface Server {
+  readonly pid: number
+  readonly port: number
+  readonly child: ChildProcess
+  stop (): Promise<void>
+}
+
+/** Starts `node <script> [args]` with env plus PORT, and waits until GET /healthz answers. */
+export async function startNode (script: string, args: string[], env: Record<string, string>): Promise<Server> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [join(packageRoot(), script), ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let errors = ''
+  child.stderr?.on('data', (chunk: Buffer) => { errors += chunk.toString() })
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break
+    } catch {}
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${script} ${args.join(' ')} did not start: ${errors}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+  return { pid: child.pid ?? 0, port, child, stop }
+}

@@ -1,0 +1,14 @@
+/** Small statistics helpers for benchmark figures. */
+export function percentile (sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p / 100 * sorted.length))] ?? NaN
+}
+
+export function median (values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50)
+}
+
+export function round (value: number, digits = 0): number {
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}

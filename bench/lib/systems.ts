@@ -1,0 +1,84 @@
+/** The systems under test, each started with its own Redis and stopped after. */
+import { startRedisServer } from '../../infra/redis/local.js'
+import type { RedisServer } from '../../infra/redis/local.js'
+import { socketioClient, switchboardClient } from './clients.js'
+import type { System } from './clients.js'
+import { startNode } from './proc.js'
+import type { Server } from './proc.js'
+
+export type SystemName = 'switchboard' | 'socketio'
+
+/** Switchboard: a registry and N socket servers (real processes, history on). */
+export async function startSwitchboard (sockets: number, extraEnv: Record<string, string> = {}): Promise<System & { registryUrl: string, redis: RedisServer, servers: Server[] }> {
+  const redis = await startRedisServer()
+  const env = {
+    REDIS_URL: redis.url,
+    TOKEN_SECRET: 'benchmark-secret-0123456789',
+    AUTH_MODE: 'dev',
+    // Benchmarks drive far more traffic per client and per IP than the protective defaults allow.
+    ALLOCATE_RATE_MAX: '0',
+    FRAME_RATE: '1000000',
+    FRAME_BURST: '1000000',
+    ...extraEnv
+  }
+  const servers: Server[] = []
+  try {
+    const registry = await startNode('dist/servers/cli.js', ['registry'], env)
+    servers.push(registry)
+    for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
+    const registryUrl = `http://127.0.0.1:${registry.port}`
+    // Wait until every socket server is in the fleet.
+    for (let i = 0; i < 200; i++) {
+      const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
+      if (fleet.filter((s) => s.alive).length === sockets) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return {
+      name: 'switchboard',
+      registryUrl,
+      redis,
+      servers,
+      pids: [...servers.slice(1).map((s) => s.pid), redis.process.pid ?? 0],
+      connect: async (user) => await switchboardClient(registryUrl, user),
+      stop: async () => {
+        await Promise.all(servers.map(async (s) => { await s.stop() }))
+        await redis.stop()
+      }
+    }
+  } catch (err) {
+    await Promise.all(servers.map(async (s) => { await s.stop() }))
+    await redis.stop()
+    throw err
+  }
+}
+
+/** Socket.IO with @socket.io/redis-adapter: N server processes. */
+export async function startSocketio (count: number): Promise<System & { redis: RedisServer, servers: Server[] }> {
+  const redis = await startRedisServer()
+  const servers: Server[] = []
+  try {
+    for (let n = 0; n < count; n++) servers.push(await startNode('dist/bench/peers/socketio/server.js', [], { REDIS_URL: redis.url }))
+    return {
+      name: 'socketio',
+      redis,
+      servers,
+      pids: [...servers.map((s) => s.pid), redis.process.pid ?? 0],
+      connect: async (user, server) => {
+        const index = server % servers.length
+        return await socketioClient(`http://127.0.0.1:${servers[index]?.port ?? 0}`, user, String(index))
+      },
+      stop: async () => {
+        await Promise.all(servers.map(async (s) => { await s.stop() }))
+        await redis.stop()
+      }
+    }
+  } catch (err) {
+    await Promise.all(servers.map(async (s) => { await s.stop() }))
+    await redis.stop()
+    throw err
+  }
+}
+
+export async function startSystem (name: SystemName, servers: number): Promise<System> {
+  return name === 'switchboard' ? await startSwitchboard(servers) : await startSocketio(servers)
+}

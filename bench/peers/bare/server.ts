@@ -1,0 +1,7 @@
+/** The `allocate` scenario's peer: a bare Fastify route, the ceiling for any route. Env: PORT, HOST. */
+import Fastify from 'fastify'
+
+const app = Fastify({ logger: false })
+app.get('/bare', async () => ({ ok: true }))
+app.get('/healthz', async () => ({ status: 'ok' }))
+await app.listen({ port: Number(process.env.PORT), host: process.env.HOST ?? '127.0.0.1' })

@@ -1,0 +1,92 @@
+/**
+ * `relay` and `latency`: clients paired across two servers send direct
+ * messages to their partner with a window of messages in flight. Counts every
+ * delivery; CPU is what the servers and Redis spent during the window.
+ */
+import { performance } from 'node:perf_hooks'
+import type { BenchClient, System } from '../lib/clients.js'
+import { cpuMs } from '../lib/proc.js'
+import { percentile, round } from '../lib/stats.js'
+
+export interface RelayOptions {
+  readonly clients: number
+  readonly messages: number
+  readonly inFlight: number
+  readonly timeoutMs: number
+}
+
+export interface RelayResult {
+  readonly expected: number
+  readonly delivered: number
+  readonly duplicates: number
+  readonly wallMs: number
+  readonly serverCpuMs: number
+  readonly deliveriesPerCpuSecond: number
+  readonly msgsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+}
+
+export async function relay (system: System, options: RelayOptions, progress: (line: string) => void = () => {}): Promise<RelayResult> {
+  const clients: BenchClient[] = []
+  for (let i = 0; i < options.clients; i++) clients.push(await system.connect(`u${i}`, i % 2))
+  try {
+    // Pair each client with one on another server.
+    const byServer = new Map<string, number[]>()
+    clients.forEach((c, i) => { byServer.set(c.server, [...byServer.get(c.server) ?? [], i]) })
+    const [a = [], b = []] = [...byServer.values()]
+    if (a.length !== b.length) throw new Error(`clients are not split evenly over two servers: ${a.length} and ${b.length}`)
+    const partner = new Map<number, number>()
+    a.forEach((i, k) => { partner.set(i, b[k] ?? -1); partner.set(b[k] ?? -1, i) })
+
+    const expected = options.clients * options.messages
+    const latencies: number[] = []
+    const seen = new Set<string>()
+    let duplicates = 0
+    let finish: () => void = () => {}
+    const allDelivered = new Promise<void>((resolve) => { finish = resolve })
+    clients.forEach((client) => {
+      client.onMessage((data) => {
+        const { t, s, f } = data as { t: number, s: number, f: number }
+        const key = `${f}:${s}`
+        if (seen.has(key)) { duplicates++; return }
+        seen.add(key)
+        latencies.push(performance.now() - t)
+        if (seen.size === expected) finish()
+      })
+    })
+    const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+    const started = performance.now()
+    const ticker = setInterval(() => progress(`    ${system.name}: ${seen.size}/${expected} delivered`), 2000)
+    const senders = clients.map(async (client, i) => {
+      const to = `u${partner.get(i) ?? 0}`
+      let next = 0
+      const lane = async (): Promise<void> => {
+        while (next < options.messages) {
+          const s = next++
+          await client.send(to, { t: performance.now(), s, f: i })
+        }
+      }
+      await Promise.all(Array.from({ length: options.inFlight }, lane))
+    })
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, options.timeoutMs).unref())
+    await Promise.race([Promise.all([Promise.all(senders), allDelivered]), timeout])
+    clearInterval(ticker)
+    const wallMs = performance.now() - started
+    const serverCpuMs = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore
+    const sorted = latencies.sort((x, y) => x - y)
+    return {
+      expected,
+      delivered: seen.size,
+      duplicates,
+      wallMs: round(wallMs),
+      serverCpuMs: round(serverCpuMs),
+      deliveriesPerCpuSecond: round(seen.size / (serverCpuMs / 1000)),
+      msgsPerSecond: round(seen.size / (wallMs / 1000)),
+      p50Ms: round(percentile(sorted, 50), 2),
+      p99Ms: round(percentile(sorted, 99), 2)
+    }
+  } finally {
+    for (const c of clients) c.close()
+  }
+}
