@@ -18,7 +18,7 @@ export interface System {
   readonly name: string
   /** connects `user`; `server` picks one of the system's socket servers (Switchboard allocates it) */
   connect (user: string, server: number): Promise<BenchClient>
-  /** pids whose CPU counts as the system's (socket servers, Redis) */
+  /** pids whose CPU counts as the system's (socket servers, then Redis last) */
   readonly pids: number[]
   stop (): Promise<void>
 }

@@ -37,7 +37,9 @@ export interface Server {
 /** Starts `node <script> [args]` with env plus PORT, and waits until GET /healthz answers. */
 export async function startNode (script: string, args: string[], env: Record<string, string>): Promise<Server> {
   const port = await freePort()
-  const child = spawn(process.execPath, [join(packageRoot(), script), ...args], {
+  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the servers under test.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, join(packageRoot(), script), ...args], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe']
   })
@@ -54,7 +56,9 @@ export async function startNode (script: string, args: string[], env: Record<str
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
+    // SIGINT lets a profiled process write its profile; anything still alive after a second is killed.
+    child.kill(process.env.BENCH_NODE_ARGS === undefined ? 'SIGKILL' : 'SIGINT')
+    setTimeout(() => child.kill('SIGKILL'), 1000).unref()
     await exited
   }
   return { pid: child.pid ?? 0, port, child, stop }

@@ -21,6 +21,8 @@ export interface RelayResult {
   readonly duplicates: number
   readonly wallMs: number
   readonly serverCpuMs: number
+  /** of which Redis */
+  readonly redisCpuMs: number
   readonly deliveriesPerCpuSecond: number
   readonly msgsPerSecond: number
   readonly p50Ms: number
@@ -56,6 +58,8 @@ export async function relay (system: System, options: RelayOptions, progress: (l
       })
     })
     const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+    const redisPid = system.pids[system.pids.length - 1] ?? 0
+    const redisBefore = cpuMs(redisPid)
     const started = performance.now()
     const ticker = setInterval(() => progress(`    ${system.name}: ${seen.size}/${expected} delivered`), 2000)
     const senders = clients.map(async (client, i) => {
@@ -74,6 +78,7 @@ export async function relay (system: System, options: RelayOptions, progress: (l
     clearInterval(ticker)
     const wallMs = performance.now() - started
     const serverCpuMs = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore
+    const redisCpuMs = cpuMs(redisPid) - redisBefore
     const sorted = latencies.sort((x, y) => x - y)
     return {
       expected,
@@ -81,6 +86,7 @@ export async function relay (system: System, options: RelayOptions, progress: (l
       duplicates,
       wallMs: round(wallMs),
       serverCpuMs: round(serverCpuMs),
+      redisCpuMs: round(redisCpuMs),
       deliveriesPerCpuSecond: round(seen.size / (serverCpuMs / 1000)),
       msgsPerSecond: round(seen.size / (wallMs / 1000)),
       p50Ms: round(percentile(sorted, 50), 2),

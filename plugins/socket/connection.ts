@@ -221,13 +221,16 @@ export class Connection implements Listener {
     const dataJson = JSON.stringify(frame.data)
     const ts = Date.now()
     const target = userChannel(to)
-    const delivered = store.append({ channel: target, framePrefix: messagePrefix(target, from, to, dataJson, ts, frame.mid), sender: from, mid: frame.mid })
-    if (to !== from) {
-      // The sender's own channel gets a copy, for their other devices and their history.
-      const own = userChannel(from)
-      store.append({ channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts, frame.mid), sender: from, mid: frame.mid })
-        .catch((err: unknown) => this.#context.log.warn({ err, channel: own }, 'sender copy of a direct message failed'))
-    }
+    const own = userChannel(from)
+    // One atomic step stores the message on the recipient's channel and, unless they are the
+    // same, a copy on the sender's own (for their other devices and their history).
+    const delivered = store.append({
+      channel: target,
+      framePrefix: messagePrefix(target, from, to, dataJson, ts, frame.mid),
+      sender: from,
+      mid: frame.mid,
+      ...(to !== from ? { copy: { channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts, frame.mid) } } : {})
+    })
     const result = await delivered
     if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'not allowed')
     this.send(ackFrame(frame.id, target, result.offset))

@@ -7,7 +7,7 @@
 import type { Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './memory.js'
-import { APPEND, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, RESERVE } from './scripts.js'
+import { APPEND, APPEND_WITH_COPY, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, RESERVE } from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
 import { keys as makeKeys } from '../names.js'
@@ -18,6 +18,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
       maxLen: number, dedupTtlMs: number, sender: string, requireMember: number): Result<[string, number], Context>
+    sbAppendWithCopy (stream: string, meta: string, dedup: string, copyStream: string, copyMeta: string, copyDedup: string, epoch: string, ttlMs: number,
+      live: string, framePrefix: string, maxLen: number, dedupTtlMs: number, copyLive: string, copyPrefix: string): Result<[string, number], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -148,20 +150,27 @@ export class RedisStore implements Store {
     const { channel, mid } = input
     const stream = k.history(channel)
     const requireMember = input.requireMember === true
-    const [offset, code] = await this.#client.sbAppend(
-      stream,
-      k.meta(channel),
-      mid === undefined ? stream : k.dedup(channel, input.sender, mid),
-      requireMember ? k.members(channel.slice('room:'.length)) : stream,
-      newEpoch(),
-      this.#limits.historyTtlMs,
-      k.live(channel),
-      input.framePrefix,
-      this.#limits.historySize,
-      mid === undefined ? 0 : this.#limits.dedupWindowMs,
-      input.sender,
-      requireMember ? 1 : 0
-    )
+    const dedupTtl = mid === undefined ? 0 : this.#limits.dedupWindowMs
+    const copy = input.copy
+    const [offset, code] = copy !== undefined
+      ? await this.#client.sbAppendWithCopy(
+        stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, mid),
+        k.history(copy.channel), k.meta(copy.channel), mid === undefined ? k.history(copy.channel) : k.dedup(copy.channel, input.sender, mid),
+        newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl, k.live(copy.channel), copy.framePrefix)
+      : await this.#client.sbAppend(
+        stream,
+        k.meta(channel),
+        mid === undefined ? stream : k.dedup(channel, input.sender, mid),
+        requireMember ? k.members(channel.slice('room:'.length)) : stream,
+        newEpoch(),
+        this.#limits.historyTtlMs,
+        k.live(channel),
+        input.framePrefix,
+        this.#limits.historySize,
+        mid === undefined ? 0 : this.#limits.dedupWindowMs,
+        input.sender,
+        requireMember ? 1 : 0
+      )
     if (code === 2) return { status: 'forbidden' }
     const { waitReplicas, waitTimeoutMs } = this.#limits
     if (waitReplicas > 0) {
@@ -281,6 +290,7 @@ function defineScripts (client: Redis): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
   if (typeof client.sbAppend === 'function') return
   client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
+  client.defineCommand('sbAppendWithCopy', { numberOfKeys: 6, lua: APPEND_WITH_COPY })
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })

@@ -21,15 +21,45 @@ end`
 /**
  * A channel's meta hash (epoch, top, trimmed) lives and expires with its
  * stream. Missing meta means history is gone: start a new epoch.
- * KEYS: stream, meta. ARGV[1]: a fresh epoch, ARGV[2]: ttl ms.
+ * ARGV[1]: a fresh epoch, ARGV[2]: ttl ms.
  */
-const ENSURE_META = `local function ensure ()
-  local meta = redis.call('HMGET', KEYS[2], 'epoch', 'top', 'trimmed')
-  if meta[1] then return meta[1], meta[2] or '0-0', meta[3] or '0-0' end
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+const ENSURE_META = `local function ensure (stream, meta)
+  local m = redis.call('HMGET', meta, 'epoch', 'top', 'trimmed')
+  if m[1] then return m[1], m[2] or '0-0', m[3] or '0-0' end
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
+  redis.call('PEXPIRE', meta, ARGV[2])
   return ARGV[1], '0-0', '0-0'
+end`
+
+/**
+ * One append: dedup check, XADD, exact trimming (remembering the newest
+ * dropped offset: recovery from before it is impossible), expiry refresh,
+ * PUBLISH of the finished frame. ARGV[1..2] as ENSURE_META, ARGV[5] max
+ * length, ARGV[6] dedup ttl ms (0 = no mid). Returns offset, duplicate (0|1).
+ */
+const APPEND_ONE = `${ENSURE_META}
+local function append (stream, meta, dedup, live, prefix)
+  if ARGV[6] ~= '0' then
+    local seen = redis.call('GET', dedup)
+    if seen then return seen, 1 end
+  end
+  ensure(stream, meta)
+  local id = redis.call('XADD', stream, '*', 'f', prefix)
+  redis.call('HSET', meta, 'top', id)
+  local maxLen = tonumber(ARGV[5])
+  local len = redis.call('XLEN', stream)
+  if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
+    local excess = len - maxLen
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
+    redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
+    redis.call('HSET', meta, 'trimmed', head[excess][1])
+  end
+  redis.call('PEXPIRE', stream, ARGV[2])
+  redis.call('PEXPIRE', meta, ARGV[2])
+  redis.call('PUBLISH', live, prefix .. id .. '"}')
+  if ARGV[6] ~= '0' then redis.call('SET', dedup, id, 'PX', ARGV[6]) end
+  return id, 0
 end`
 
 /**
@@ -40,35 +70,30 @@ end`
  * Returns { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
  */
 export const APPEND = `
-${ENSURE_META}
+${APPEND_ONE}
 if ARGV[8] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[7]) == 0 then return { '', 2 } end
-if ARGV[6] ~= '0' then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then return { seen, 1 } end
-end
-ensure()
-local id = redis.call('XADD', KEYS[1], '*', 'f', ARGV[4])
-redis.call('HSET', KEYS[2], 'top', id)
-local maxLen = tonumber(ARGV[5])
-local len = redis.call('XLEN', KEYS[1])
-if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
-  -- Trim exactly, and remember the newest dropped offset: recovery from before it is impossible.
-  local excess = len - maxLen
-  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess + 1)
-  redis.call('XTRIM', KEYS[1], 'MINID', head[excess + 1][1])
-  redis.call('HSET', KEYS[2], 'trimmed', head[excess][1])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. id .. '"}')
-if ARGV[6] ~= '0' then redis.call('SET', KEYS[3], id, 'PX', ARGV[6]) end
-return { id, 0 }
+local id, duplicate = append(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
+return { id, duplicate }
+`
+
+/**
+ * A direct message and the sender's copy in one call: the recipient's channel
+ * first (its offset is the ack's), then the sender's.
+ * KEYS: stream, meta, dedup key, copy stream, copy meta, copy dedup key.
+ * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms, copy live channel, copy frame prefix.
+ * Returns { offset, duplicate (0|1) } of the recipient's channel.
+ */
+export const APPEND_WITH_COPY = `
+${APPEND_ONE}
+local id, duplicate = append(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
+append(KEYS[4], KEYS[5], KEYS[6], ARGV[7], ARGV[8])
+return { id, duplicate }
 `
 
 /** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Returns { epoch, top }. */
 export const POSITION = `
 ${ENSURE_META}
-local epoch, top = ensure()
+local epoch, top = ensure(KEYS[1], KEYS[2])
 return { epoch, top }
 `
 
@@ -80,7 +105,7 @@ return { epoch, top }
 export const RECOVER = `
 ${ENSURE_META}
 ${COMPARE}
-local epoch, top, trimmed = ensure()
+local epoch, top, trimmed = ensure(KEYS[1], KEYS[2])
 local since = ARGV[3]
 if epoch ~= ARGV[4] or cmp(since, trimmed) < 0 or cmp(since, top) > 0 then return { 0, epoch, top } end
 local out = { 1, epoch, top }

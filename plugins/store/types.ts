@@ -40,6 +40,12 @@ export interface AppendInput {
   readonly mid?: string | undefined
   /** for `room:` channels: refuse unless the sender is a member (checked atomically with the append) */
   readonly requireMember?: boolean
+  /**
+   * Also append this frame to another channel in the same step (a direct
+   * message's copy on the sender's own channel), deduplicated the same way.
+   * The result is the first channel's.
+   */
+  readonly copy?: { readonly channel: string, readonly framePrefix: string }
 }
 
 export type AppendResult =

@@ -1,0 +1,30 @@
+/**
+ * Smoke test of the benchmark harness: every scenario at a tiny size, so the
+ * harness cannot rot. It asserts that the harness works and counts right,
+ * not speed (benchmarks print figures; tests assert behaviour).
+ */
+import t from 'tap'
+import { runScenario, table } from '../bench/index.js'
+
+for (const scenario of ['relay', 'latency'] as const) {
+  t.test(`${scenario}: both systems deliver and are counted exactly`, async (t) => {
+    const report = await runScenario(scenario, 'tiny', 1, () => {})
+    for (const side of ['switchboard', 'socketio'] as const) {
+      const figures = report[side] ?? {}
+      t.ok((figures.expected ?? 0) > 0, `${side}: something was sent`)
+      t.equal(figures.delivered, figures.expected, `${side}: every message counted once`)
+      t.equal(figures.duplicates, 0, `${side}: no duplicates`)
+      t.ok((figures.p99Ms ?? 0) >= (figures.p50Ms ?? 0), `${side}: percentiles are ordered`)
+    }
+    t.type(report.ratio, 'number')
+    t.match(table(report), /switchboard\s+socketio/)
+    t.same(Object.keys(JSON.parse(JSON.stringify(report))).sort(), ['ratio', 'rounds', 'scenario', 'met', 'socketio', 'switchboard', 'target'].sort(), 'the --json shape')
+  })
+}
+
+t.test('allocate: /allocate and the bare route are both measured without errors', async (t) => {
+  const report = await runScenario('allocate', 'tiny', 1, () => {})
+  t.ok((report.switchboard.requestsPerSecond ?? 0) > 0, '/allocate answered')
+  t.equal(report.switchboard.errors, 0, 'no errors or non-2xx on /allocate')
+  t.ok((report.bare?.requestsPerSecond ?? 0) > 0, 'the bare route answered')
+})
