@@ -56,6 +56,7 @@ export class Connection implements Listener {
   #floors: Map<string, string> | undefined
   #violations = 0
   #floods = 0
+  #corked = false
   readonly #budget: FrameBudget
   /** when the last ping went out unanswered (0 = answered) */
   pingedAt = 0
@@ -96,6 +97,15 @@ export class Connection implements Listener {
 
   send (frame: string): void {
     if (this.socket.readyState !== 1) return
+    // Frames for this socket within one tick leave in one write: cork on the first, uncork after I/O.
+    if (!this.#corked) {
+      const raw = (this.socket as unknown as { _socket?: { cork (): void, uncork (): void } })._socket
+      if (raw !== undefined) {
+        this.#corked = true
+        raw.cork()
+        setImmediate(() => { this.#corked = false; raw.uncork() })
+      }
+    }
     this.socket.send(frame)
     // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
     if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) {
