@@ -30,7 +30,8 @@ async function cannon (url: string, durationSec: number): Promise<AllocateResult
 export async function allocateScenario (durationSec: number): Promise<{ switchboard: AllocateResult, bare: AllocateResult }> {
   const system = await startSwitchboard(0)
   const client = new Redis(system.redis.url)
-  const store = new RedisStore({ client, subscriber: client.duplicate() })
+  const subscriber = client.duplicate()
+  const store = new RedisStore({ client, subscriber })
   // Four socket servers that never fill up (capacity far above what the run reserves).
   const beat = async (): Promise<void> => {
     for (let n = 1; n <= 4; n++) await store.heartbeat({ id: `s${n}`, url: `ws://127.0.0.1:1/s${n}`, capacity: 1e9, draining: false, startedAt: 0 }, 0)
@@ -45,6 +46,7 @@ export async function allocateScenario (durationSec: number): Promise<{ switchbo
   } finally {
     clearInterval(beating)
     client.disconnect()
+    subscriber.disconnect()
     await bare.stop()
     await system.stop()
   }

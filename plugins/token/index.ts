@@ -3,7 +3,7 @@
  * socket server they are for. Format: `v1.<base64url(json)>.<base64url(mac)>`.
  * Tokens are bearer secrets: never log them.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 
 export const MAX_TOKEN_TTL_MS = 60_000
 
@@ -22,8 +22,9 @@ export type VerifyResult =
   | { readonly ok: true, readonly claims: ConnectClaims }
   | { readonly ok: false, readonly reason: 'malformed' | 'signature' | 'expired' | 'wrong-server' }
 
+/** A unique, unguessable id: randomUUID draws from a cached entropy pool, far cheaper per call than randomBytes. */
 export function newNonce (): string {
-  return randomBytes(9).toString('base64url')
+  return randomUUID().replace(/-/g, '')
 }
 
 export class TokenSigner {
