@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '../../infra/redis/local.js'
+import { freePort, killOnExit } from '../../infra/redis/local.js'
 
 const TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
 
@@ -43,6 +43,7 @@ export async function startNode (script: string, args: string[], env: Record<str
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe']
   })
+  killOnExit(child)
   let errors = ''
   child.stderr?.on('data', (chunk: Buffer) => { errors += chunk.toString() })
   const deadline = Date.now() + 15_000

@@ -7,6 +7,29 @@ import type { ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 
+const children = new Set<ChildProcess>()
+let reaping = false
+
+/**
+ * Kills `child` when this process ends, even when it is ended by a signal
+ * (a test runner's timeout sends SIGTERM, and teardown never runs): no
+ * redis-server or server process outlives the test or benchmark that made it.
+ */
+export function killOnExit (child: ChildProcess): void {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  if (reaping) return
+  reaping = true
+  const reap = (): void => { for (const c of children) c.kill('SIGKILL') }
+  process.once('exit', reap)
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      reap()
+      process.exit(128 + (signal === 'SIGHUP' ? 1 : signal === 'SIGINT' ? 2 : 15))
+    })
+  }
+}
+
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
@@ -34,6 +57,7 @@ export async function startRedisServer (args: string[] = []): Promise<RedisServe
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
       stdio: ['ignore', 'pipe', 'pipe']
     })
+    killOnExit(child)
     let output = ''
     child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
     const ready = await waitForPing(port, child)

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { eventually } from './client.js'
 import { freePort } from './redis.js'
+import { killOnExit } from '../../infra/redis/local.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/servers/cli.js', import.meta.url))
 
@@ -26,6 +27,7 @@ export function runCli (t: Teardown, role: string, env: Record<string, string>):
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  killOnExit(child)
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
