@@ -10,91 +10,34 @@
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import websocket from '@fastify/websocket'
 import {
   BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, OriginNotAllowedError, ShuttingDownError, TooManyConnectionsError, UnauthorizedError
 } from '../errors.js'
-import { DEFAULT_CONNECTION_LIMITS } from './limits.js'
-import type { ConnectionLimits } from './limits.js'
 import { Allocator } from '../registry/allocate.js'
 import { bearerMatches } from '../token/bearer.js'
 import { Lifecycle } from './lifecycle.js'
 import type { DrainOptions } from './lifecycle.js'
 import { useJsonErrors } from '../http-errors.js'
 import { requestSerializer } from '../log.js'
-import { NAME_PATTERN, userChannel } from '../names.js'
+import { userChannel } from '../names.js'
 import { TokenSigner } from '../token/index.js'
 import { Connection } from './connection.js'
-import type { AuthorizeJoin, ConnectionContext } from './connection.js'
+import type { ConnectionContext } from './connection.js'
 import { welcomeFrame } from './frames.js'
 import { Hub } from './hub.js'
 import { PresenceTracker } from './presence.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
+import { resolveSocketOptions } from './options.js'
+import type { SwitchboardSocketOptions } from './options.js'
+
+export type { SwitchboardSocketOptions } from './options.js'
 export type { AuthorizeJoin } from './connection.js'
 export type { DrainOptions } from './lifecycle.js'
 export type { ConnectionLimits } from './limits.js'
-
-export interface SwitchboardSocketOptions {
-  /** HMAC secret shared with the registries (at least 16 characters) */
-  readonly tokenSecret: string
-  /** this server's id: 1-64 of [A-Za-z0-9_.-], unique in the fleet */
-  readonly serverId: string
-  /** URL clients are given (ws:// or wss://); default: derived from the listening address */
-  readonly publicUrl?: string
-  /** maximum connections (default 10 000) */
-  readonly capacity?: number
-  /** heartbeat period, ms (default 1000) */
-  readonly heartbeatMs?: number
-  /** websocket route path (default /ws) */
-  readonly path?: string
-  /** consecutive invalid frames before close 4400 (default 10) */
-  readonly maxViolations?: number
-  /** largest accepted frame, bytes; larger ones close the connection with 1009 (default 65 536) */
-  readonly maxPayload?: number
-  /** who may join which room (default: anyone, any room) */
-  readonly authorizeJoin?: AuthorizeJoin
-  /** servers whose heartbeat is older are not offered to clients moved off this one, ms (default 3000) */
-  readonly heartbeatTimeoutMs?: number
-  /** bearer token for POST /drain; without it the route is not registered */
-  readonly adminToken?: string
-  /** how a drain proceeds */
-  readonly drain?: DrainOptions
-  /** browser origins allowed to connect (exact `scheme://host[:port]`); absent = any. Clients that send no Origin (not browsers) are always allowed */
-  readonly allowedOrigins?: readonly string[]
-  /** connections one user may hold on this server (default 10) */
-  readonly maxConnectionsPerUser?: number
-  /** per-connection limits: frame rate, channels, unsent bytes, ping/pong (see ConnectionLimits) */
-  readonly limits?: Partial<ConnectionLimits>
-}
-
-const Options = Type.Object({
-  tokenSecret: Type.String({ minLength: 16 }),
-  serverId: Type.String({ pattern: NAME_PATTERN }),
-  publicUrl: Type.Optional(Type.String({ pattern: '^wss?://[^\\s]+$' })),
-  capacity: Type.Integer({ minimum: 1 }),
-  heartbeatMs: Type.Integer({ minimum: 50 }),
-  path: Type.String({ pattern: '^/[^\\s?#]*$' }),
-  maxViolations: Type.Integer({ minimum: 1 }),
-  maxPayload: Type.Integer({ minimum: 256, maximum: 100 * 1024 * 1024 }),
-  heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
-  adminToken: Type.Optional(Type.String({ minLength: 16 })),
-  allowedOrigins: Type.Optional(Type.Array(Type.String({ pattern: '^https?://[^/\\s]+$' }))),
-  maxConnectionsPerUser: Type.Integer({ minimum: 1 }),
-  limits: Type.Object({
-    frameRate: Type.Number({ exclusiveMinimum: 0 }),
-    frameBurst: Type.Integer({ minimum: 1 }),
-    floodTolerance: Type.Integer({ minimum: 1 }),
-    maxChannels: Type.Integer({ minimum: 1 }),
-    maxBufferedBytes: Type.Integer({ minimum: 1024 }),
-    pingIntervalMs: Type.Integer({ minimum: 10 }),
-    pingTimeoutMs: Type.Integer({ minimum: 10 })
-  })
-})
-const checkOptions = TypeCompiler.Compile(Options)
 
 /** A claimed upgrade that has not opened after this long is not coming. */
 const UPGRADE_GRACE_MS = 10_000
@@ -105,7 +48,6 @@ const ConnectQuery = Type.Object({
   offset: Type.Optional(Type.String({ pattern: OFFSET_PATTERN })),
   epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 32 }))
 })
-type Resolved = Readonly<Static<typeof Options>>
 
 export interface SwitchboardSocket {
   readonly serverId: string
@@ -133,27 +75,6 @@ declare module 'fastify' {
   }
 }
 
-function resolve (options: SwitchboardSocketOptions): Resolved {
-  const resolved = {
-    tokenSecret: options.tokenSecret,
-    serverId: options.serverId,
-    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
-    capacity: options.capacity ?? 10_000,
-    heartbeatMs: options.heartbeatMs ?? 1000,
-    path: options.path ?? '/ws',
-    maxViolations: options.maxViolations ?? 10,
-    maxPayload: options.maxPayload ?? 65_536,
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
-    ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}),
-    ...(options.allowedOrigins !== undefined ? { allowedOrigins: [...options.allowedOrigins] } : {}),
-    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
-    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
-  }
-  const error = checkOptions.Errors(resolved).First()
-  if (error !== undefined) throw new InvalidOptionsError('switchboard-socket', `${error.path.slice(1)} ${error.message}`)
-  return Object.freeze(resolved)
-}
-
 function listeningUrl (fastify: FastifyInstance, path: string): string {
   const address = fastify.server.address() as AddressInfo | null
   if (address === null || typeof address === 'string') throw new Error('server is not listening on TCP')
@@ -164,7 +85,7 @@ function listeningUrl (fastify: FastifyInstance, path: string): string {
 }
 
 async function switchboardSocket (fastify: FastifyInstance, options: SwitchboardSocketOptions): Promise<void> {
-  const config = resolve(options)
+  const config = resolveSocketOptions(options)
   const store = fastify.switchboardStore
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
