@@ -1,7 +1,7 @@
 /**
  * npm run bench -- <scenario> [--json] [--size tiny|full] [--rounds N]
  *
- * Scenarios: relay, latency, allocate (see docs/benchmarks.md). Each starts
+ * Scenarios: relay, latency, fanout, allocate (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …), prints a table of medians, and with
  * --json prints one JSON object as its last line.
@@ -10,6 +10,8 @@ import { parseArgs } from 'node:util'
 import { relay } from './scenarios/relay.js'
 import type { RelayOptions, RelayResult } from './scenarios/relay.js'
 import { allocateScenario } from './scenarios/allocate.js'
+import { fanout } from './scenarios/fanout.js'
+import type { FanoutOptions } from './scenarios/fanout.js'
 import { startSystem } from './lib/systems.js'
 import type { SystemName } from './lib/systems.js'
 import { median, round } from './lib/stats.js'
@@ -34,6 +36,11 @@ const RELAY: Record<'tiny' | 'full', Record<'relay' | 'latency', RelayOptions>> 
     relay: { clients: 4, messages: 10, inFlight: 2, timeoutMs: 20_000 },
     latency: { clients: 2, messages: 10, inFlight: 1, timeoutMs: 20_000 }
   }
+}
+
+const FANOUT: Record<'tiny' | 'full', FanoutOptions> = {
+  full: { members: 1000, messages: 200, inFlight: 10, timeoutMs: 120_000 },
+  tiny: { members: 8, messages: 5, inFlight: 2, timeoutMs: 20_000 }
 }
 
 function medians (results: RelayResult[]): Record<string, number> {
@@ -66,6 +73,25 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const met = everyDelivered && (scenario === 'relay' ? ratio >= target : ratio <= target)
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds }
   }
+  if (scenario === 'fanout') {
+    const results: Record<SystemName, RelayResult[]> = { switchboard: [], socketio: [] }
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of ['switchboard', 'socketio'] as const) {
+        progress(`  round ${round}/${rounds}: ${name}`)
+        const system = await startSystem(name, 4)
+        try {
+          results[name].push(await fanout(system, FANOUT[size], progress))
+        } finally {
+          await system.stop()
+        }
+      }
+    }
+    const switchboard = medians(results.switchboard)
+    const socketio = medians(results.socketio)
+    const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
+    const ratio = (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds }
+  }
   if (scenario === 'allocate') {
     const runs = []
     for (let i = 1; i <= rounds; i++) {
@@ -77,7 +103,7 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond
     return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && switchboard.errors === 0, rounds }
   }
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, allocate)`)
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, allocate)`)
 }
 
 export function table (report: ScenarioReport): string {

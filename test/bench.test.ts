@@ -6,7 +6,7 @@
 import t from 'tap'
 import { runScenario, table } from '../bench/index.js'
 
-for (const scenario of ['relay', 'latency'] as const) {
+for (const scenario of ['relay', 'latency', 'fanout'] as const) {
   t.test(`${scenario}: both systems deliver and are counted exactly`, async (t) => {
     const report = await runScenario(scenario, 'tiny', 1, () => {})
     for (const side of ['switchboard', 'socketio'] as const) {

@@ -10,6 +10,8 @@ export interface BenchClient {
   /** which server it is connected to */
   readonly server: string
   send (to: string, data: unknown): Promise<void>
+  join (room: string): Promise<void>
+  publish (room: string, data: unknown): Promise<void>
   onMessage (handler: (data: unknown) => void): void
   close (): void
 }
@@ -33,21 +35,25 @@ export async function switchboardClient (registryUrl: string, user: string): Pro
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject)
     ws.on('message', (raw) => {
-      const frame = JSON.parse(raw.toString()) as { type: string, id?: number, to?: string, data?: unknown, code?: string }
+      const frame = JSON.parse(raw.toString()) as { type: string, id?: number, from?: string, to?: string, data?: unknown, code?: string }
       if (frame.type === 'welcome') resolve()
-      else if (frame.type === 'message' && frame.to === user) handler(frame.data)
-      else if (frame.type === 'ack' && frame.id !== undefined) { pending.get(frame.id)?.(); pending.delete(frame.id) } else if (frame.type === 'error') throw new Error(`error frame ${frame.code ?? ''}`)
+      // Deliveries: direct messages to this user, and room messages (not the copies of its own direct messages).
+      else if (frame.type === 'message' && (frame.to === undefined || frame.to === user)) handler(frame.data)
+      else if ((frame.type === 'ack' || frame.type === 'joined') && frame.id !== undefined) { pending.get(frame.id)?.(); pending.delete(frame.id) } else if (frame.type === 'error') throw new Error(`error frame ${frame.code ?? ''}`)
     })
   })
+  const request = async (frame: Record<string, unknown>): Promise<void> => {
+    const id = nextId++
+    await new Promise<void>((resolve) => {
+      pending.set(id, resolve)
+      ws.send(JSON.stringify({ ...frame, id }))
+    })
+  }
   return {
     server: allocation.server,
-    send: async (to, data) => {
-      const id = nextId++
-      await new Promise<void>((resolve) => {
-        pending.set(id, resolve)
-        ws.send(JSON.stringify({ type: 'send', id, to, data }))
-      })
-    },
+    send: async (to, data) => { await request({ type: 'send', to, data }) },
+    join: async (room) => { await request({ type: 'join', room }) },
+    publish: async (room, data) => { await request({ type: 'publish', channel: `room:${room}`, data }) },
     onMessage: (h) => { handler = h },
     close: () => { ws.terminate() }
   }
@@ -65,6 +71,8 @@ export async function socketioClient (url: string, user: string, server: string)
   return {
     server,
     send: async (to, data) => { await socket.emitWithAck('send', { to, data }) },
+    join: async (room) => { await socket.emitWithAck('join', { room }) },
+    publish: async (room, data) => { await socket.emitWithAck('publish', { room, data }) },
     onMessage: (h) => { handler = h },
     close: () => { socket.disconnect() }
   }

@@ -1,7 +1,8 @@
 /**
  * The Socket.IO peer: what a Node team would build instead, the idiomatic
  * way. One process per server; a user's sockets join room `user:{id}`; a
- * direct message is `io.to('user:bob').emit(...)`, relayed between servers by
+ * direct message is `io.to('user:bob').emit(...)`, a room message
+ * `io.to('room:x').emit(...)`, relayed between servers by
  * @socket.io/redis-adapter.
  * Env: PORT, HOST, REDIS_URL.
  */
@@ -29,6 +30,14 @@ io.on('connection', (socket) => {
   socket.join(`user:${user}`)
   socket.on('send', (message: { to: string, data: unknown }, ack: (reply: unknown) => void) => {
     io.to(`user:${message.to}`).emit('message', { from: user, to: message.to, data: message.data, ts: Date.now() })
+    ack({ ok: true })
+  })
+  socket.on('join', (message: { room: string }, ack: (reply: unknown) => void) => {
+    socket.join(`room:${message.room}`)
+    ack({ ok: true })
+  })
+  socket.on('publish', (message: { room: string, data: unknown }, ack: (reply: unknown) => void) => {
+    io.to(`room:${message.room}`).emit('message', { from: user, data: message.data, ts: Date.now() })
     ack({ ok: true })
   })
 })
