@@ -1,7 +1,7 @@
 /**
  * npm run bench -- <scenario> [--json] [--size tiny|full] [--rounds N]
  *
- * Scenarios: relay, latency, fanout, allocate (see docs/benchmarks.md). Each starts
+ * Scenarios: relay, latency, fanout, memory, allocate (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …), prints a table of medians, and with
  * --json prints one JSON object as its last line.
@@ -11,6 +11,9 @@ import { relay } from './scenarios/relay.js'
 import type { RelayOptions, RelayResult } from './scenarios/relay.js'
 import { allocateScenario } from './scenarios/allocate.js'
 import { fanout } from './scenarios/fanout.js'
+import { memory } from './scenarios/memory.js'
+import type { MemoryResult } from './scenarios/memory.js'
+import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { FanoutOptions } from './scenarios/fanout.js'
 import { startSystem } from './lib/systems.js'
 import type { SystemName } from './lib/systems.js'
@@ -92,6 +95,30 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const ratio = (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds }
   }
+  if (scenario === 'memory') {
+    const connections = size === 'tiny' ? 50 : 10_000
+    const results: Record<SystemName, MemoryResult[]> = { switchboard: [], socketio: [] }
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of ['switchboard', 'socketio'] as const) {
+        progress(`  round ${round}/${rounds}: ${name}`)
+        // One socket server; every connection is its own user, allocated and authenticated like any other.
+        const system = name === 'switchboard' ? await startSwitchboard(1, { CAPACITY: '20000' }) : await startSocketio(1)
+        try {
+          const serverPid = system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0
+          results[name].push(await memory(system, serverPid, connections, progress))
+        } finally {
+          await system.stop()
+        }
+      }
+    }
+    const med = (list: MemoryResult[]): Record<string, number> => Object.fromEntries(
+      (Object.keys(list[0] ?? {}) as Array<keyof MemoryResult>).map((k) => [k, median(list.map((r) => r[k]))]))
+    const switchboard = med(results.switchboard)
+    const socketio = med(results.socketio)
+    const ratio = (switchboard.bytesPerConnection ?? 0) / (socketio.bytesPerConnection ?? 1)
+    const allConnected = results.switchboard.every((r) => r.connected === r.connections)
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 0.5, met: allConnected && ratio <= 0.5, rounds }
+  }
   if (scenario === 'allocate') {
     const runs = []
     for (let i = 1; i <= rounds; i++) {
@@ -103,7 +130,7 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond
     return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && switchboard.errors === 0, rounds }
   }
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, allocate)`)
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate)`)
 }
 
 export function table (report: ScenarioReport): string {

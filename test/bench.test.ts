@@ -22,6 +22,14 @@ for (const scenario of ['relay', 'latency', 'fanout'] as const) {
   })
 }
 
+t.test('memory: idle connections are made on both systems and measured', async (t) => {
+  const report = await runScenario('memory', 'tiny', 1, () => {})
+  for (const side of ['switchboard', 'socketio'] as const) {
+    t.equal(report[side]?.connected, report[side]?.connections, `${side}: every idle connection was made`)
+    t.type(report[side]?.bytesPerConnection, 'number', `${side}: a figure per connection`)
+  }
+})
+
 t.test('allocate: /allocate and the bare route are both measured without errors', async (t) => {
   const report = await runScenario('allocate', 'tiny', 1, () => {})
   t.ok((report.switchboard.requestsPerSecond ?? 0) > 0, '/allocate answered')

@@ -27,7 +27,9 @@ export interface System {
 
 /** A raw `ws` client speaking docs/protocol.md, allocated through the registry. */
 export async function switchboardClient (registryUrl: string, user: string): Promise<BenchClient> {
-  const allocation = await (await fetch(`${registryUrl}/allocate?user=${user}`)).json() as { url: string, token: string, server: string }
+  const response = await fetch(`${registryUrl}/allocate?user=${user}`)
+  if (response.status !== 200) throw new Error(`allocate answered ${response.status}: ${await response.text()}`)
+  const allocation = await response.json() as { url: string, token: string, server: string }
   const ws = new WebSocket(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
   const pending = new Map<number, () => void>()
   let handler: (data: unknown) => void = () => {}
