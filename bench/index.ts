@@ -14,6 +14,8 @@ import { fanout } from './scenarios/fanout.js'
 import { memory } from './scenarios/memory.js'
 import type { MemoryResult } from './scenarios/memory.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
+import type { System } from './lib/clients.js'
+import type { Server } from './lib/proc.js'
 import type { FanoutOptions } from './scenarios/fanout.js'
 import { startSystem } from './lib/systems.js'
 import type { SystemName } from './lib/systems.js'
@@ -51,21 +53,28 @@ function medians (results: RelayResult[]): Record<string, number> {
   return Object.fromEntries(keys.map((k) => [k, median(results.map((r) => r[k]))]))
 }
 
+/** Runs `measure` on each system in alternation (A B A B …) for `rounds` rounds. */
+async function alternate<R> (rounds: number, progress: (line: string) => void, start: (name: SystemName) => Promise<System & { servers: Server[] }>,
+  measure: (system: System & { servers: Server[] }, name: SystemName) => Promise<R>): Promise<Record<SystemName, R[]>> {
+  const results: Record<SystemName, R[]> = { switchboard: [], socketio: [] }
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of ['switchboard', 'socketio'] as const) {
+      progress(`  round ${round}/${rounds}: ${name}`)
+      const system = await start(name)
+      try {
+        results[name].push(await measure(system, name))
+      } finally {
+        await system.stop()
+      }
+    }
+  }
+  return results
+}
+
 export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void): Promise<ScenarioReport> {
   if (scenario === 'relay' || scenario === 'latency') {
     const options = RELAY[size][scenario]
-    const results: Record<SystemName, RelayResult[]> = { switchboard: [], socketio: [] }
-    for (let round = 1; round <= rounds; round++) {
-      for (const name of ['switchboard', 'socketio'] as const) {
-        progress(`  round ${round}/${rounds}: ${name}`)
-        const system = await startSystem(name, 2)
-        try {
-          results[name].push(await relay(system, options, progress))
-        } finally {
-          await system.stop()
-        }
-      }
-    }
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2), async (system) => await relay(system, options, progress))
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
@@ -77,18 +86,7 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds }
   }
   if (scenario === 'fanout') {
-    const results: Record<SystemName, RelayResult[]> = { switchboard: [], socketio: [] }
-    for (let round = 1; round <= rounds; round++) {
-      for (const name of ['switchboard', 'socketio'] as const) {
-        progress(`  round ${round}/${rounds}: ${name}`)
-        const system = await startSystem(name, 4)
-        try {
-          results[name].push(await fanout(system, FANOUT[size], progress))
-        } finally {
-          await system.stop()
-        }
-      }
-    }
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 4), async (system) => await fanout(system, FANOUT[size], progress))
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
@@ -97,20 +95,10 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
   }
   if (scenario === 'memory') {
     const connections = size === 'tiny' ? 50 : 10_000
-    const results: Record<SystemName, MemoryResult[]> = { switchboard: [], socketio: [] }
-    for (let round = 1; round <= rounds; round++) {
-      for (const name of ['switchboard', 'socketio'] as const) {
-        progress(`  round ${round}/${rounds}: ${name}`)
-        // One socket server; every connection is its own user, allocated and authenticated like any other.
-        const system = name === 'switchboard' ? await startSwitchboard(1, { CAPACITY: '20000' }) : await startSocketio(1)
-        try {
-          const serverPid = system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0
-          results[name].push(await memory(system, serverPid, connections, progress))
-        } finally {
-          await system.stop()
-        }
-      }
-    }
+    // One socket server; every connection is its own user, allocated and authenticated like any other.
+    const results = await alternate(rounds, progress,
+      async (name) => name === 'switchboard' ? await startSwitchboard(1, { CAPACITY: '20000' }) : await startSocketio(1),
+      async (system, name) => await memory(system, system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0, connections, progress))
     const med = (list: MemoryResult[]): Record<string, number> => Object.fromEntries(
       (Object.keys(list[0] ?? {}) as Array<keyof MemoryResult>).map((k) => [k, median(list.map((r) => r[k]))]))
     const switchboard = med(results.switchboard)

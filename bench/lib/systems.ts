@@ -79,6 +79,6 @@ export async function startSocketio (count: number): Promise<System & { redis: R
   }
 }
 
-export async function startSystem (name: SystemName, servers: number): Promise<System> {
+export async function startSystem (name: SystemName, servers: number): Promise<System & { servers: Server[] }> {
   return name === 'switchboard' ? await startSwitchboard(servers) : await startSocketio(servers)
 }
