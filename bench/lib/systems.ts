@@ -8,21 +8,38 @@ import type { Server } from './proc.js'
 
 export type SystemName = 'switchboard' | 'socketio'
 
+/**
+ * Starts a Redis, then the processes `start` launches into `servers`; stops
+ * everything if any of it fails. The result's `stop` stops it all.
+ */
+async function withRedis<T> (start: (redis: RedisServer, servers: Server[]) => Promise<T>): Promise<T & { redis: RedisServer, servers: Server[], stop (): Promise<void> }> {
+  const redis = await startRedisServer()
+  const servers: Server[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map(async (s) => { await s.stop() }))
+    await redis.stop()
+  }
+  try {
+    return { ...await start(redis, servers), redis, servers, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
 /** Switchboard: a registry and N socket servers (real processes, history on). */
 export async function startSwitchboard (sockets: number, extraEnv: Record<string, string> = {}): Promise<System & { registryUrl: string, redis: RedisServer, servers: Server[] }> {
-  const redis = await startRedisServer()
-  const env = {
-    REDIS_URL: redis.url,
-    TOKEN_SECRET: 'benchmark-secret-0123456789',
-    AUTH_MODE: 'dev',
-    // Benchmarks drive far more traffic per client and per IP than the protective defaults allow.
-    ALLOCATE_RATE_MAX: '0',
-    FRAME_RATE: '1000000',
-    FRAME_BURST: '1000000',
-    ...extraEnv
-  }
-  const servers: Server[] = []
-  try {
+  return await withRedis(async (redis, servers) => {
+    const env = {
+      REDIS_URL: redis.url,
+      TOKEN_SECRET: 'benchmark-secret-0123456789',
+      AUTH_MODE: 'dev',
+      // Benchmarks drive far more traffic per client and per IP than the protective defaults allow.
+      ALLOCATE_RATE_MAX: '0',
+      FRAME_RATE: '1000000',
+      FRAME_BURST: '1000000',
+      ...extraEnv
+    }
     const registry = await startNode('dist/servers/cli.js', ['registry'], env)
     servers.push(registry)
     for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
@@ -36,47 +53,25 @@ export async function startSwitchboard (sockets: number, extraEnv: Record<string
     return {
       name: 'switchboard',
       registryUrl,
-      redis,
-      servers,
       pids: [...servers.slice(1).map((s) => s.pid), redis.process.pid ?? 0],
-      connect: async (user) => await switchboardClient(registryUrl, user),
-      stop: async () => {
-        await Promise.all(servers.map(async (s) => { await s.stop() }))
-        await redis.stop()
-      }
+      connect: async (user: string) => await switchboardClient(registryUrl, user)
     }
-  } catch (err) {
-    await Promise.all(servers.map(async (s) => { await s.stop() }))
-    await redis.stop()
-    throw err
-  }
+  })
 }
 
 /** Socket.IO with @socket.io/redis-adapter: N server processes. */
 export async function startSocketio (count: number): Promise<System & { redis: RedisServer, servers: Server[] }> {
-  const redis = await startRedisServer()
-  const servers: Server[] = []
-  try {
+  return await withRedis(async (redis, servers) => {
     for (let n = 0; n < count; n++) servers.push(await startNode('dist/bench/peers/socketio/server.js', [], { REDIS_URL: redis.url }))
     return {
       name: 'socketio',
-      redis,
-      servers,
       pids: [...servers.map((s) => s.pid), redis.process.pid ?? 0],
-      connect: async (user, server) => {
+      connect: async (user: string, server: number) => {
         const index = server % servers.length
         return await socketioClient(`http://127.0.0.1:${servers[index]?.port ?? 0}`, user, String(index))
-      },
-      stop: async () => {
-        await Promise.all(servers.map(async (s) => { await s.stop() }))
-        await redis.stop()
       }
     }
-  } catch (err) {
-    await Promise.all(servers.map(async (s) => { await s.stop() }))
-    await redis.stop()
-    throw err
-  }
+  })
 }
 
 export async function startSystem (name: SystemName, servers: number): Promise<System & { servers: Server[] }> {

@@ -6,6 +6,8 @@ import { spawn } from 'node:child_process'
 import { openSync, readFileSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 
+export { freePort } from '../redis/local.js'
+
 export const MARK = 'SB_CLUSTER_DIR'
 
 export function startDetached (command: string, args: string[], log: string, env: Record<string, string>, dir: string): number {
@@ -60,18 +62,6 @@ export async function stopProcess (pid: number, dir: string, graceMs: number): P
     process.kill(pid, 'SIGKILL')
   } catch {}
   await waitFor(async () => !isOurs(pid, dir), 5000, `process ${pid} to exit`)
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export async function portIsFree (port: number): Promise<boolean> {

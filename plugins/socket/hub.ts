@@ -63,17 +63,8 @@ export class Hub {
     })
   }
 
-  /** Local listener count for a channel (0 when not subscribed). */
-  listeners (channel: string): number {
-    return this.#channels.get(channel)?.listeners.size ?? 0
-  }
-
   /** Live frames received so far (any channel): proof the relay hears, even when probes queue behind a backlog. */
   get received (): number {
     return this.#received
-  }
-
-  get channelCount (): number {
-    return this.#channels.size
   }
 }

@@ -26,18 +26,20 @@ export class PresenceTracker {
     const key = `${channel}\n${user}`
     const count = (this.#counts.get(key) ?? 0) + 1
     this.#counts.set(key, count)
-    if (count > 1) return
-    this.#store.presenceAdd(channel, user, this.#server, eventFor('join', channel, user))
-      .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
+    if (count === 1) this.#announce(channel, user)
   }
 
   /** Records every local (channel, user) again: after this server was evicted and re-admitted. */
   reannounce (): void {
     for (const key of this.#counts.keys()) {
       const [channel = '', user = ''] = key.split('\n')
-      this.#store.presenceAdd(channel, user, this.#server, eventFor('join', channel, user))
-        .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
+      this.#announce(channel, user)
     }
+  }
+
+  #announce (channel: string, user: string): void {
+    this.#store.presenceAdd(channel, user, this.#server, eventFor('join', channel, user))
+      .catch((err: unknown) => this.#log.warn({ err, channel }, 'presence update failed'))
   }
 
   /**

@@ -30,10 +30,6 @@ export class ChannelListeners {
     return true
   }
 
-  has (channel: string): boolean {
-    return this.#byChannel.has(channel)
-  }
-
   channels (): IterableIterator<string> {
     return this.#byChannel.keys()
   }

@@ -4,7 +4,7 @@
  * a single node. Pub/sub is synchronous dispatch; history ids have the Redis
  * stream shape (`<ms>-<seq>`), so offsets compare the same way.
  */
-import { randomBytes } from 'node:crypto'
+import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
 import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
@@ -311,17 +311,6 @@ export class MemoryStore implements Store {
     for (const [key, value] of this.#dedup) if (value.expiresAt <= now) this.#dedup.delete(key)
     for (const [key, value] of this.#history) if (value.expiresAt <= now) this.#history.delete(key)
   }
-}
-
-/**
- * A fresh epoch: unique per process start and call. Appends pass one to the
- * store on every call in case history must be restarted, so it must be
- * cheap: random bytes per call cost ~9% of a socket server's CPU.
- */
-const EPOCH_PREFIX = randomBytes(6).toString('base64url')
-let epochCounter = 0
-export function newEpoch (): string {
-  return `${EPOCH_PREFIX}${(epochCounter++).toString(36)}`
 }
 
 function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {

@@ -6,7 +6,7 @@
  */
 import type { Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
-import { newEpoch } from './memory.js'
+import { newEpoch } from './epoch.js'
 import { APPEND, APPEND_WITH_COPY, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, RESERVE } from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
@@ -151,26 +151,15 @@ export class RedisStore implements Store {
     const stream = k.history(channel)
     const requireMember = input.requireMember === true
     const dedupTtl = mid === undefined ? 0 : this.#limits.dedupWindowMs
+    // Without a mid there is no dedup key: the stream's own name fills the slot (never read).
+    const dedupKey = (ch: string): string => mid === undefined ? k.history(ch) : k.dedup(ch, input.sender, mid)
+    const common = [newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl] as const
     const copy = input.copy
     const [offset, code] = copy !== undefined
-      ? await this.#client.sbAppendWithCopy(
-        stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, mid),
-        k.history(copy.channel), k.meta(copy.channel), mid === undefined ? k.history(copy.channel) : k.dedup(copy.channel, input.sender, mid),
-        newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl, k.live(copy.channel), copy.framePrefix)
-      : await this.#client.sbAppend(
-        stream,
-        k.meta(channel),
-        mid === undefined ? stream : k.dedup(channel, input.sender, mid),
-        requireMember ? k.members(channel.slice('room:'.length)) : stream,
-        newEpoch(),
-        this.#limits.historyTtlMs,
-        k.live(channel),
-        input.framePrefix,
-        this.#limits.historySize,
-        mid === undefined ? 0 : this.#limits.dedupWindowMs,
-        input.sender,
-        requireMember ? 1 : 0
-      )
+      ? await this.#client.sbAppendWithCopy(stream, k.meta(channel), dedupKey(channel), k.history(copy.channel), k.meta(copy.channel), dedupKey(copy.channel),
+        ...common, k.live(copy.channel), copy.framePrefix)
+      : await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
+        ...common, input.sender, requireMember ? 1 : 0)
     if (code === 2) return { status: 'forbidden' }
     const { waitReplicas, waitTimeoutMs } = this.#limits
     if (waitReplicas > 0) {
