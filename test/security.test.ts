@@ -227,6 +227,48 @@ t.test('a slow consumer is closed with 4009 and what the server holds for it sta
   await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 1, 3000, 'its count released')
 })
 
+t.test('a client process frozen with SIGSTOP is closed with 4009; what the server holds stays bounded', async (t) => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run with --expose-gc (set in .taprc)')
+  const { spawn } = await import('node:child_process')
+  const { resolve } = await import('node:path')
+  const stack = await startStack(t, 'redis', { sockets: 1, socket: { maxPayload: 1024 * 1024, limits: { maxBufferedBytes: 1024 * 1024 } } })
+  const sender = await TestClient.connect(stack.registryUrl, 'sender')
+  t.teardown(() => sender.close())
+  // The frozen client is a real process: it connects, says so, and later reports how it was closed.
+  const script = `
+    import WebSocket from ${JSON.stringify(resolve('node_modules/ws/wrapper.mjs'))}
+    const a = await (await fetch(process.argv[1] + '/allocate?user=frozen')).json()
+    const ws = new WebSocket(a.url + '?token=' + encodeURIComponent(a.token))
+    ws.once('message', () => console.log('welcome'))
+    ws.on('close', (code) => { console.log('closed ' + code); process.exit(0) })`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, stack.registryUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  await eventually(() => output.includes('welcome'), 5000, 'the client process to connect')
+  const held = (): number => {
+    gc()
+    gc()
+    const m = process.memoryUsage()
+    return m.heapUsed + m.external
+  }
+  const before = held()
+  child.kill('SIGSTOP')
+  const chunk = 'x'.repeat(100_000)
+  for (let i = 0; i < 200; i++) {
+    await sender.request({ type: 'send', to: 'frozen', data: chunk }) // 20 MB in all
+    sender.frames.length = 0 // the sender's own copies are the test client's memory, not the server's
+  }
+  await sleep(1000)
+  const growth = held() - before
+  t.ok(growth < 6 * 1024 * 1024, `memory held grew by ${(growth / 1024 / 1024).toFixed(1)} MB while 20 MB were sent to a frozen client`)
+  child.kill('SIGCONT')
+  await eventually(() => output.includes('closed'), 10_000, 'the client to learn it was closed')
+  t.match(output, /closed 4009/, 'closed with 4009')
+  await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 1, 3000, 'its count released')
+})
+
 t.test('2,000 headers or a huge Sec-WebSocket-Protocol: answered promptly, process alive (ws CVE-2024-37890, CVE-2021-32640)', async (t) => {
   const version = JSON.parse(readFileSync('node_modules/ws/package.json', 'utf8')).version as string
   const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number)

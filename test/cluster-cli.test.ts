@@ -1,0 +1,50 @@
+/**
+ * `switchboard cluster up`, `status --json` and `down` as a user runs them:
+ * the topology comes up, is described in JSON, serves the chat, and `down`
+ * leaves no process or port behind.
+ */
+import t from 'tap'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { isOurs, portIsFree } from '../infra/cluster/processes.js'
+import type { ClusterFile, ComponentStatus } from '../infra/cluster/index.js'
+import { CLI } from './helpers/processes.js'
+
+const run = async (args: string[]): Promise<{ stdout: string, code: number }> => {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'cluster', ...args], { timeout: 120_000 })
+    return { stdout, code: 0 }
+  } catch (err) {
+    const e = err as { stdout?: string, code?: number }
+    return { stdout: e.stdout ?? '', code: e.code ?? 1 }
+  }
+}
+
+t.test('cluster up, status --json, down', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cli-cluster-'))
+  t.teardown(async () => { await run(['down', '--dir', dir]) })
+  const up = await run(['up', '--dir', dir, '--sockets', '1', '--registries', '1'])
+  t.equal(up.code, 0, 'up succeeds')
+  t.match(up.stdout, /starting Redis master[\s\S]*role\s+id\s+pid\s+address\s+state[\s\S]*Open http:\/\/127\.0\.0\.1:\d+\//, 'progress, then the table and the URL to open')
+
+  const status = await run(['status', '--dir', dir, '--json'])
+  t.equal(status.code, 0, 'status: everything healthy')
+  const live = JSON.parse(status.stdout) as Omit<ClusterFile, 'components'> & { components: ComponentStatus[] }
+  t.same(live.components.map((c) => c.role).sort(),
+    ['health', 'nginx', 'redis-master', 'redis-replica', 'redis-replica', 'registry', 'sentinel', 'sentinel', 'sentinel', 'socket'])
+  t.ok(live.components.every((c) => c.running && c.healthy), 'every component running and healthy')
+  t.match(live.redisUrl, /^redis\+sentinel:\/\//)
+  const allocation = await (await fetch(`${live.entry}/allocate?user=alice`)).json() as { url: string }
+  t.match(allocation.url, /^ws:\/\/127\.0\.0\.1:\d+\/ws$/, 'the entry point allocates')
+
+  const down = await run(['down', '--dir', dir])
+  t.equal(down.code, 0)
+  for (const c of live.components) {
+    t.notOk(isOurs(c.pid, live.dir), `${c.id} stopped`)
+    t.ok(await portIsFree(c.port), `${c.id}'s port ${c.port} is free`)
+  }
+  t.equal((await run(['status', '--dir', dir])).code, 1, 'status now reports the cluster down')
+})
