@@ -3,7 +3,8 @@
  *
  * Scenarios: relay, latency, fanout, memory, allocate (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
- * systems over rounds (A B A B …), prints a table of medians, and with
+ * systems over rounds (A B A B …; relay and fanout add the Socket.IO
+ * streams-adapter peer: A B C A B C …), prints a table of medians, and with
  * --json prints one JSON object as its last line.
  */
 import { parseArgs } from 'node:util'
@@ -25,6 +26,10 @@ export interface ScenarioReport {
   readonly scenario: string
   readonly switchboard: Record<string, number>
   readonly socketio?: Record<string, number>
+  /** relay and fanout: Socket.IO with @socket.io/redis-streams-adapter and connection state recovery */
+  readonly socketioStreams?: Record<string, number>
+  /** Switchboard's headline figure over socketioStreams' (information: `ratio` and `met` are against `socketio`) */
+  readonly ratioStreams?: number
   readonly bare?: Record<string, number>
   readonly ratio: number
   readonly target: number
@@ -48,17 +53,27 @@ const FANOUT: Record<'tiny' | 'full', FanoutOptions> = {
   tiny: { members: 8, messages: 5, inFlight: 2, timeoutMs: 20_000 }
 }
 
+/** relay and fanout also run the history-keeping Socket.IO peer; its shortfall does not fail Switchboard's run. */
+const WITH_STREAMS: readonly SystemName[] = ['switchboard', 'socketio', 'socketio-streams']
+
 function medians (results: RelayResult[]): Record<string, number> {
   const keys = Object.keys(results[0] ?? {}) as Array<keyof RelayResult>
   return Object.fromEntries(keys.map((k) => [k, median(results.map((r) => r[k]))]))
 }
 
-/** Runs `measure` on each system in alternation (A B A B …) for `rounds` rounds. */
+/** The history-keeping Socket.IO peer's medians, and Switchboard's deliveries per CPU-second over the peer's. */
+function streamsPeer (switchboard: Record<string, number>, results: RelayResult[]): { socketioStreams: Record<string, number>, ratioStreams: number } {
+  const socketioStreams = medians(results)
+  return { socketioStreams, ratioStreams: round((switchboard.deliveriesPerCpuSecond ?? 0) / Math.max(socketioStreams.deliveriesPerCpuSecond ?? 1, 1), 2) }
+}
+
+/** Runs `measure` on each system in alternation (A B A B … or A B C A B C …) for `rounds` rounds. */
 async function alternate<R> (rounds: number, progress: (line: string) => void, start: (name: SystemName) => Promise<System & { servers: Server[] }>,
-  measure: (system: System & { servers: Server[] }, name: SystemName) => Promise<R>): Promise<Record<SystemName, R[]>> {
-  const results: Record<SystemName, R[]> = { switchboard: [], socketio: [] }
+  measure: (system: System & { servers: Server[] }, name: SystemName) => Promise<R>,
+  systems: readonly SystemName[] = ['switchboard', 'socketio']): Promise<Record<SystemName, R[]>> {
+  const results: Record<SystemName, R[]> = { switchboard: [], socketio: [], 'socketio-streams': [] }
   for (let round = 1; round <= rounds; round++) {
-    for (const name of ['switchboard', 'socketio'] as const) {
+    for (const name of systems) {
       progress(`  round ${round}/${rounds}: ${name}`)
       const system = await start(name)
       try {
@@ -74,7 +89,8 @@ async function alternate<R> (rounds: number, progress: (line: string) => void, s
 export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void): Promise<ScenarioReport> {
   if (scenario === 'relay' || scenario === 'latency') {
     const options = RELAY[size][scenario]
-    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2), async (system) => await relay(system, options, progress))
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2), async (system) => await relay(system, options, progress),
+      scenario === 'relay' ? WITH_STREAMS : undefined)
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
@@ -83,15 +99,16 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
       : (switchboard.p99Ms ?? 0) / (socketio.p99Ms ?? 1)
     const target = scenario === 'relay' ? 2.0 : 0.7
     const met = everyDelivered && (scenario === 'relay' ? ratio >= target : ratio <= target)
-    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds }
+    const streams = scenario === 'relay' ? streamsPeer(switchboard, results['socketio-streams']) : {}
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds, ...streams }
   }
   if (scenario === 'fanout') {
-    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 4), async (system) => await fanout(system, FANOUT[size], progress))
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 4), async (system) => await fanout(system, FANOUT[size], progress), WITH_STREAMS)
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
     const ratio = (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
-    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds }
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds, ...streamsPeer(switchboard, results['socketio-streams']) }
   }
   if (scenario === 'memory') {
     const connections = size === 'tiny' ? 50 : 10_000
@@ -123,12 +140,17 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
 
 export function table (report: ScenarioReport): string {
   const peer = report.socketio !== undefined ? 'socketio' : 'bare'
-  const other = report.socketio ?? report.bare ?? {}
-  const rows = Object.keys(report.switchboard).map((k) => [k, String(report.switchboard[k]), String(other[k] ?? '')])
-  const header = ['', 'switchboard', peer]
+  const columns: Array<[string, Record<string, number>]> = [['switchboard', report.switchboard], [peer, report.socketio ?? report.bare ?? {}]]
+  if (report.socketioStreams !== undefined) columns.push(['socketio-streams', report.socketioStreams])
+  const rows = Object.keys(report.switchboard).map((k) => [k, ...columns.map(([, figures]) => String(figures[k] ?? ''))])
+  const header = ['', ...columns.map(([name]) => name)]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')
-  return [line(header), ...rows.map(line), '', `ratio ${report.ratio} (target ${report.target}): ${report.met ? 'met' : 'NOT met'} · medians of ${report.rounds} round(s)`].join('\n')
+  // A system that did not deliver everything before the timeout is named, with what it did deliver.
+  const shortfalls = columns.filter(([, f]) => (f.delivered ?? 0) < (f.expected ?? 0) || (f.duplicates ?? 0) > 0)
+    .map(([name, f]) => `${name}: delivered ${f.delivered ?? 0} of ${f.expected ?? 0}, ${f.duplicates ?? 0} duplicate(s)`)
+  const streams = report.ratioStreams !== undefined ? [`ratio to socketio-streams ${report.ratioStreams} (for information)`] : []
+  return [line(header), ...rows.map(line), '', ...shortfalls, `ratio ${report.ratio} (target ${report.target}): ${report.met ? 'met' : 'NOT met'} · medians of ${report.rounds} round(s)`, ...streams].join('\n')
 }
 
 async function main (): Promise<void> {

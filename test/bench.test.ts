@@ -7,9 +7,11 @@ import t from 'tap'
 import { runScenario, table } from '../bench/index.js'
 
 for (const scenario of ['relay', 'latency', 'fanout'] as const) {
-  t.test(`${scenario}: both systems deliver and are counted exactly`, async (t) => {
+  t.test(`${scenario}: every system delivers and is counted exactly`, async (t) => {
     const report = await runScenario(scenario, 'tiny', 1, () => {})
-    for (const side of ['switchboard', 'socketio'] as const) {
+    // relay and fanout also run Socket.IO with the streams adapter (the history-keeping peer).
+    const streams = scenario !== 'latency'
+    for (const side of ['switchboard', 'socketio', ...streams ? ['socketioStreams'] as const : []] as const) {
       const figures = report[side] ?? {}
       t.ok((figures.expected ?? 0) > 0, `${side}: something was sent`)
       t.equal(figures.delivered, figures.expected, `${side}: every message counted once`)
@@ -17,8 +19,10 @@ for (const scenario of ['relay', 'latency', 'fanout'] as const) {
       t.ok((figures.p99Ms ?? 0) >= (figures.p50Ms ?? 0), `${side}: percentiles are ordered`)
     }
     t.type(report.ratio, 'number')
-    t.match(table(report), /switchboard\s+socketio/)
-    t.same(Object.keys(JSON.parse(JSON.stringify(report))).sort(), ['ratio', 'rounds', 'scenario', 'met', 'socketio', 'switchboard', 'target'].sort(), 'the --json shape')
+    t.match(table(report), streams ? /switchboard\s+socketio\s+socketio-streams/ : /switchboard\s+socketio/)
+    if (streams) t.type(report.ratioStreams, 'number', 'a ratio to the streams peer too')
+    const keys = ['ratio', 'rounds', 'scenario', 'met', 'socketio', 'switchboard', 'target', ...streams ? ['socketioStreams', 'ratioStreams'] : []]
+    t.same(Object.keys(JSON.parse(JSON.stringify(report))).sort(), keys.sort(), 'the --json shape')
   })
 }
 

@@ -6,7 +6,7 @@ import type { System } from './clients.js'
 import { startNode } from './proc.js'
 import type { Server } from './proc.js'
 
-export type SystemName = 'switchboard' | 'socketio'
+export type SystemName = 'switchboard' | 'socketio' | 'socketio-streams'
 
 /**
  * Starts a Redis, then the processes `start` launches into `servers`; stops
@@ -59,12 +59,15 @@ export async function startSwitchboard (sockets: number, extraEnv: Record<string
   })
 }
 
-/** Socket.IO with @socket.io/redis-adapter: N server processes. */
-export async function startSocketio (count: number): Promise<System & { redis: RedisServer, servers: Server[] }> {
+/**
+ * Socket.IO: N server processes with @socket.io/redis-adapter, or with
+ * @socket.io/redis-streams-adapter and connection state recovery (`streams`).
+ */
+export async function startSocketio (count: number, adapter: 'redis' | 'streams' = 'redis'): Promise<System & { redis: RedisServer, servers: Server[] }> {
   return await withRedis(async (redis, servers) => {
-    for (let n = 0; n < count; n++) servers.push(await startNode('dist/bench/peers/socketio/server.js', [], { REDIS_URL: redis.url }))
+    for (let n = 0; n < count; n++) servers.push(await startNode('dist/bench/peers/socketio/server.js', [], { REDIS_URL: redis.url, ADAPTER: adapter }))
     return {
-      name: 'socketio',
+      name: adapter === 'streams' ? 'socketio-streams' : 'socketio',
       pids: [...servers.map((s) => s.pid), redis.process.pid ?? 0],
       connect: async (user: string, server: number) => {
         const index = server % servers.length
@@ -75,5 +78,6 @@ export async function startSocketio (count: number): Promise<System & { redis: R
 }
 
 export async function startSystem (name: SystemName, servers: number): Promise<System & { servers: Server[] }> {
-  return name === 'switchboard' ? await startSwitchboard(servers) : await startSocketio(servers)
+  if (name === 'switchboard') return await startSwitchboard(servers)
+  return await startSocketio(servers, name === 'socketio-streams' ? 'streams' : 'redis')
 }
