@@ -164,3 +164,22 @@ t.test('allocation spreads users: the one holding fewer gets the next', async (t
   t.not(second.server, first.server)
   c1.close()
 })
+
+t.test('an open connection does not keep its upgrade request (or the reply, logger and routing state) alive', async (t) => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return t.skip('needs node --expose-gc (set in .taprc)')
+  const stack = await startStack(t, 'memory', { sockets: 1 })
+  const requests: Array<WeakRef<object>> = []
+  stack.sockets[0]?.server.on('upgrade', (request: object) => { requests.push(new WeakRef(request)) })
+  const clients = await Promise.all(['alice', 'bob', 'carol'].map(async (user) => await TestClient.connect(stack.registryUrl, user)))
+  t.teardown(() => { for (const c of clients) c.close() })
+  t.equal(requests.length, 3, 'three upgrades seen')
+  // WeakRefs hold their target until the current job ends: collect in a later macrotask, twice.
+  for (let i = 0; i < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    gc()
+  }
+  t.equal(requests.filter((r) => r.deref() !== undefined).length, 0, 'every upgrade request was collected while its connection stays open')
+  const joined = await clients[0]?.request({ type: 'join', room: 'after-gc' })
+  t.equal(joined?.type, 'joined', 'the connections still work')
+})

@@ -14,8 +14,8 @@ export interface Listener {
 
 interface Subscription {
   readonly listeners: Set<Listener>
-  /** settles when the store subscription is active */
-  readonly ready: Promise<void>
+  /** settles when the store subscription is active; dropped once it has (a server holds many channels) */
+  ready: Promise<void> | undefined
 }
 
 export class Hub {
@@ -40,13 +40,15 @@ export class Hub {
     const existing = this.#channels.get(channel)
     if (existing !== undefined) {
       existing.listeners.add(listener)
-      return await existing.ready
+      if (existing.ready !== undefined) await existing.ready
+      return
     }
     const ready = this.#store.subscribe(channel, this.#onMessage)
     const subscription: Subscription = { listeners: new Set([listener]), ready }
     this.#channels.set(channel, subscription)
     try {
       await ready
+      subscription.ready = undefined
     } catch (err) {
       if (this.#channels.get(channel) === subscription) this.#channels.delete(channel)
       throw err

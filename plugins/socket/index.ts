@@ -13,6 +13,7 @@ import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import websocket from '@fastify/websocket'
+import type { RawData, WebSocket } from 'ws'
 import {
   BadTokenError, CloseCode, InvalidOptionsError, NoCapacityError, OriginNotAllowedError, ShuttingDownError, TooManyConnectionsError, UnauthorizedError
 } from '../errors.js'
@@ -32,6 +33,7 @@ import { PresenceTracker } from './presence.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
 import { resolveSocketOptions } from './options.js'
+import { forgetUpgradeRequest } from './upgrade.js'
 import type { SwitchboardSocketOptions } from './options.js'
 
 export type { SwitchboardSocketOptions } from './options.js'
@@ -134,6 +136,28 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   fastify.decorateRequest('switchboardUser', null)
   fastify.decorateRequest('switchboardNonce', null)
 
+  // The listeners of every connection's socket (`this`), shared.
+  const bySocket = new WeakMap<WebSocket, Connection>()
+  function onMessage (this: WebSocket, data: RawData, isBinary: boolean): void {
+    bySocket.get(this)?.onFrame(data, isBinary)
+  }
+  function onPong (this: WebSocket): void {
+    const connection = bySocket.get(this)
+    if (connection !== undefined) connection.pingedAt = 0
+  }
+  function onError (this: WebSocket, err: Error): void {
+    log.debug({ err, user: bySocket.get(this)?.user }, 'socket error')
+  }
+  function onClose (this: WebSocket): void {
+    const connection = bySocket.get(this)
+    if (connection === undefined || !connections.delete(connection)) return
+    const mine = byUser.get(connection.user)
+    mine?.delete(connection)
+    if (mine?.size === 0) byUser.delete(connection.user)
+    connection.release()
+    adjust(-1)
+  }
+
   const closeAll = async (): Promise<void> => {
     closing = true
     clearInterval(pinger)
@@ -226,18 +250,14 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       const query = request.query as Static<typeof ConnectQuery>
       const since = query.offset !== undefined && query.epoch !== undefined ? { offset: query.offset, epoch: query.epoch } : undefined
       const connection = new Connection(context, socket, user)
-      // Attach synchronously, or frames that arrive early are lost.
-      socket.on('message', (data, isBinary) => connection.onFrame(data, isBinary))
-      socket.on('close', () => {
-        if (!connections.delete(connection)) return
-        const mine = byUser.get(user)
-        mine?.delete(connection)
-        if (mine?.size === 0) byUser.delete(user)
-        connection.release()
-        adjust(-1)
-      })
-      socket.on('error', (err) => log.debug({ err, user }, 'socket error'))
-      socket.on('pong', () => { connection.pingedAt = 0 })
+      forgetUpgradeRequest(socket)
+      // Attach synchronously, or frames that arrive early are lost. The listeners are shared by every
+      // connection (a server holds many; per-connection closures would cost each a few hundred bytes).
+      bySocket.set(socket, connection)
+      socket.on('message', onMessage)
+      socket.on('close', onClose)
+      socket.on('error', onError)
+      socket.on('pong', onPong)
       connections.add(connection) // already counted in the load by its reservation
       upgrading.delete(request.switchboardNonce ?? '')
       let mine = byUser.get(user)
