@@ -27,19 +27,23 @@ async function withRedis<T> (start: (redis: RedisServer, servers: Server[]) => P
   }
 }
 
+/** How benchmarks configure Switchboard processes on `redisUrl`. */
+export function switchboardEnv (redisUrl: string): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl,
+    TOKEN_SECRET: 'benchmark-secret-0123456789',
+    AUTH_MODE: 'dev',
+    // Benchmarks drive far more traffic per client and per IP than the protective defaults allow.
+    ALLOCATE_RATE_MAX: '0',
+    FRAME_RATE: '1000000',
+    FRAME_BURST: '1000000'
+  }
+}
+
 /** Switchboard: a registry and N socket servers (real processes, history on). */
 export async function startSwitchboard (sockets: number, extraEnv: Record<string, string> = {}): Promise<System & { registryUrl: string, redis: RedisServer, servers: Server[] }> {
   return await withRedis(async (redis, servers) => {
-    const env = {
-      REDIS_URL: redis.url,
-      TOKEN_SECRET: 'benchmark-secret-0123456789',
-      AUTH_MODE: 'dev',
-      // Benchmarks drive far more traffic per client and per IP than the protective defaults allow.
-      ALLOCATE_RATE_MAX: '0',
-      FRAME_RATE: '1000000',
-      FRAME_BURST: '1000000',
-      ...extraEnv
-    }
+    const env = { ...switchboardEnv(redis.url), ...extraEnv }
     const registry = await startNode('dist/servers/cli.js', ['registry'], env)
     servers.push(registry)
     for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))

@@ -1,13 +1,19 @@
 /**
  * `allocate`: autocannon -c 50 against GET /allocate (a registry with 4
  * registered socket servers) and against a bare Fastify route on the same
- * machine.
+ * machine; then against /allocate through nginx in front of 2 registries.
  */
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { RedisStore } from '../../plugins/store/index.js'
 import { Redis } from 'ioredis'
-import { startSwitchboard } from '../lib/systems.js'
-import { startNode } from '../lib/proc.js'
+import { NGINX, nginxConfig } from '../../infra/nginx/config.js'
+import { freePort, killOnExit } from '../../infra/redis/local.js'
+import { RedisStore } from '../../plugins/store/index.js'
+import { packageRoot, startNode } from '../lib/proc.js'
+import { startSwitchboard, switchboardEnv } from '../lib/systems.js'
 import { round } from '../lib/stats.js'
 
 export interface AllocateResult {
@@ -27,7 +33,37 @@ async function cannon (url: string, durationSec: number): Promise<AllocateResult
   }
 }
 
-export async function allocateScenario (durationSec: number): Promise<{ switchboard: AllocateResult, bare: AllocateResult }> {
+/** nginx (from infra/nginx) on a free port in front of `registryPorts`; `stop` removes its folder too. */
+async function startNginx (registryPorts: number[]): Promise<{ url: string, stop (): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-nginx-'))
+  mkdirSync(join(dir, 'logs'))
+  const port = await freePort()
+  const conf = join(dir, 'nginx.conf')
+  writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts }))
+  const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
+  killOnExit(child)
+  const url = `http://127.0.0.1:${port}`
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return { url, stop }
+    } catch {}
+    if (child.exitCode !== null || i > 200) {
+      await stop()
+      throw new Error(`nginx (${NGINX}) did not start`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+export async function allocateScenario (durationSec: number): Promise<{ switchboard: AllocateResult, bare: AllocateResult, nginx: AllocateResult }> {
   const system = await startSwitchboard(0)
   const client = new Redis(system.redis.url)
   const subscriber = client.duplicate()
@@ -38,16 +74,24 @@ export async function allocateScenario (durationSec: number): Promise<{ switchbo
   }
   await beat()
   const beating = setInterval(() => { beat().catch(() => {}) }, 500)
-  const bare = await startNode('dist/bench/peers/bare/server.js', [], {})
+  const stops: Array<() => Promise<void>> = []
   try {
+    const bare = await startNode('dist/bench/peers/bare/server.js', [], {})
+    stops.push(bare.stop)
     const switchboard = await cannon(`${system.registryUrl}/allocate?user=bench`, durationSec)
     const bareResult = await cannon(`http://127.0.0.1:${bare.port}/bare`, durationSec)
-    return { switchboard, bare: bareResult }
+    // The scaled-out tier: a second registry on the same Redis, both behind nginx.
+    const second = await startNode('dist/servers/cli.js', ['registry'], switchboardEnv(system.redis.url))
+    stops.push(second.stop)
+    const nginx = await startNginx([Number(new URL(system.registryUrl).port), second.port])
+    stops.push(nginx.stop)
+    const nginxResult = await cannon(`${nginx.url}/allocate?user=bench`, durationSec)
+    return { switchboard, bare: bareResult, nginx: nginxResult }
   } finally {
     clearInterval(beating)
     client.disconnect()
     subscriber.disconnect()
-    await bare.stop()
+    for (const stop of stops.reverse()) await stop()
     await system.stop()
   }
 }

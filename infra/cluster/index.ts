@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NGINX, fill, nginxConfig } from '../nginx/config.js'
 import { checkHealth, redisAnswers } from './checks.js'
 import { freePort, isOurs, portIsFree, startDetached, stopProcess, waitFor } from './processes.js'
 import type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
@@ -27,7 +28,6 @@ export const ENV_BY_ROLE = {
   socket: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'SERVER_ID', 'PUBLIC_URL', 'ADMIN_TOKEN'],
   health: ['REDIS_URL', 'HOST', 'LOG_LEVEL']
 } as const
-const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx'
 const REDIS = process.env.REDIS_SERVER_BIN ?? 'redis-server'
 
 /** The package root, from the sources (tests) or from dist/. */
@@ -37,7 +37,6 @@ function packageRoot (): string {
 }
 const CLI = join(packageRoot(), 'dist', 'servers', 'cli.js')
 const template = (name: string): string => readFileSync(join(packageRoot(), 'infra', name), 'utf8')
-const fill = (text: string, values: Record<string, string>): string => text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => values[key] ?? '')
 
 export interface UpOptions {
   readonly dir: string
@@ -164,12 +163,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     await step('nginx', async () => {
       const port = await freePort()
       const conf = join(dir, 'run', 'nginx.conf')
-      writeFileSync(conf, fill(template('nginx/nginx.conf.template'), {
-        RUN_DIR: join(dir, 'run'),
-        LOG_DIR: join(dir, 'logs'),
-        LISTEN: `127.0.0.1:${port}`,
-        UPSTREAMS: registryPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')
-      }))
+      writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: join(dir, 'run'), logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts }))
       const log = join(dir, 'logs', 'nginx.log')
       add('nginx', 'nginx', port, startDetached(NGINX, ['-c', conf, '-p', join(dir, 'run')], log, {}, dir), log, `http://127.0.0.1:${port}`)
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 10_000, 'nginx')
