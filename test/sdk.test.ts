@@ -9,7 +9,7 @@ import { startProcessCluster } from './helpers/processes.js'
 import { sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, startStack } from './helpers/stack.js'
-import { SwitchboardError, createClient } from '../client/sdk/index.js'
+import { SwitchboardError, compareOffsets, createClient } from '../client/sdk/index.js'
 import type { PresenceEvent } from '../client/sdk/index.js'
 
 for (const backend of BACKENDS) {
@@ -19,6 +19,7 @@ for (const backend of BACKENDS) {
     const bob = await sdkClient(t, stack.registryUrl, 'bob')
     t.equal(alice.client.user, 'alice')
     t.equal(alice.client.state, 'connected')
+    t.same([alice.client.server, bob.client.server].sort(), ['s1', 's2'], 'server names the socket server of the welcome')
 
     const ack = await alice.client.send('bob', { text: 'hi bob' })
     t.equal(ack.channel, 'user:bob')
@@ -71,6 +72,13 @@ for (const backend of BACKENDS) {
     t.equal(bob.client.state, 'connected')
   })
 }
+
+t.test('compareOffsets orders offsets as numbers', async (t) => {
+  t.ok(compareOffsets('9-0', '10-0') < 0, 'not as strings')
+  t.ok(compareOffsets('10-2', '10-10') < 0)
+  t.equal(compareOffsets('5-1', '5-1'), 0)
+  t.ok(compareOffsets('0-1', '0-0') > 0)
+})
 
 t.test('close() before the first welcome rejects ready and connects nothing', async (t) => {
   const stack = await startStack(t, 'memory', { sockets: 1 })
@@ -132,6 +140,7 @@ t.test('kill -9 of a socket server process: the SDK recovers, resends, and prese
   const got = bob.messages.filter((m) => m.channel === 'user:bob').map((m) => (m.data as { n: number }).n)
   t.same(got, [...Array(40).keys()], 'every message exactly once, in order, despite the kill')
   t.ok(alice.states.includes('reconnecting'), 'alice reconnected')
+  t.equal(alice.client.server, 'k2', 'alice is on the surviving server now')
 
   // Dave was on the killed server and never came back: presence forgets him within the timeout.
   await eventually(async () => !(await bob.client.presence('room:ops')).includes('dave'), 3000, 'dave gone from presence')

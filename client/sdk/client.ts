@@ -25,7 +25,8 @@ const OPEN = 1
 /** how many recent message ids are remembered for dropping resent copies */
 const SEEN_MIDS = 10_000
 
-function compareOffsets (a: string, b: string): number {
+/** Orders two offsets of one channel (negative: `a` is older). Offsets compare as numbers, never as strings. */
+export function compareOffsets (a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number)
   const [bm = 0, bs = 0] = b.split('-').map(Number)
   return am - bm || as - bs
@@ -52,6 +53,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #socket: WebSocketLike | undefined
   #state: ConnectionState = 'connecting'
   #user: string | undefined
+  #server: string | undefined
   #nextId = 1
   #nextMid = 1
   #attempt = 0
@@ -83,6 +85,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   get state (): ConnectionState { return this.#state }
   /** the user id the server assigned (known once connected) */
   get user (): string | undefined { return this.#user }
+  /** the id of the socket server of the last welcome (the one in use while `connected`) */
+  get server (): string | undefined { return this.#server }
 
   /** A direct message to `to`. Resolves with the offset in `user:{to}` once stored. */
   async send (to: string, data: unknown): Promise<Ack> {
@@ -232,6 +236,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #onWelcome (socket: WebSocketLike, frame: Frame): void {
     const channel = frame.channel as string
     this.#user = frame.user as string
+    this.#server = frame.server as string
     if (frame.recovered === false) this.emit('reset', channel)
     this.#position(channel, frame as unknown as Position, frame.recovered === true)
     for (const room of frame.rooms as string[]) this.#rooms.add(room)

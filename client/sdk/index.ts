@@ -10,7 +10,7 @@
 import { SwitchboardClient } from './client.js'
 import type { ClientOptions } from './types.js'
 
-export { SwitchboardClient } from './client.js'
+export { SwitchboardClient, compareOffsets } from './client.js'
 export { SwitchboardError } from './types.js'
 export type { Ack, Auth, ClientEvents, ClientOptions, ConnectionState, Message, PresenceEvent, WebSocketLike, WebSocketConstructor, FetchLike } from './types.js'
 
