@@ -18,7 +18,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
-COPY client/web client/web
 COPY infra infra
 USER node
 # Every role answers GET /healthz on $PORT.

@@ -1,67 +1,111 @@
 /**
  * The chat page in a real browser (Debian's chromium, driven by
- * playwright-core): two people sign in on the standalone server, see each
- * other online, exchange direct messages, and find them again after a reload.
+ * playwright-core) on the standalone server: alice and bob see each other
+ * online, exchange direct messages (with unread counts), create a room and
+ * chat in it, and after a reload find the history again, older pages
+ * loading as bob scrolls up. UPDATE_SCREENSHOTS=1 also rewrites the
+ * screenshots under docs/screenshots.
  */
 import t from 'tap'
-import { chromium } from 'playwright-core'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { runCli, waitForHttp } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-
-async function signIn (browser: Browser, base: string, name: string): Promise<Page> {
-  const context = await browser.newContext()
-  const page = await context.newPage()
-  await page.goto(base)
-  await page.getByLabel('Your name').fill(name)
-  await page.getByRole('button', { name: 'Chat' }).click()
-  await page.getByRole('status').filter({ hasText: `live as ${name}` }).waitFor()
-  await page.getByRole('form', { name: 'Sign in' }).waitFor({ state: 'hidden' })
-  return page
-}
-
-async function say (page: Page, to: string, text: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'To', exact: true }).fill(to)
-  await page.getByRole('textbox', { name: 'Message', exact: true }).fill(text)
-  await page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter')
-}
+import { sdkClient } from './helpers/sdk.js'
+import { conversationButton, focusedId, joinRoom, launchBrowser, live, membersOf, messages, onlineButton, say, screenshot, signIn } from './helpers/browser.js'
 
 t.test('two people chat on the standalone server in a real browser', async (t) => {
+  const port = await freePort()
+  // Carol (an SDK client) publishes a burst; people's limits are tested in security.test.ts.
+  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn', FRAME_RATE: '1000', FRAME_BURST: '1000' })
+  const base = `http://127.0.0.1:${port}`
+  await waitForHttp(`${base}/healthz`)
+  const browser = await launchBrowser(t)
+
+  const alice = await signIn(browser, base, 'alice')
+  const bob = await signIn(browser, base, 'bob')
+  await onlineButton(alice, 'bob').waitFor()
+  await onlineButton(bob, 'alice').waitFor()
+  t.pass('each sees the other online')
+
+  // A direct conversation, started from the online list.
+  await onlineButton(alice, 'bob').click()
+  await alice.getByRole('heading', { name: 'bob', exact: true }).waitFor()
+  t.equal(await focusedId(alice), 'text', 'opening a conversation puts the cursor in the message box')
+  await say(alice, 'hello bob, from a browser')
+  await bob.getByRole('button', { name: 'alice 1 unread' }).waitFor()
+  t.pass('bob sees one unread message from alice')
+  await conversationButton(bob, 'alice').click()
+  await messages(bob, 'hello bob, from a browser').waitFor()
+  t.equal(await bob.locator('#dms .badge').count(), 0, 'reading the conversation clears its unread count')
+  await say(bob, 'hi alice')
+  await messages(alice, 'hi alice').waitFor()
+  t.equal(await messages(alice).count(), 2, 'alice sees both messages once')
+
+  // A room: alice creates it, bob joins, both see the members and chat.
+  await joinRoom(alice, 'team')
+  await joinRoom(bob, 'team')
+  for (const page of [alice, bob]) {
+    await membersOf(page).filter({ hasText: /^alice/ }).waitFor()
+    await membersOf(page).filter({ hasText: /^bob/ }).waitFor()
+  }
+  t.pass('both are listed as members of #team')
+  await say(alice, 'hello team')
+  await messages(bob, 'hello team').waitFor()
+  await say(bob, 'hi all, the deploy is green')
+  await messages(alice, 'hi all, the deploy is green').waitFor()
+  t.equal(await messages(alice).count(), 2, 'the room shows its two messages once')
+  t.equal(await conversationButton(alice, 'bob').locator('.badge').count(), 0, 'nothing unread for alice')
+  await screenshot(alice, 'chat.png')
+  await alice.setViewportSize({ width: 390, height: 844 })
+  await screenshot(alice, 'chat-narrow.png')
+
+  // Carol fills the room with more than a page of history, then bob reloads.
+  const carol = await sdkClient(t, base, 'carol')
+  await carol.client.join('team')
+  await membersOf(bob).filter({ hasText: /^carol/ }).waitFor()
+  t.pass('a member arriving is shown live')
+  for (let n = 1; n <= 40; n++) await carol.client.publish('team', { text: `note ${n}` })
+  await messages(alice, 'note 40').waitFor()
+
+  await bob.reload()
+  await live(bob, 'bob')
+  t.pass('a reload signs in again with the same name')
+  await conversationButton(bob, '#team').click()
+  await messages(bob, 'note 40').waitFor()
+  t.equal(await messages(bob).count(), 30, 'opening the room loads its newest page')
+  await bob.locator('#scroller').evaluate((e) => { e.scrollTop = 0 })
+  await messages(bob, 'hello team').waitFor()
+  await bob.getByText('This is the beginning of the conversation.').waitFor()
+  const texts = await bob.locator('#messages li .text').allTextContents()
+  t.same(texts, ['hello team', 'hi all, the deploy is green', ...Array.from({ length: 40 }, (_, i) => `note ${i + 1}`)],
+    'scrolling up loads the older page: every message once, in order')
+  await conversationButton(bob, 'alice').click()
+  t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice'], 'the direct conversation is back too')
+
+  carol.client.close()
+  await bob.close()
+  await onlineButton(alice, 'bob').waitFor({ state: 'detached' })
+  t.pass('bob leaving is shown to alice')
+})
+
+t.test('keyboard only: sign in, join a room and send with Enter', async (t) => {
   const port = await freePort()
   runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
   const base = `http://127.0.0.1:${port}`
   await waitForHttp(`${base}/healthz`)
-
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(async () => { await browser.close() })
-
-  const alice = await signIn(browser, base, 'alice')
-  const bob = await signIn(browser, base, 'bob')
-  const online = (page: Page, name: string) => page.getByRole('navigation', { name: 'People' }).locator('#online button', { hasText: name })
-  await online(alice, 'bob').waitFor()
-  await online(bob, 'alice').waitFor()
-  t.pass('each sees the other online')
-
-  await say(alice, 'bob', 'hello bob, from a browser')
-  await bob.locator('#messages li', { hasText: 'hello bob, from a browser' }).waitFor()
-  t.pass('bob received the direct message')
-  await say(bob, 'alice', 'hi alice')
-  await alice.locator('#messages li', { hasText: 'hi alice' }).waitFor()
-  t.equal(await alice.locator('#messages li').count(), 2, 'alice sees both messages once')
-
-  await bob.reload()
-  await bob.getByLabel('Your name').fill('bob')
-  await bob.getByRole('button', { name: 'Chat' }).click()
-  await bob.locator('#messages li', { hasText: 'hello bob, from a browser' }).waitFor()
-  await bob.locator('#messages li', { hasText: 'hi alice' }).waitFor()
-  t.equal(await bob.locator('#messages li').count(), 2, 'after a reload, history shows the conversation once')
-
-  await bob.close()
-  await online(alice, 'bob').waitFor({ state: 'detached' })
-  t.pass('bob leaving is shown to alice')
+  const browser = await launchBrowser(t)
+  const page: Page = await (await browser.newContext()).newPage()
+  await page.goto(base)
+  await page.keyboard.type('dora') // the name field has the focus
+  await page.keyboard.press('Enter')
+  await live(page, 'dora')
+  await page.getByRole('textbox', { name: 'Join or create a room' }).focus()
+  await page.keyboard.type('kb')
+  await page.keyboard.press('Enter')
+  await page.getByRole('heading', { name: '#kb', exact: true }).waitFor()
+  t.equal(await focusedId(page), 'text', 'the message box has the focus')
+  await page.keyboard.type('typed, never clicked')
+  await page.keyboard.press('Enter')
+  await messages(page, 'typed, never clicked').waitFor()
+  t.pass('sent with the keyboard alone')
 })

@@ -1,0 +1,312 @@
+/**
+ * The chat page, on the client SDK: sign in with a name (dev auth), see who
+ * is online, talk one-to-one and in rooms, page back through history. The
+ * SDK reconnects, recovers what was missed and resends; the page files each
+ * message once by its offset and shows where the connection stands.
+ */
+import { createClient } from '../../sdk/index.js'
+import type { Message, PresenceEvent, SwitchboardClient } from '../../sdk/index.js'
+import { ChatModel, LOBBY, PAGE } from './model.js'
+import type { Conversation } from './model.js'
+import { ConnectionStatus } from './status.js'
+import { ChatView, byId } from './view.js'
+
+/** the name is kept for this tab, so a reload signs in again */
+const NAME_KEY = 'switchboard.name'
+/** the personal channel holds every direct conversation: read it in larger pages */
+const PERSONAL_PAGE = 100
+/** pages of the personal channel read at most, looking for one direct conversation's older messages */
+const PERSONAL_PAGES_PER_LOAD = 5
+/** how close to the top (px) scrolling loads earlier messages */
+const LOAD_OLDER_PX = 40
+
+const status = new ConnectionStatus(byId('connection'))
+
+function showError (err: unknown): void {
+  const { code, message } = err as { code?: string, message?: string }
+  byId('error').textContent = code === undefined ? String(message ?? err) : `${code}: ${message ?? ''}`
+}
+
+class ChatPage {
+  readonly #model: ChatModel
+  readonly #view: ChatView
+  readonly #client: SwitchboardClient
+  readonly #loading = new Set<string>()
+  #unsent = 0
+  #started = false
+
+  constructor (me: string) {
+    this.#model = new ChatModel(me)
+    this.#view = new ChatView(this.#model)
+    this.#client = createClient({ registryUrl: location.origin, auth: { user: me } })
+  }
+
+  async start (): Promise<void> {
+    const client = this.#client
+    status.show('connecting')
+    client.on('state', (state, detail) => {
+      status.show(state, { ...detail, user: this.#model.me, ...(client.server === undefined ? {} : { server: client.server }) })
+      if (state === 'connected') byId('error').textContent = ''
+      // Presence events are not replayed: after a reconnect, ask who is there now.
+      if (state === 'connected' && this.#started) this.#refreshPresence().catch(showError)
+    })
+    client.on('message', (message) => { this.#file([message], true) })
+    client.on('presence', (event) => { this.#onPresence(event) })
+    client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
+    client.on('error', showError)
+    await client.ready
+    if (!client.rooms.includes(LOBBY)) await client.join(LOBBY)
+    for (const room of client.rooms) if (room !== LOBBY) this.#model.room(room)
+    await Promise.all([this.#loadPersonalPage(), this.#refreshPresence()])
+    this.#started = true
+    this.#view.lists()
+    const first = [...this.#model.conversations.values()].sort((a, b) => a.name.localeCompare(b.name))[0]
+    if (first !== undefined) this.open(first.id, false)
+    else this.#view.conversation()
+  }
+
+  close (): void { this.#client.close() }
+
+  open (id: string, focus = true): void {
+    const conversation = this.#model.conversations.get(id)
+    if (conversation === undefined) return
+    this.#model.active = id
+    conversation.unread = 0
+    this.#view.conversation()
+    this.#view.lists()
+    if (!conversation.opened && conversation.kind === 'room') this.loadOlder().catch(showError)
+    if (focus) byId('text').focus()
+  }
+
+  openDm (user: string): void {
+    this.open(this.#model.dm(user).id)
+  }
+
+  async joinRoom (room: string): Promise<void> {
+    await this.#client.join(room)
+    const conversation = this.#model.room(room)
+    await this.#refreshPresence([room])
+    this.open(conversation.id)
+  }
+
+  async leaveActiveRoom (): Promise<void> {
+    const conversation = this.#active()
+    if (conversation?.kind !== 'room') return
+    await this.#client.leave(conversation.name)
+    this.#model.forget(conversation.id)
+    this.#model.online.delete(conversation.name)
+    this.#view.conversation()
+    this.#view.lists()
+    byId('room-name').focus()
+  }
+
+  async say (text: string): Promise<void> {
+    const conversation = this.#active()
+    if (conversation === undefined) return
+    this.#outbox(+1)
+    try {
+      // The message is shown when it comes back on its channel (for a direct message, as my copy).
+      if (conversation.kind === 'room') await this.#client.publish(conversation.name, { text })
+      else await this.#client.send(conversation.name, { text })
+    } finally {
+      this.#outbox(-1)
+    }
+  }
+
+  /** Loads the active conversation's newest page the first time, then the page before its oldest message. */
+  async loadOlder (): Promise<void> {
+    const conversation = this.#active()
+    if (conversation === undefined || conversation.exhausted || this.#loading.has(conversation.id)) return
+    this.#loading.add(conversation.id)
+    this.#view.paging(true)
+    try {
+      if (conversation.kind === 'room') await this.#loadRoomPage(conversation)
+      else {
+        for (let n = 0; n < PERSONAL_PAGES_PER_LOAD && !this.#model.personal.exhausted; n++) {
+          if ((await this.#loadPersonalPage()).has(conversation.id)) break
+        }
+      }
+    } finally {
+      this.#loading.delete(conversation.id)
+      if (this.#model.active === conversation.id) this.#view.paging()
+    }
+  }
+
+  readIfVisible (): void {
+    const conversation = this.#active()
+    if (document.hidden || conversation === undefined || conversation.unread === 0) return
+    conversation.unread = 0
+    this.#view.lists()
+  }
+
+  async #loadRoomPage (conversation: Conversation): Promise<void> {
+    const first = !conversation.opened
+    const before = first ? undefined : conversation.messages[0]?.offset
+    const page = await this.#client.history(conversation.channel, { limit: PAGE, ...(before === undefined ? {} : { before }) })
+    conversation.opened = true
+    if (page.length < PAGE) conversation.exhausted = true
+    this.#file(page, false)
+    // The first page shows the newest messages: start at the bottom.
+    if (first && this.#model.active === conversation.id) this.#view.conversation()
+  }
+
+  /** The next older page of my personal channel; returns the conversations that gained messages. */
+  async #loadPersonalPage (): Promise<Set<string>> {
+    const { personal } = this.#model
+    const page = await this.#client.history(this.#model.personalChannel, { limit: PERSONAL_PAGE, ...(personal.before === undefined ? {} : { before: personal.before }) })
+    personal.before = page[0]?.offset ?? personal.before
+    if (page.length < PERSONAL_PAGE) personal.exhausted = true
+    const gained = this.#file(page, false)
+    for (const conversation of this.#model.conversations.values()) {
+      if (conversation.kind === 'dm') conversation.exhausted = personal.exhausted
+    }
+    return gained
+  }
+
+  /** A channel that could not be recovered: its newest messages again (the ones already shown are skipped). */
+  async #reloadNewest (channel: string): Promise<void> {
+    this.#file(await this.#client.history(channel, { limit: PERSONAL_PAGE }), false)
+  }
+
+  /** Files messages in their conversations and shows the new ones; returns the conversations that gained any. */
+  #file (messages: Message[], live: boolean): Set<string> {
+    const gained = new Set<string>()
+    let listsChanged = false
+    for (const message of messages) {
+      const known = this.#model.conversations.size
+      const added = this.#model.add(message, live, !document.hidden)
+      if (added === undefined) continue
+      gained.add(added.conversation.id)
+      listsChanged ||= this.#model.conversations.size !== known || added.conversation.unread > 0
+      if (added.conversation.id === this.#model.active) this.#view.insert(added.index, added.item)
+    }
+    if (listsChanged) this.#view.lists()
+    return gained
+  }
+
+  #onPresence (event: PresenceEvent): void {
+    const room = event.channel.slice('room:'.length)
+    const users = this.#model.onlineIn(room)
+    if (event.type === 'join') users.add(event.user)
+    else users.delete(event.user)
+    if (room === LOBBY) this.#view.online()
+    else this.#view.members()
+  }
+
+  async #refreshPresence (rooms = this.#client.rooms): Promise<void> {
+    await Promise.all(rooms.map(async (room) => {
+      const users = await this.#client.presence(`room:${room}`).catch(() => undefined)
+      if (users === undefined) return
+      this.#model.online.set(room, new Set(users))
+    }))
+    this.#view.online()
+  }
+
+  #outbox (change: number): void {
+    this.#unsent += change
+    byId('outbox').textContent = this.#unsent === 0 ? '' : `${this.#unsent} waiting to be sent`
+  }
+
+  #active (): Conversation | undefined {
+    return this.#model.active === undefined ? undefined : this.#model.conversations.get(this.#model.active)
+  }
+}
+
+// Wiring ------------------------------------------------------------------------
+
+let page: ChatPage | undefined
+
+function signIn (name: string): void {
+  sessionStorage.setItem(NAME_KEY, name)
+  byId('signin').hidden = true
+  byId('chat').hidden = false
+  byId('signout').hidden = false
+  byId('me').textContent = name
+  page = new ChatPage(name)
+  page.start().catch((err: unknown) => {
+    // Refused (e.g. the registry does not run dev auth): back to the sign-in form.
+    sessionStorage.removeItem(NAME_KEY)
+    page?.close()
+    byId('chat').hidden = true
+    byId('signin').hidden = false
+    byId('signout').hidden = true
+    const { code, message } = err as { code?: string, message?: string }
+    byId('signin-error').textContent = `Could not sign in: ${code ?? ''} ${message ?? String(err)}`
+    status.show('offline')
+  })
+}
+
+/** Runs an action from a form or button, showing its failure instead of losing it. */
+function act (action: () => Promise<void>): void {
+  byId('error').textContent = ''
+  action().catch(showError)
+}
+
+byId('login').addEventListener('submit', (event) => {
+  event.preventDefault()
+  signIn(byId<HTMLInputElement>('name').value.trim())
+})
+
+byId('signout').addEventListener('click', () => {
+  sessionStorage.removeItem(NAME_KEY)
+  page?.close()
+  location.reload()
+})
+
+byId('compose').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const input = byId<HTMLInputElement>('text')
+  const text = input.value.trim()
+  if (text === '' || page === undefined) return
+  input.value = ''
+  const current = page
+  act(async () => { await current.say(text) })
+})
+
+byId('join-room').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const input = byId<HTMLInputElement>('room-name')
+  const room = input.value.trim()
+  const current = page
+  if (current === undefined || room === '') return
+  input.value = ''
+  act(async () => { await current.joinRoom(room) })
+})
+
+byId('open-dm').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const input = byId<HTMLInputElement>('dm-name')
+  const user = input.value.trim()
+  if (page === undefined || user === '') return
+  input.value = ''
+  page.openDm(user)
+})
+
+byId('leave-room').addEventListener('click', () => {
+  const current = page
+  if (current !== undefined) act(async () => { await current.leaveActiveRoom() })
+})
+
+// One listener per list: buttons are rebuilt as the lists change.
+byId('sidebar').addEventListener('click', (event) => {
+  const button = (event.target as HTMLElement).closest('button')
+  if (button === null || page === undefined) return
+  if (button.dataset.conversation !== undefined) page.open(button.dataset.conversation)
+  else if (button.dataset.dm !== undefined) page.openDm(button.dataset.dm)
+})
+
+byId('older').addEventListener('click', () => {
+  const current = page
+  if (current !== undefined) act(async () => { await current.loadOlder() })
+})
+
+byId('scroller').addEventListener('scroll', () => {
+  const current = page
+  if (current !== undefined && byId('scroller').scrollTop < LOAD_OLDER_PX) act(async () => { await current.loadOlder() })
+}, { passive: true })
+
+document.addEventListener('visibilitychange', () => { page?.readIfVisible() })
+
+const saved = sessionStorage.getItem(NAME_KEY)
+if (saved !== null && saved !== '') signIn(saved)
+else status.show('offline')

@@ -1,0 +1,116 @@
+/**
+ * What the chat page knows, without the DOM: conversations (rooms and
+ * direct conversations), their messages in offset order, each once, unread
+ * counts, and who is online where. The page renders from it.
+ */
+import { compareOffsets } from '../../sdk/index.js'
+import type { Message } from '../../sdk/index.js'
+
+/** the room everyone joins to see who is online; not shown as a room */
+export const LOBBY = 'lobby'
+/** messages per history request */
+export const PAGE = 30
+
+export interface ChatMessage {
+  readonly offset: string
+  readonly from: string
+  readonly text: string
+  readonly ts: number
+}
+
+export interface Conversation {
+  /** `room:{name}` or `dm:{user}` */
+  readonly id: string
+  readonly kind: 'room' | 'dm'
+  /** the room name or the other person's user id */
+  readonly name: string
+  /** the channel its messages come from: the room, or my personal channel */
+  readonly channel: string
+  /** oldest first, one per offset */
+  readonly messages: ChatMessage[]
+  unread: number
+  /** the newest page of history was requested once */
+  opened: boolean
+  /** history holds nothing older than the oldest message shown */
+  exhausted: boolean
+}
+
+export function textOf (data: unknown): string {
+  if (typeof data === 'object' && data !== null && typeof (data as { text?: unknown }).text === 'string') return (data as { text: string }).text
+  return JSON.stringify(data)
+}
+
+export class ChatModel {
+  readonly conversations = new Map<string, Conversation>()
+  /** users online, by room (the lobby: everyone signed in) */
+  readonly online = new Map<string, Set<string>>()
+  /** paging through my personal channel, which holds every direct conversation */
+  readonly personal = { before: undefined as string | undefined, exhausted: false }
+  active: string | undefined
+
+  constructor (readonly me: string) {}
+
+  get personalChannel (): string { return `user:${this.me}` }
+
+  room (name: string): Conversation {
+    return this.#conversation(`room:${name}`, 'room', name, `room:${name}`)
+  }
+
+  dm (user: string): Conversation {
+    // Direct conversations share my personal channel, whose history is paged once for all of them.
+    return this.#conversation(`dm:${user}`, 'dm', user, this.personalChannel)
+  }
+
+  /** The conversation a message belongs to, or undefined for the lobby and for messages that are not chat. */
+  conversationOf (message: Message): Conversation | undefined {
+    if (message.channel === `room:${LOBBY}`) return undefined
+    if (message.channel.startsWith('room:')) return this.room(message.channel.slice(5))
+    if (message.channel !== this.personalChannel || message.to === undefined) return undefined
+    return this.dm(message.from === this.me ? message.to : message.from)
+  }
+
+  /**
+   * Files a message in its conversation, in offset order. Returns where it went, or undefined
+   * when it was already there (history and live delivery overlap) or is not chat.
+   * `live` messages from others count as unread unless their conversation is being read.
+   */
+  add (message: Message, live: boolean, reading: boolean): { conversation: Conversation, index: number, item: ChatMessage } | undefined {
+    const conversation = this.conversationOf(message)
+    if (conversation === undefined) return undefined
+    const { messages } = conversation
+    let index = messages.length
+    while (index > 0 && compareOffsets((messages[index - 1] as ChatMessage).offset, message.offset) > 0) index--
+    const before = messages[index - 1]
+    if (before !== undefined && compareOffsets(before.offset, message.offset) === 0) return undefined
+    const item: ChatMessage = { offset: message.offset, from: message.from, text: textOf(message.data), ts: message.ts }
+    messages.splice(index, 0, item)
+    if (live && message.from !== this.me && !(reading && this.active === conversation.id)) conversation.unread++
+    return { conversation, index, item }
+  }
+
+  forget (id: string): void {
+    this.conversations.delete(id)
+    if (this.active === id) this.active = undefined
+  }
+
+  onlineIn (room: string): Set<string> {
+    let users = this.online.get(room)
+    if (users === undefined) this.online.set(room, users = new Set())
+    return users
+  }
+
+  get unreadTotal (): number {
+    let total = 0
+    for (const conversation of this.conversations.values()) total += conversation.unread
+    return total
+  }
+
+  #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
+    let conversation = this.conversations.get(id)
+    if (conversation === undefined) {
+      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: false }
+      this.conversations.set(id, conversation)
+    }
+    return conversation
+  }
+}

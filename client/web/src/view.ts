@@ -1,0 +1,128 @@
+/**
+ * Renders the chat model into the page. Lists are rebuilt (they are short);
+ * messages are inserted one by one, so the log's live region announces only
+ * what is new and the reader's scroll position holds while older pages load.
+ */
+import { LOBBY } from './model.js'
+import type { ChatMessage, ChatModel, Conversation } from './model.js'
+
+type Child = Node | string
+
+export function el<K extends keyof HTMLElementTagNameMap> (tag: K, props: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag)
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'class') node.className = value
+    else node.setAttribute(name, value)
+  }
+  node.append(...children)
+  return node
+}
+
+export function byId<T extends HTMLElement = HTMLElement> (id: string): T {
+  const node = document.getElementById(id)
+  if (node === null) throw new Error(`the page has no #${id}`)
+  return node as T
+}
+
+/** Scrolled to within this many pixels of the bottom counts as reading the newest messages. */
+const NEAR_BOTTOM_PX = 80
+
+export class ChatView {
+  readonly #model: ChatModel
+  readonly scroller = byId('scroller')
+  readonly #messages = byId('messages')
+  /** the rendered item of each message of the active conversation, by offset */
+  #items = new Map<string, HTMLElement>()
+
+  constructor (model: ChatModel) {
+    this.#model = model
+  }
+
+  lists (): void {
+    const conversations = [...this.#model.conversations.values()].sort((a, b) => a.name.localeCompare(b.name))
+    byId('rooms').replaceChildren(...conversations.filter((c) => c.kind === 'room').map((c) => this.#conversationItem(c)))
+    byId('dms').replaceChildren(...conversations.filter((c) => c.kind === 'dm').map((c) => this.#conversationItem(c)))
+    const unread = this.#model.unreadTotal
+    document.title = unread > 0 ? `(${unread}) Switchboard chat` : 'Switchboard chat'
+  }
+
+  online (): void {
+    const users = [...this.#model.onlineIn(LOBBY)].sort()
+    byId('online-count').textContent = `(${users.length})`
+    byId('online').replaceChildren(...users.map((user) => {
+      if (user === this.#model.me) return el('li', { class: 'me' }, el('span', {}, `${user} (you)`))
+      return el('li', {}, el('button', { type: 'button', 'data-dm': user, title: `Message ${user}` }, user))
+    }))
+    this.members()
+  }
+
+  members (): void {
+    const conversation = this.#activeConversation()
+    const aside = byId('members-pane')
+    aside.hidden = conversation?.kind !== 'room'
+    if (conversation?.kind !== 'room') return
+    const users = [...this.#model.onlineIn(conversation.name)].sort()
+    byId('members-title').textContent = `In #${conversation.name} (${users.length})`
+    byId('members').replaceChildren(...users.map((user) => el('li', {}, user === this.#model.me ? `${user} (you)` : user)))
+  }
+
+  /** Shows the active conversation from scratch, scrolled to its newest message. */
+  conversation (): void {
+    const conversation = this.#activeConversation()
+    byId('title').textContent = conversation === undefined ? 'Pick a conversation' : conversation.kind === 'room' ? `#${conversation.name}` : conversation.name
+    byId('leave-room').hidden = conversation?.kind !== 'room'
+    const text = byId<HTMLInputElement>('text')
+    text.disabled = conversation === undefined
+    byId<HTMLButtonElement>('send').disabled = conversation === undefined
+    text.placeholder = conversation === undefined ? '' : `Message ${byId('title').textContent}`
+    this.#items = new Map()
+    this.#messages.replaceChildren(...(conversation?.messages ?? []).map((m) => this.#item(m)))
+    this.paging()
+    this.members()
+    this.scroller.scrollTop = this.scroller.scrollHeight
+  }
+
+  /** Puts a message of the active conversation in its place, keeping what the reader looks at still. */
+  insert (index: number, message: ChatMessage): void {
+    const { scroller } = this
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop
+    const next = this.#activeConversation()?.messages[index + 1]
+    this.#messages.insertBefore(this.#item(message), next === undefined ? null : this.#items.get(next.offset) ?? null)
+    if (atBottom && index === (this.#activeConversation()?.messages.length ?? 0) - 1) scroller.scrollTop = scroller.scrollHeight
+    else scroller.scrollTop = scroller.scrollHeight - fromBottom
+  }
+
+  /** The "load earlier" button, or the note that this is the beginning. */
+  paging (loading = false): void {
+    const conversation = this.#activeConversation()
+    const older = byId<HTMLButtonElement>('older')
+    older.hidden = conversation === undefined || conversation.exhausted
+    older.disabled = loading
+    older.textContent = loading ? 'Loading…' : 'Load earlier messages'
+    byId('start').hidden = conversation === undefined || !conversation.exhausted
+  }
+
+  #activeConversation (): Conversation | undefined {
+    return this.#model.active === undefined ? undefined : this.#model.conversations.get(this.#model.active)
+  }
+
+  #item (message: ChatMessage): HTMLElement {
+    const time = new Date(message.ts)
+    const item = el('li', { class: message.from === this.#model.me ? 'msg mine' : 'msg', 'data-offset': message.offset },
+      el('div', { class: 'meta' }, el('span', { class: 'from' }, message.from), ' ',
+        el('time', { datetime: time.toISOString() }, time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))),
+      el('p', { class: 'text' }, message.text))
+    this.#items.set(message.offset, item)
+    return item
+  }
+
+  #conversationItem (conversation: Conversation): HTMLElement {
+    const label = el('span', { class: 'name' }, conversation.kind === 'room' ? `#${conversation.name}` : conversation.name)
+    const button = el('button', { type: 'button', 'data-conversation': conversation.id, 'aria-current': String(conversation.id === this.#model.active) }, label)
+    if (conversation.unread > 0) {
+      button.append(' ', el('span', { class: 'badge' }, String(conversation.unread), el('span', { class: 'visually-hidden' }, ' unread')))
+    }
+    return el('li', {}, button)
+  }
+}

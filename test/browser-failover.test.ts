@@ -1,0 +1,78 @@
+/**
+ * The chat page across a socket server crash, with real processes: a
+ * registry, two socket servers and a health checker over a private
+ * redis-server. Alice and bob land on different servers; bob's is killed
+ * with SIGKILL; his page shows it is reconnecting (with a countdown) while
+ * alice keeps writing to him and to their room, and once his page gets an
+ * allocation on the surviving server it shows every one of those messages
+ * exactly once.
+ */
+import t from 'tap'
+import { eventually } from './helpers/client.js'
+import { startProcessCluster } from './helpers/processes.js'
+import { sharedRedis, uniquePrefix } from './helpers/redis.js'
+import { conversationButton, joinRoom, launchBrowser, live, messages, onlineButton, say, serverOf, signIn } from './helpers/browser.js'
+
+t.test('kill -9 of the server holding bob: his page reconnects and shows what was sent meanwhile, once', async (t) => {
+  const redis = await sharedRedis()
+  const cluster = await startProcessCluster(t, {
+    redisUrl: redis.url, prefix: uniquePrefix(), sockets: 2, health: true, env: { HEARTBEAT_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
+  })
+  const browser = await launchBrowser(t)
+  const alice = await signIn(browser, cluster.registryUrl, 'alice')
+  const bob = await signIn(browser, cluster.registryUrl, 'bob')
+  const aliceServer = await serverOf(alice)
+  const bobServer = await serverOf(bob)
+  t.ok(aliceServer !== bobServer && [aliceServer, bobServer].every((s) => /^s[12]$/.test(s)), `alice is on ${aliceServer}, bob on ${bobServer}`)
+
+  await joinRoom(alice, 'ops')
+  await joinRoom(bob, 'ops')
+  await onlineButton(alice, 'bob').click()
+  await say(alice, 'before the crash')
+  await conversationButton(bob, 'alice').click()
+  await messages(bob, 'before the crash').waitFor()
+
+  // Bob's page may ask the registry for a new server only once alice is done: everything
+  // below is sent while he is away.
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  let asked = 0
+  await bob.context().route((url) => url.pathname === '/allocate', async (route) => {
+    asked++
+    await gate
+    await route.continue()
+  })
+
+  const victim = cluster.sockets[Number(bobServer.slice(1)) - 1]
+  victim?.child.kill('SIGKILL')
+  await bob.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor()
+  t.match(await bob.locator('#connection .countdown').textContent(), /^(in \d+ s|now…)$/, 'bob sees that his page is reconnecting, with a countdown')
+
+  for (let n = 1; n <= 5; n++) await say(alice, `dm ${n}`)
+  await messages(alice, 'dm 5').waitFor()
+  await conversationButton(alice, '#ops').click()
+  for (let n = 1; n <= 5; n++) await say(alice, `room ${n}`)
+  await messages(alice, 'room 5').waitFor()
+  t.pass('alice carries on: her messages are stored while bob is away')
+  await eventually(() => asked > 0, 10_000, 'bob to ask the registry for a server')
+  t.match(await bob.getByRole('status').textContent(), /Reconnecting/, 'bob was still away while alice wrote')
+
+  // The health checker evicts the dead server, so the registry can only offer the other one.
+  await eventually(async () => {
+    const { servers } = await (await fetch(`${cluster.registryUrl}/servers`)).json() as { servers: Array<{ id: string, alive: boolean }> }
+    return !servers.some((s) => s.id === bobServer && s.alive)
+  }, 10_000, `${bobServer} to be seen dead`)
+  release() // from now on the route passes every request straight through
+  await live(bob, 'bob')
+  t.equal(await serverOf(bob), aliceServer, 'bob is back, on the surviving server')
+
+  await messages(bob, 'dm 5').waitFor()
+  t.same(await bob.locator('#messages li .text').allTextContents(), ['before the crash', 'dm 1', 'dm 2', 'dm 3', 'dm 4', 'dm 5'],
+    'every direct message sent meanwhile, exactly once, in order')
+  await bob.getByRole('button', { name: '#ops 5 unread' }).waitFor()
+  t.pass('the room shows 5 unread messages')
+  await conversationButton(bob, '#ops').click()
+  await messages(bob, 'room 5').waitFor()
+  t.same(await bob.locator('#messages li .text').allTextContents(), ['room 1', 'room 2', 'room 3', 'room 4', 'room 5'],
+    'every room message sent meanwhile, exactly once, in order')
+})
