@@ -15,12 +15,19 @@ import { storePlugin } from '../plugins/store/index.js'
 import { webPlugin } from '../plugins/web/index.js'
 import { randomBytes } from 'node:crypto'
 import { healthPlugin } from '../plugins/health/index.js'
+import { metricsPlugin } from '../plugins/metrics/index.js'
+import type { SwitchboardMetricsOptions } from '../plugins/metrics/index.js'
 import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
 
 type TlsConfig = Pick<RegistryConfig, 'TLS_CERT' | 'TLS_KEY'>
 type JwtConfig = Pick<RegistryConfig, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>
 type LimitsConfig = Pick<SocketConfig, 'ALLOWED_ORIGINS' | 'MAX_CONNECTIONS_PER_USER' | 'FRAME_RATE' | 'FRAME_BURST' | 'MAX_CHANNELS_PER_CONNECTION' |
 'MAX_BUFFERED_BYTES' | 'PING_INTERVAL_MS' | 'PING_TIMEOUT_MS' | 'MAX_PAYLOAD'>
+
+/** GET /metrics on every role, behind METRICS_TOKEN when it is set; registered first so the other plugins record into it. */
+function metrics (config: Pick<RegistryConfig, 'METRICS_TOKEN'>, labels: Record<string, string> = {}): SwitchboardMetricsOptions {
+  return { labels, ...(config.METRICS_TOKEN !== undefined ? { token: config.METRICS_TOKEN } : {}) }
+}
 
 /** Fastify's https option when TLS_CERT and TLS_KEY are set: the server then speaks https:// and wss://. */
 function tls (config: TlsConfig): Partial<FastifyServerOptions> {
@@ -73,6 +80,7 @@ export function serverOptions (level: string, role: string): FastifyServerOption
 
 export async function buildRegistry (config: RegistryConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry'), ...tls(config), ...extra })
+  await app.register(metricsPlugin, metrics(config))
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
   await app.register(registryPlugin, {
@@ -87,6 +95,7 @@ export async function buildRegistry (config: RegistryConfig, extra: Partial<Fast
 
 export async function buildSocket (config: SocketConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'socket'), ...tls(config), ...extra })
+  await app.register(metricsPlugin, metrics(config, { server: config.SERVER_ID }))
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, {
     type: 'redis',
@@ -117,6 +126,7 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
 /** The health checker: evicts socket servers that stopped heartbeating. */
 export async function buildHealth (config: HealthConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'health'), ...extra })
+  await app.register(metricsPlugin, metrics(config))
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
   await app.register(healthPlugin, { intervalMs: config.HEALTH_INTERVAL_MS, heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS })
@@ -131,6 +141,7 @@ export async function buildHealth (config: HealthConfig, extra: Partial<FastifyS
 export async function buildStandalone (config: StandaloneConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...tls(config), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
+  await app.register(metricsPlugin, metrics(config))
   await app.register(storePlugin, { type: 'memory', limits: { historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS } })
   await app.register(registryPlugin, { tokenSecret, auth: auth(config) })
   await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })

@@ -16,7 +16,8 @@ const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, defaul
 const Common = {
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'the address to listen on' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'a pino level: fatal, error, warn, info, debug, trace or silent' }),
-  SB_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{0,32}$', default: 'sb:', description: 'a Redis key prefix, up to 32 of [A-Za-z0-9_.:{}-]' })
+  SB_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{0,32}$', default: 'sb:', description: 'a Redis key prefix, up to 32 of [A-Za-z0-9_.:{}-]' }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token GET /metrics requires, at least 16 characters' }))
 }
 const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db] or redis+sentinel://h1:p1,h2:p2/masterName' })
 const TokenSecret = Type.String({ minLength: 16, description: 'the connect-token HMAC secret, at least 16 characters, the same on registries and socket servers' })

@@ -43,6 +43,7 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
   if (error !== undefined) throw new InvalidOptionsError('switchboard-health', `${error.path.slice(1)} ${error.message}`)
   const store = fastify.switchboardStore
   const log = fastify.log.child({ component: 'health' })
+  const evictionCounter = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics.evictions : undefined
   let evictions = 0
   let timer: NodeJS.Timeout | undefined
   let running: Promise<string[]> | undefined
@@ -69,6 +70,7 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
     }
     for (const server of evicted) {
       evictions++
+      evictionCounter?.inc()
       const entries = await forgetServer(store, server)
       log.warn({ server, timeoutMs: config.heartbeatTimeoutMs, presenceEntries: entries }, 'evicted socket server: no heartbeat within the timeout')
     }

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { InvalidOptionsError } from '../errors.js'
+import type { SwitchboardMetrics } from '../metrics/index.js'
 import { parseRedisUrl, redact } from './url.js'
 
 export interface SwitchboardRedis {
@@ -43,9 +44,17 @@ export function createRedis (url: string, extra: RedisOptions = {}): Redis {
     : new Redis({ ...BASE_OPTIONS, ...parsed.options, ...extra })
 }
 
-function watch (client: Redis, log: FastifyBaseLogger, role: string): void {
-  client.on('error', (err: Error) => log.warn({ err, role }, 'redis connection error'))
-  client.on('reconnecting', (delay: number) => log.info({ role, delay }, 'redis reconnecting'))
+function watch (client: Redis, log: FastifyBaseLogger, role: 'command' | 'subscriber', metrics: SwitchboardMetrics | undefined): void {
+  const errors = metrics?.redisErrors.labels(role)
+  const reconnects = metrics?.redisReconnects.labels(role)
+  client.on('error', (err: Error) => {
+    errors?.inc()
+    log.warn({ err, role }, 'redis connection error')
+  })
+  client.on('reconnecting', (delay: number) => {
+    reconnects?.inc()
+    log.info({ role, delay }, 'redis reconnecting')
+  })
 }
 
 async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardRedisOptions): Promise<void> {
@@ -61,8 +70,10 @@ async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardR
     throw new InvalidOptionsError('switchboard-redis', (err as Error).message)
   }
   const subscriber = client.duplicate()
-  watch(client, fastify.log, 'command')
-  watch(subscriber, fastify.log, 'subscriber')
+  // Counted in switchboard-metrics when it is registered first. Connections handed in are the app's to watch.
+  const metrics = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined
+  watch(client, fastify.log, 'command', metrics)
+  watch(subscriber, fastify.log, 'subscriber', metrics)
   fastify.addHook('onClose', async () => {
     await Promise.allSettled([client.quit(), subscriber.quit()])
   })

@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { InvalidOptionsError, NoCapacityError, RateLimitedError, StoreUnavailableError } from '../errors.js'
+import { allocationMeter } from './meter.js'
 import { useJsonErrors } from '../http-errors.js'
 import { MAX_TOKEN_TTL_MS, TokenSigner } from '../token/index.js'
 import { Allocator } from './allocate.js'
@@ -99,6 +100,7 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
     heartbeatTimeoutMs: config.heartbeatTimeoutMs
   })
   fastify.decorate('switchboardRegistry', { allocator })
+  const meter = allocationMeter(fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined)
 
   const rateLimit = options.allocateRateLimit ?? { max: 60, timeWindowMs: 60_000 }
   if (rateLimit !== false && (!Number.isInteger(rateLimit.max) || rateLimit.max < 1 || !Number.isInteger(rateLimit.timeWindowMs) || rateLimit.timeWindowMs < 1)) {
@@ -112,7 +114,10 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
       await routes.register(fastifyRateLimit, {
         global: false,
         ...(fastify.hasDecorator('switchboardRedis') ? { redis: fastify.switchboardRedis.client, nameSpace: 'sb-rl-allocate:' } : {}),
-        errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
+        errorResponseBuilder: (_request, context) => {
+          meter.rateLimited()
+          return new RateLimitedError(context.after)
+        }
       })
     }
     const app = routes.withTypeProvider<TypeBoxTypeProvider>()
@@ -124,10 +129,12 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
         response: { 200: Allocation, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody }
       }
     }, async (request, reply) => {
-      const user = await config.authenticate(request)
       try {
-        return await allocator.allocate(user)
+        const allocation = await allocator.allocate(await config.authenticate(request))
+        meter.allocated()
+        return allocation
       } catch (err) {
+        meter.failed(err)
         if (err instanceof NoCapacityError || err instanceof StoreUnavailableError) {
           const base = config.retryAfterSeconds
           reply.header('retry-after', String(base + Math.floor(Math.random() * (base + 1))))

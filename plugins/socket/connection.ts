@@ -15,6 +15,7 @@ import {
 import type { Hub, Listener } from './hub.js'
 import { FrameBudget } from './limits.js'
 import type { ConnectionLimits } from './limits.js'
+import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
 import { parseFrame } from './protocol.js'
 import type {
@@ -36,6 +37,7 @@ export interface ConnectionContext {
   /** consecutive invalid frames after which the connection is closed with 4400 */
   readonly maxViolations: number
   readonly limits: ConnectionLimits
+  readonly meter: SocketMeter
 }
 
 /** A refusal that becomes an error frame for the request that caused it. */
@@ -107,9 +109,11 @@ export class Connection implements Listener {
       }
     }
     this.socket.send(frame)
+    this.#context.meter.frameOut()
     // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
     if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) {
       this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount }, 'slow consumer closed')
+      this.#context.meter.slowConsumer()
       this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too much unsent data')
     }
   }
@@ -192,6 +196,7 @@ export class Connection implements Listener {
 
   onFrame (data: RawData, isBinary: boolean): void {
     if (!this.#budget.take()) {
+      this.#context.meter.rateLimited()
       this.send(errorFrame(FrameErrorCodes.RATE_LIMITED, 'too many frames; slow down'))
       if (++this.#floods >= this.#context.limits.floodTolerance) this.socket.close(CloseCode.RATE_LIMITED, 'rate limited')
       return
@@ -208,6 +213,7 @@ export class Connection implements Listener {
     }
     this.#violations = 0
     const frame = parsed.frame
+    this.#context.meter.frameIn(frame.type)
     this.#handle(frame).catch((err: unknown) => this.#failed(frame.id, err))
   }
 

@@ -21,6 +21,7 @@ interface Subscription {
 export class Hub {
   readonly #store: Store
   readonly #log: FastifyBaseLogger
+  readonly #relayed: (payload: string) => void
   readonly #channels = new Map<string, Subscription>()
   #received = 0
   readonly #onMessage = (channel: string, payload: string): void => {
@@ -28,11 +29,14 @@ export class Hub {
     const subscription = this.#channels.get(channel)
     if (subscription === undefined) return
     for (const listener of subscription.listeners) listener.deliver(channel, payload)
+    this.#relayed(payload)
   }
 
-  constructor (store: Store, log: FastifyBaseLogger) {
+  /** `relayed` sees each live frame once it has gone to the local listeners (metrics). */
+  constructor (store: Store, log: FastifyBaseLogger, relayed: (payload: string) => void = () => {}) {
     this.#store = store
     this.#log = log
+    this.#relayed = relayed
   }
 
   /** Adds a listener to a channel; resolves once live messages of that channel reach it. */

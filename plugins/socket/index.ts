@@ -29,6 +29,7 @@ import { Connection } from './connection.js'
 import type { ConnectionContext } from './connection.js'
 import { welcomeFrame } from './frames.js'
 import { Hub } from './hub.js'
+import { socketMeter } from './meter.js'
 import { PresenceTracker } from './presence.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
@@ -91,12 +92,13 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const store = fastify.switchboardStore
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
-  const hub = new Hub(store, log)
+  const meter = socketMeter(fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined)
+  const hub = new Hub(store, log, meter.relayed)
   const byUser = new Map<string, Set<Connection>>()
   const authorizeJoin = options.authorizeJoin ?? (() => true)
   if (typeof authorizeJoin !== 'function') throw new InvalidOptionsError('switchboard-socket', 'authorizeJoin must be a function')
   const context: ConnectionContext = {
-    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations, limits: config.limits
+    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations, limits: config.limits, meter
   }
   const allowedOrigins = config.allowedOrigins === undefined ? undefined : new Set(config.allowedOrigins)
   const connections = new Set<Connection>()
@@ -117,6 +119,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     presence: context.presence,
     connections,
     activity: () => hub.received,
+    meter,
     allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
   })
   let closing = false
@@ -151,6 +154,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   function onClose (this: WebSocket): void {
     const connection = bySocket.get(this)
     if (connection === undefined || !connections.delete(connection)) return
+    meter.closed()
     const mine = byUser.get(connection.user)
     mine?.delete(connection)
     if (mine?.size === 0) byUser.delete(connection.user)
@@ -259,6 +263,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       socket.on('error', onError)
       socket.on('pong', onPong)
       connections.add(connection) // already counted in the load by its reservation
+      meter.opened()
       upgrading.delete(request.switchboardNonce ?? '')
       let mine = byUser.get(user)
       if (mine === undefined) byUser.set(user, mine = new Set())

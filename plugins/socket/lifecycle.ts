@@ -12,6 +12,7 @@ import type { Connection } from './connection.js'
 import { reconnectFrame } from './frames.js'
 import type { PresenceTracker } from './presence.js'
 import { RelayProbe } from './probe.js'
+import type { SocketMeter } from './meter.js'
 
 export interface DrainOptions {
   /** clients moved per step (default 50) */
@@ -34,6 +35,8 @@ export interface LifecycleOptions {
   readonly upgrading: () => number
   /** allocates elsewhere for clients being moved off this server */
   readonly allocator: Allocator
+  /** where drains are counted (switchboard-metrics) */
+  readonly meter?: SocketMeter
   /** live frames received so far (see RelayProbe) */
   readonly activity: () => number
 }
@@ -135,6 +138,7 @@ export class Lifecycle {
     const { log, connections, allocator, serverId } = this.#options
     const started = Date.now()
     log.info({ connections: connections.size }, 'draining')
+    this.#options.meter?.drainStarted()
     this.#options.presence.suspend()
     await this.heartbeat().catch((err: unknown) => log.warn({ err }, 'could not announce the drain'))
     const asked = new Set<Connection>()

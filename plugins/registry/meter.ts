@@ -1,0 +1,39 @@
+/**
+ * What the registry records into switchboard-metrics: each `/allocate` by
+ * outcome, and the requests its rate limit refused. Without the metrics
+ * plugin every call is a no-op.
+ */
+import { NoCapacityError, StoreUnavailableError } from '../errors.js'
+import type { AllocationOutcome, SwitchboardMetrics } from '../metrics/index.js'
+
+export interface AllocationMeter {
+  allocated (): void
+  /** `/allocate` failed with `err` */
+  failed (err: unknown): void
+  /** the per-IP rate limit refused an `/allocate` */
+  rateLimited (): void
+}
+
+const noop = (): void => {}
+const NO_METER: AllocationMeter = { allocated: noop, failed: noop, rateLimited: noop }
+
+export function outcomeOf (err: unknown): AllocationOutcome {
+  if (err instanceof NoCapacityError) return 'no_capacity'
+  if (err instanceof StoreUnavailableError) return 'store_unavailable'
+  // An authenticate() of the host app may throw its own 401s.
+  if ((err as { statusCode?: unknown } | null)?.statusCode === 401) return 'unauthorized'
+  return 'error'
+}
+
+export function allocationMeter (metrics: SwitchboardMetrics | undefined): AllocationMeter {
+  if (metrics === undefined) return NO_METER
+  const { allocations, rateLimited } = metrics
+  return {
+    allocated: () => { allocations.labels('ok').inc() },
+    failed: (err) => { allocations.labels(outcomeOf(err)).inc() },
+    rateLimited: () => {
+      allocations.labels('rate_limited').inc()
+      rateLimited.labels('allocate').inc()
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * What the socket server records into switchboard-metrics, as a few cheap
+ * calls on the hot path: counters bound once, no labels built per frame, and
+ * no parsing beyond the offset at the end of a relayed frame. Without the
+ * metrics plugin every call is a no-op.
+ */
+import type { SwitchboardMetrics } from '../metrics/index.js'
+import { frameOffset } from './frames.js'
+import type { ClientFrame } from './protocol.js'
+
+type FrameType = ClientFrame['type']
+
+export interface SocketMeter {
+  opened (): void
+  closed (): void
+  /** a valid client frame within the rate limit */
+  frameIn (type: FrameType): void
+  /** a frame written to a client socket */
+  frameOut (): void
+  /** a live frame received from the relay, after it went to the local listeners */
+  relayed (payload: string): void
+  slowConsumer (): void
+  rateLimited (): void
+  drainStarted (): void
+}
+
+const noop = (): void => {}
+export const NO_METER: SocketMeter = {
+  opened: noop, closed: noop, frameIn: noop, frameOut: noop, relayed: noop, slowConsumer: noop, rateLimited: noop, drainStarted: noop
+}
+
+/** Every client frame type: the record makes the compiler list each one. */
+const FRAME_TYPES = Object.keys({
+  send: 0, publish: 0, join: 0, leave: 0, subscribe: 0, unsubscribe: 0, history: 0, presence: 0
+} satisfies Record<FrameType, 0>) as FrameType[]
+
+/**
+ * When a message frame was appended: the milliseconds of its offset (a stream
+ * id `<ms>-<seq>`). Undefined for frames without one (presence events).
+ */
+export function appendedAt (payload: string): number | undefined {
+  const offset = frameOffset(payload)
+  const dash = offset?.indexOf('-') ?? -1
+  if (offset === undefined || dash < 0) return undefined
+  const ms = Number(offset.slice(0, dash))
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined
+}
+
+export function socketMeter (metrics: SwitchboardMetrics | undefined): SocketMeter {
+  if (metrics === undefined) return NO_METER
+  const { connections, messagesIn, messagesOut, relayLatency, slowConsumerCloses, rateLimited, drains, draining } = metrics
+  const byType = new Map(FRAME_TYPES.map((type) => [type, messagesIn.labels(type)]))
+  for (const child of byType.values()) child.inc(0)
+  const frames = rateLimited.labels('frame')
+  return {
+    opened: () => { connections.inc() },
+    closed: () => { connections.dec() },
+    frameIn: (type) => { byType.get(type)?.inc() },
+    frameOut: () => { messagesOut.inc() },
+    relayed: (payload) => {
+      const appended = appendedAt(payload)
+      // Clocks of different machines can disagree by a little: never a negative latency.
+      if (appended !== undefined) relayLatency.observe(Math.max(0, Date.now() - appended) / 1000)
+    },
+    slowConsumer: () => { slowConsumerCloses.inc() },
+    rateLimited: () => { frames.inc() },
+    drainStarted: () => {
+      drains.inc()
+      draining.set(1)
+    }
+  }
+}
