@@ -1,11 +1,13 @@
 /**
- * npm run bench -- <scenario> [--json] [--size tiny|full] [--rounds N]
+ * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N]
+ * npm run bench -- report
  *
  * Scenarios: relay, latency, fanout, memory, allocate (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …; relay and fanout add the Socket.IO
  * streams-adapter peer: A B C A B C …), prints a table of medians, and with
- * --json prints one JSON object as its last line.
+ * --json prints one JSON object as its last line; --save also writes it, dated,
+ * to bench/results/<scenario>.json. `report` draws those into docs/benchmarks.svg.
  */
 import { parseArgs } from 'node:util'
 import { relay } from './scenarios/relay.js'
@@ -21,6 +23,8 @@ import type { FanoutOptions } from './scenarios/fanout.js'
 import { startSystem } from './lib/systems.js'
 import type { SystemName } from './lib/systems.js'
 import { median, round } from './lib/stats.js'
+import { saveReport } from './lib/results.js'
+import { writeReport } from './report.js'
 
 export interface ScenarioReport {
   readonly scenario: string
@@ -156,12 +160,20 @@ export function table (report: ScenarioReport): string {
 async function main (): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, size: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '3' } }
+    options: { json: { type: 'boolean', default: false }, save: { type: 'boolean', default: false }, size: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '3' } }
   })
   const scenario = positionals[0] ?? ''
+  if (scenario === 'report') {
+    const drawn = await writeReport()
+    process.stdout.write(`docs/benchmarks.svg: ${drawn.length === 0 ? 'no saved results' : drawn.join(', ')}\n`)
+    return
+  }
   const size = values.size === 'tiny' ? 'tiny' : 'full'
+  // Saved results feed the chart in docs/benchmarks.md: full size only.
+  if (values.save && size === 'tiny') throw new Error('--save keeps full-size figures only (drop --size tiny)')
   const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`))
   process.stdout.write(`${table(report)}\n`)
+  if (values.save) process.stderr.write(`saved ${await saveReport(report)}\n`)
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`)
 }
 
