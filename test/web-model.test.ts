@@ -1,0 +1,56 @@
+/**
+ * The chat page's model without a browser: where messages are filed, in
+ * what order, that overlapping history and live delivery show each once,
+ * and what counts as unread.
+ */
+import t from 'tap'
+import { ChatModel, LOBBY, textOf } from '../client/web/src/model.js'
+import type { Message } from '../client/sdk/index.js'
+
+function message (channel: string, offset: string, from: string, text: string, to?: string): Message {
+  return { channel, offset, from, data: { text }, ts: 1_700_000_000_000, ...(to === undefined ? {} : { to }) }
+}
+
+t.test('direct messages are filed by the other person, rooms by room, the lobby nowhere', async (t) => {
+  const model = new ChatModel('alice')
+  t.equal(model.add(message('user:alice', '1-0', 'bob', 'hi', 'alice'), true, true)?.conversation.id, 'dm:bob')
+  t.equal(model.add(message('user:alice', '2-0', 'alice', 'hello', 'bob'), true, true)?.conversation.id, 'dm:bob', 'my copy goes to the same conversation')
+  t.equal(model.add(message('room:team', '1-0', 'bob', 'x'), true, true)?.conversation.id, 'room:team')
+  t.equal(model.add(message(`room:${LOBBY}`, '1-0', 'bob', 'x'), true, true), undefined, 'the lobby is not a conversation')
+  t.equal(model.add(message('user:alice', '3-0', 'bob', 'no recipient'), true, true), undefined, 'a personal message without `to` is not chat')
+  t.same([...model.conversations.keys()].sort(), ['dm:bob', 'room:team'])
+})
+
+t.test('messages stay in offset order, each once, whichever way they arrive', async (t) => {
+  const model = new ChatModel('alice')
+  const room = model.room('team')
+  for (const offset of ['10-0', '12-0']) model.add(message('room:team', offset, 'bob', offset), true, true)
+  // An older history page overlapping what arrived live.
+  const page = ['8-0', '9-0', '10-0'].map((offset) => message('room:team', offset, 'bob', offset))
+  const added = page.map((m) => model.add(m, false, true))
+  t.same(added.map((a) => a?.index), [0, 1, undefined], 'older ones go first; the one already shown is skipped')
+  t.equal(model.add(message('room:team', '11-3', 'bob', '11-3'), true, true)?.index, 3, 'a late one goes in its place')
+  t.same(room.messages.map((m) => m.offset), ['8-0', '9-0', '10-0', '11-3', '12-0'], 'numeric order: 9-0 before 10-0')
+})
+
+t.test('unread: live messages from others in a conversation not being read', async (t) => {
+  const model = new ChatModel('alice')
+  model.active = 'room:team'
+  model.add(message('room:team', '1-0', 'bob', 'seen'), true, true)
+  model.add(message('user:alice', '1-0', 'bob', 'a', 'alice'), true, true)
+  model.add(message('user:alice', '2-0', 'alice', 'mine', 'bob'), true, true)
+  model.add(message('user:alice', '0-5', 'bob', 'old', 'alice'), false, true)
+  model.add(message('room:team', '2-0', 'bob', 'tab hidden'), true, false)
+  t.equal(model.room('team').unread, 1, 'the open room counts only what came while the tab was hidden')
+  t.equal(model.dm('bob').unread, 1, 'not my own messages, not history')
+  t.equal(model.unreadTotal, 2)
+  model.forget('room:team')
+  t.equal(model.active, undefined, 'forgetting the open conversation closes it')
+  t.equal(model.unreadTotal, 1)
+})
+
+t.test('text of a message', async (t) => {
+  t.equal(textOf({ text: 'hi' }), 'hi')
+  t.equal(textOf({ n: 1 }), '{"n":1}', 'anything else is shown as JSON')
+  t.equal(textOf(null), 'null')
+})
