@@ -41,6 +41,10 @@ export interface Keys {
   members (room: string): string
   rooms (user: string): string
   presence (channel: string): string
+  /** sorted set: ids of one role's fleet components (registries, health checkers) → last seen (ms, store clock) */
+  components (role: string): string
+  /** hash: one component's details (`startedAt`, `details` JSON); expires when it stops announcing itself */
+  component (role: string, id: string): string
 }
 
 export function keys (prefix: string): Keys {
@@ -56,6 +60,8 @@ export function keys (prefix: string): Keys {
     dedup: (channel, sender, mid) => `${prefix}mid:${channel}:${sender}:${mid}`,
     members: (room) => `${prefix}members:${room}`,
     rooms: (user) => `${prefix}rooms:${user}`,
-    presence: (channel) => `${prefix}presence:${channel}`
+    presence: (channel) => `${prefix}presence:${channel}`,
+    components: (role) => `${prefix}components:${role}`,
+    component: (role, id) => `${prefix}component:${role}:${id}`
   }
 }

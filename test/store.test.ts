@@ -128,9 +128,9 @@ for (const backend of BACKENDS) {
     t.same(await store.listServers(), [])
     t.equal(await store.reserve(5000, 'n0', Date.now() + 30_000), null)
 
-    t.equal(await store.heartbeat(server('a'), 3), true, 'the first heartbeat admits')
-    t.equal(await store.heartbeat(server('b'), 1), true)
-    t.equal(await store.heartbeat(server('a'), 3), false, 'later ones refresh')
+    t.same(await store.heartbeat(server('a'), 3), { readmitted: true, drainRequested: false }, 'the first heartbeat admits')
+    t.equal((await store.heartbeat(server('b'), 1)).readmitted, true)
+    t.equal((await store.heartbeat(server('a'), 3)).readmitted, false, 'later ones refresh')
     const listed = await store.listServers()
     t.match(listed, [{ id: 'b', load: 1, url: 'ws://h/b', capacity: 10, draining: false, startedAt: 1700000000000 }, { id: 'a', load: 3 }])
     t.ok(listed.every((s) => typeof s.lastHeartbeat === 'number' && Math.abs((s.lastHeartbeat ?? 0) - Date.now()) < 5000), 'heartbeat times are recent')
@@ -165,6 +165,47 @@ for (const backend of BACKENDS) {
     t.same(await store.listServers(), [], 'a late decrement does not resurrect a deregistered server')
   })
 
+  t.test(`${backend}: what the admin dashboard reads: connections, message rate, drain requests`, async (t) => {
+    const { store } = await openStore(t, backend)
+    t.equal(await store.requestDrain('a'), false, 'an unknown server cannot be asked to drain')
+    await store.heartbeat({ ...server('a'), messagesPerSecond: 12.5 }, 4)
+    await store.reserve(5000, 'n1', Date.now() + 30_000)
+    t.match(await store.listServers(), [{ id: 'a', load: 5, connections: 4, messagesPerSecond: 12.5, drainRequested: false }],
+      'connections as reported; the load also counts the reservation')
+    await store.heartbeat(server('a'), 4)
+    t.match(await store.listServers(), [{ id: 'a', messagesPerSecond: 12.5 }], 'a heartbeat without a rate keeps the last one')
+
+    t.equal(await store.requestDrain('a'), true)
+    t.equal(await store.requestDrain('a'), true, 'asking twice is harmless')
+    t.match(await store.listServers(), [{ id: 'a', drainRequested: true }])
+    t.same(await store.heartbeat(server('a'), 4), { readmitted: false, drainRequested: true }, 'the next heartbeat hears it')
+    t.equal((await store.heartbeat(server('a', { draining: true }), 4)).drainRequested, true, 'and every one after, while draining')
+    await store.deregister('a')
+    t.same(await store.heartbeat(server('a'), 0), { readmitted: true, drainRequested: false }, 'a server that comes back starts afresh')
+  })
+
+  t.test(`${backend}: registries and health checkers announce themselves`, async (t) => {
+    const { store } = await openStore(t, backend)
+    const clock = await store.clock()
+    t.ok(Math.abs(clock - Date.now()) < 5000, 'the store clock is close to ours')
+    t.same(await store.components('registry'), [])
+    await store.announce({ role: 'registry', id: 'r2', startedAt: 5, details: { address: '10.0.0.2:3000' } }, 10_000)
+    await store.announce({ role: 'registry', id: 'r1', startedAt: 7, details: { address: '10.0.0.1:3000', pid: 42 } }, 300)
+    await store.announce({ role: 'health', id: 'h1', startedAt: 9, details: { evictions: 3, lastSweepAt: null } }, 10_000)
+    const registries = await store.components('registry')
+    t.match(registries, [
+      { role: 'registry', id: 'r1', startedAt: 7, details: { address: '10.0.0.1:3000', pid: 42 } },
+      { role: 'registry', id: 'r2', startedAt: 5, details: { address: '10.0.0.2:3000' } }
+    ], 'by id, with their details')
+    t.ok(registries.every((r) => Math.abs(r.lastSeen - clock) < 5000), 'last seen on the store clock')
+    t.same((await store.components('health')).map((h) => h.details), [{ evictions: 3, lastSweepAt: null }], 'roles are apart')
+
+    await sleep(400)
+    t.same((await store.components('registry')).map((r) => r.id), ['r2'], 'one that stopped announcing is forgotten after its ttl')
+    await store.retire('registry', 'r2')
+    t.same(await store.components('registry'), [], 'a retired one at once')
+  })
+
   t.test(`${backend}: expired reservations stop counting`, async (t) => {
     const { store } = await openStore(t, backend)
     await store.heartbeat(server('a'), 0)
@@ -196,7 +237,7 @@ for (const backend of BACKENDS) {
     ])
     t.same(await store.dropPresence('quiet'), [], 'dropping twice finds nothing')
     t.same(await store.presence('room:x'), ['bob'])
-    t.equal(await store.heartbeat(server('quiet'), 2), true, 'a server that comes back is re-admitted')
+    t.equal((await store.heartbeat(server('quiet'), 2)).readmitted, true, 'a server that comes back is re-admitted')
     t.match((await store.listServers()).find((s) => s.id === 'quiet'), { load: 2 }, 'with its true count')
   })
 

@@ -120,6 +120,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     connections,
     activity: () => hub.received,
     meter,
+    onDrainRequested: () => { lifecycle.drain(options.drain).catch((err: unknown) => log.error({ err }, 'drain failed')) },
     allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
   })
   let closing = false

@@ -13,6 +13,7 @@ import { reconnectFrame } from './frames.js'
 import type { PresenceTracker } from './presence.js'
 import { RelayProbe } from './probe.js'
 import type { SocketMeter } from './meter.js'
+import { rateOf } from './rate.js'
 
 export interface DrainOptions {
   /** clients moved per step (default 50) */
@@ -37,14 +38,17 @@ export interface LifecycleOptions {
   readonly allocator: Allocator
   /** where drains are counted (switchboard-metrics) */
   readonly meter?: SocketMeter
-  /** live frames received so far (see RelayProbe) */
+  /** live frames received so far (see RelayProbe); their rate goes out with each heartbeat */
   readonly activity: () => number
+  /** an admin asked for a drain through the store (the dashboard's button): start one */
+  readonly onDrainRequested?: () => void
 }
 
 export class Lifecycle {
   readonly #options: LifecycleOptions
   readonly #startedAt = Date.now()
   readonly #probe: RelayProbe
+  readonly #messageRate: () => number
   #url = ''
   #timer: NodeJS.Timeout | undefined
   #admitted = false
@@ -60,6 +64,7 @@ export class Lifecycle {
   constructor (options: LifecycleOptions) {
     this.#options = options
     this.drained = new Promise((resolve) => { this.#resolveDrained = resolve })
+    this.#messageRate = rateOf(options.activity)
     this.#probe = new RelayProbe({
       store: options.store,
       serverId: options.serverId,
@@ -114,7 +119,12 @@ export class Lifecycle {
     if (this.#benched) return
     const { store, presence, log, connections } = this.#options
     // Claimed-but-not-yet-open clients count too: their reservation is gone, their connection not yet here.
-    const readmitted = await store.heartbeat(this.record(), connections.size + this.#options.upgrading())
+    const record = { ...this.record(), messagesPerSecond: this.#messageRate() }
+    const { readmitted, drainRequested } = await store.heartbeat(record, connections.size + this.#options.upgrading())
+    if (drainRequested && !this.#isDraining) {
+      log.info('drain requested by an admin')
+      this.#options.onDrainRequested?.()
+    }
     if (readmitted && this.#admitted) {
       // Evicted while unreachable (paused, partitioned): back with the true count; presence was dropped, so record it again.
       log.warn({ connections: connections.size }, 're-admitted to the fleet after an eviction')

@@ -7,7 +7,10 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
-import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
+import type {
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store,
+  StoreLimits
+} from './types.js'
 
 interface Entry { readonly offset: string, readonly frame: string }
 interface History {
@@ -25,6 +28,12 @@ export class MemoryStore implements Store {
   readonly #servers = new Map<string, ServerRecord>()
   readonly #load = new Map<string, number>()
   readonly #alive = new Map<string, number>()
+  /** server → connections at its last heartbeat */
+  readonly #connections = new Map<string, number>()
+  /** servers an admin asked to drain */
+  readonly #drainRequests = new Set<string>()
+  /** role → id → status, and when each is forgotten */
+  readonly #components = new Map<ComponentRole, Map<string, { status: ComponentStatus, expiresAt: number }>>()
   /** server → reservation nonce → expiry */
   readonly #reservations = new Map<string, Map<string, number>>()
   readonly #history = new Map<string, History>()
@@ -45,16 +54,26 @@ export class MemoryStore implements Store {
 
   // Fleet -------------------------------------------------------------------
 
-  async heartbeat (server: ServerRecord, connections: number): Promise<boolean> {
+  async heartbeat (server: ServerRecord, connections: number): Promise<HeartbeatReply> {
     const readmitted = !this.#alive.has(server.id)
-    this.#servers.set(server.id, { ...server })
+    const rate = server.messagesPerSecond ?? this.#servers.get(server.id)?.messagesPerSecond
+    this.#servers.set(server.id, { ...server, ...(rate !== undefined ? { messagesPerSecond: rate } : {}) })
+    this.#connections.set(server.id, connections)
     this.#load.set(server.id, connections + this.#liveReservations(server.id))
     this.#alive.set(server.id, Date.now())
-    return readmitted
+    return { readmitted, drainRequested: this.#drainRequests.has(server.id) }
+  }
+
+  async requestDrain (id: string): Promise<boolean> {
+    if (!this.#servers.has(id)) return false
+    this.#drainRequests.add(id)
+    return true
   }
 
   async deregister (id: string): Promise<void> {
     this.#servers.delete(id)
+    this.#connections.delete(id)
+    this.#drainRequests.delete(id)
     this.#load.delete(id)
     this.#alive.delete(id)
     this.#reservations.delete(id)
@@ -231,6 +250,31 @@ export class MemoryStore implements Store {
     return [...users].filter(([, servers]) => [...servers].some((s) => this.#isAlive(s))).map(([user]) => user).sort()
   }
 
+  // Other components ----------------------------------------------------------
+
+  async announce (component: ComponentRecord, ttlMs: number): Promise<void> {
+    let byId = this.#components.get(component.role)
+    if (byId === undefined) this.#components.set(component.role, byId = new Map())
+    const now = Date.now()
+    byId.set(component.id, { status: { ...component, details: { ...component.details }, lastSeen: now }, expiresAt: now + ttlMs })
+  }
+
+  async components (role: ComponentRole): Promise<ComponentStatus[]> {
+    const byId = this.#components.get(role)
+    if (byId === undefined) return []
+    const now = Date.now()
+    for (const [id, entry] of byId) if (entry.expiresAt <= now) byId.delete(id)
+    return [...byId.values()].map((entry) => entry.status).sort((a, b) => a.id < b.id ? -1 : 1)
+  }
+
+  async retire (role: ComponentRole, id: string): Promise<void> {
+    this.#components.get(role)?.delete(id)
+  }
+
+  async clock (): Promise<number> {
+    return Date.now()
+  }
+
   async ping (): Promise<void> {}
 
   async close (): Promise<void> {
@@ -289,7 +333,10 @@ export class MemoryStore implements Store {
         draining: record?.draining ?? false,
         startedAt: record?.startedAt ?? 0,
         load: this.#load.get(id) ?? 0,
-        lastHeartbeat: this.#alive.get(id) ?? null
+        lastHeartbeat: this.#alive.get(id) ?? null,
+        ...(this.#connections.has(id) ? { connections: this.#connections.get(id) } : {}),
+        ...(record?.messagesPerSecond !== undefined ? { messagesPerSecond: record.messagesPerSecond } : {}),
+        drainRequested: this.#drainRequests.has(id)
       })
     }
     return list.sort((a, b) => a.load - b.load || (a.id < b.id ? -1 : 1))

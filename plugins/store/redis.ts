@@ -7,9 +7,14 @@
 import type { Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
-import { APPEND, APPEND_WITH_COPY, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, RESERVE } from './scripts.js'
+import {
+  ANNOUNCE, APPEND, APPEND_WITH_COPY, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE
+} from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
-import type { AppendInput, AppendResult, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store, StoreLimits } from './types.js'
+import type {
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store,
+  StoreLimits
+} from './types.js'
 import { keys as makeKeys } from '../names.js'
 import type { Keys } from '../names.js'
 
@@ -27,7 +32,10 @@ declare module 'ioredis' {
     sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
     sbPresence (presence: string, alive: string, windowMs: Str): Result<string[], Context>
     sbHeartbeat (load: string, alive: string, server: string, reservations: string, id: string, url: string, capacity: number, draining: number,
-      startedAt: number, connections: number, graceMs: number): Result<number, Context>
+      startedAt: number, connections: number, graceMs: number, rate: Str): Result<[number, number], Context>
+    sbRequestDrain (server: string): Result<number, Context>
+    sbAnnounce (components: string, component: string, id: string, startedAt: number, details: string, ttlMs: number): Result<null, Context>
+    sbComponents (components: string, componentPrefix: string): Result<string[], Context>
     sbReserve (load: string, alive: string, aliveWithinMs: number, serverPrefix: string, reservationsPrefix: string, nonce: string, expiresAt: number,
       exclude: string): Result<[string, string, string, string, string, string] | null, Context>
     sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
@@ -81,10 +89,15 @@ export class RedisStore implements Store {
     this.#subscriber.on('ready', this.#onSubscriberReady)
   }
 
-  async heartbeat (server: ServerRecord, connections: number): Promise<boolean> {
+  async heartbeat (server: ServerRecord, connections: number): Promise<HeartbeatReply> {
     const k = this.#keys
-    return (await this.#client.sbHeartbeat(k.load, k.alive, k.server(server.id), k.reservations(server.id), server.id, server.url, server.capacity,
-      server.draining ? 1 : 0, server.startedAt, connections, RESERVATION_GRACE_MS)) === 1
+    const [readmitted, drain] = await this.#client.sbHeartbeat(k.load, k.alive, k.server(server.id), k.reservations(server.id), server.id, server.url,
+      server.capacity, server.draining ? 1 : 0, server.startedAt, connections, RESERVATION_GRACE_MS, server.messagesPerSecond ?? '')
+    return { readmitted: readmitted === 1, drainRequested: drain === 1 }
+  }
+
+  async requestDrain (id: string): Promise<boolean> {
+    return (await this.#client.sbRequestDrain(this.#keys.server(id))) === 1
   }
 
   async deregister (id: string): Promise<void> {
@@ -140,7 +153,10 @@ export class RedisStore implements Store {
         draining: record.draining === '1',
         startedAt: Number(record.startedAt ?? 0),
         load: loads.get(id) ?? 0,
-        lastHeartbeat: beats.get(id) ?? null
+        lastHeartbeat: beats.get(id) ?? null,
+        ...(record.connections !== undefined ? { connections: Number(record.connections) } : {}),
+        ...(record.rate !== undefined ? { messagesPerSecond: Number(record.rate) } : {}),
+        drainRequested: record.drainRequestedAt !== undefined
       }
     }).sort((a, b) => a.load - b.load || (a.id < b.id ? -1 : 1))
   }
@@ -262,6 +278,32 @@ export class RedisStore implements Store {
     return (await this.#client.sbPresence(this.#keys.presence(channel), this.#keys.alive, this.#limits.aliveWithinMs)).sort()
   }
 
+  async announce (component: ComponentRecord, ttlMs: number): Promise<void> {
+    const k = this.#keys
+    await this.#client.sbAnnounce(k.components(component.role), k.component(component.role, component.id), component.id, component.startedAt,
+      JSON.stringify(component.details), ttlMs)
+  }
+
+  async components (role: ComponentRole): Promise<ComponentStatus[]> {
+    const k = this.#keys
+    const flat = await this.#client.sbComponents(k.components(role), k.component(role, ''))
+    const list: ComponentStatus[] = []
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      list.push({ role, id: flat[i] as string, lastSeen: Number(flat[i + 1]), startedAt: Number(flat[i + 2]), details: parseDetails(flat[i + 3] as string) })
+    }
+    return list.sort((a, b) => a.id < b.id ? -1 : 1)
+  }
+
+  async retire (role: ComponentRole, id: string): Promise<void> {
+    const k = this.#keys
+    await this.#client.multi().zrem(k.components(role), id).del(k.component(role, id)).exec()
+  }
+
+  async clock (): Promise<number> {
+    const [seconds, micros] = await this.#client.time()
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  }
+
   async ping (): Promise<void> {
     await this.#client.ping()
   }
@@ -286,9 +328,22 @@ function defineScripts (client: Redis): void {
   client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })
   client.defineCommand('sbHeartbeat', { numberOfKeys: 4, lua: HEARTBEAT })
+  client.defineCommand('sbRequestDrain', { numberOfKeys: 1, lua: REQUEST_DRAIN })
+  client.defineCommand('sbAnnounce', { numberOfKeys: 2, lua: ANNOUNCE })
+  client.defineCommand('sbComponents', { numberOfKeys: 1, lua: COMPONENTS })
   client.defineCommand('sbReserve', { numberOfKeys: 2, lua: RESERVE })
   client.defineCommand('sbEvict', { numberOfKeys: 2, lua: EVICT })
   client.defineCommand('sbDropPresence', { numberOfKeys: 2, lua: DROP_PRESENCE })
+}
+
+/** A component's details as announced; anything unreadable shows as none. */
+function parseDetails (json: string): Record<string, string | number | null> {
+  try {
+    const value: unknown = JSON.parse(json)
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, string | number | null> : {}
+  } catch {
+    return {}
+  }
 }
 
 function pairs (flat: string[]): Map<string, number> {

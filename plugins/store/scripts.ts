@@ -185,17 +185,69 @@ return users
 /**
  * Register or refresh a socket server, and reconcile its load to the truth:
  * live connections plus reservations neither claimed nor expired.
- * KEYS: load set, alive set, server hash, reservations. ARGV: id, url, capacity, draining (0|1), startedAt, connections, grace ms.
- * Returns 1 when the server was not in the fleet (first start, or evicted meanwhile).
+ * KEYS: load set, alive set, server hash, reservations.
+ * ARGV: id, url, capacity, draining (0|1), startedAt, connections, grace ms, messages/s ('' = not reported).
+ * Returns { readmitted, drain requested }: readmitted is 1 when the server was
+ * not in the fleet (first start, or evicted meanwhile); drain requested is 1
+ * once an admin asked it to drain (REQUEST_DRAIN), until its record is removed.
  */
 export const HEARTBEAT = `
 ${NOW_MS}
 local readmitted = redis.call('ZSCORE', KEYS[2], ARGV[1]) == false and 1 or 0
-redis.call('HSET', KEYS[3], 'url', ARGV[2], 'capacity', ARGV[3], 'draining', ARGV[4], 'startedAt', ARGV[5])
+local drain = redis.call('HEXISTS', KEYS[3], 'drainRequestedAt')
+redis.call('HSET', KEYS[3], 'url', ARGV[2], 'capacity', ARGV[3], 'draining', ARGV[4], 'startedAt', ARGV[5], 'connections', ARGV[6])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[3], 'rate', ARGV[8]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - tonumber(ARGV[7])))
 redis.call('ZADD', KEYS[1], tonumber(ARGV[6]) + redis.call('ZCARD', KEYS[4]), ARGV[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-return readmitted
+return { readmitted, drain }
+`
+
+/**
+ * Ask a socket server to drain: a mark in its record that its next heartbeat
+ * reads. Only for a server that has a record. KEYS: server hash.
+ * Returns 1 when recorded (or already requested), 0 for an unknown server.
+ */
+export const REQUEST_DRAIN = `
+${NOW_MS}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSETNX', KEYS[1], 'drainRequestedAt', now)
+return 1
+`
+
+/**
+ * A registry or health checker says it is alive: last seen (store clock) in
+ * the role's sorted set, details in a hash that expires unless refreshed.
+ * KEYS: the role's set, the component's hash. ARGV: id, startedAt, details (JSON), ttl ms.
+ */
+export const ANNOUNCE = `
+${NOW_MS}
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], 'startedAt', ARGV[2], 'details', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+`
+
+/**
+ * The components of a role whose details have not expired; the others are
+ * forgotten on the way. KEYS: the role's set. ARGV: the role's hash prefix.
+ * Returns a flat list: id, last seen, startedAt, details, …
+ */
+export const COMPONENTS = `
+local out = {}
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local id = entries[i]
+  local h = redis.call('HMGET', ARGV[1] .. id, 'startedAt', 'details')
+  if h[1] then
+    out[#out + 1] = id
+    out[#out + 1] = entries[i + 1]
+    out[#out + 1] = h[1]
+    out[#out + 1] = h[2] or '{}'
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
 `
 
 /**

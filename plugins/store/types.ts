@@ -14,6 +14,11 @@ export interface ServerRecord {
   readonly draining: boolean
   /** ms since epoch */
   readonly startedAt: number
+  /**
+   * live frames per second it received from the relay (messages and presence
+   * events) since its previous heartbeat, when it reports it
+   */
+  readonly messagesPerSecond?: number
 }
 
 /** A server as the registry sees it. */
@@ -22,6 +27,36 @@ export interface ServerStatus extends ServerRecord {
   readonly load: number
   /** last heartbeat, ms since epoch (store clock), or null if none recorded */
   readonly lastHeartbeat: number | null
+  /** connections (and upgrades under way) at its last heartbeat, when known */
+  readonly connections?: number
+  /** an admin asked it to drain (`requestDrain`); it starts at its next heartbeat */
+  readonly drainRequested?: boolean
+}
+
+/** What a heartbeat learns from the store. */
+export interface HeartbeatReply {
+  /** the server was not in the fleet (first start, or evicted while it was unreachable) */
+  readonly readmitted: boolean
+  /** an admin asked this server to drain */
+  readonly drainRequested: boolean
+}
+
+/** Fleet components other than socket servers, listed on the admin dashboard. */
+export type ComponentRole = 'registry' | 'health'
+
+export interface ComponentRecord {
+  readonly role: ComponentRole
+  /** unique within its role */
+  readonly id: string
+  /** ms since epoch */
+  readonly startedAt: number
+  /** a few facts worth showing: address, pid, last sweep, evictions… */
+  readonly details: Readonly<Record<string, string | number | null>>
+}
+
+export interface ComponentStatus extends ComponentRecord {
+  /** its last announcement, ms since epoch (store clock) */
+  readonly lastSeen: number
 }
 
 /** Receives live frames: `payload` is the exact text frame clients get. */
@@ -74,10 +109,12 @@ export interface Store {
   /**
    * Register or refresh a socket server: record, liveness, and its load set to
    * the true count (`connections` plus reservations not yet claimed nor expired),
-   * which heals any drift. Returns true when the server was not in the fleet
-   * (first start, or evicted while it was unreachable).
+   * which heals any drift. Tells whether the server was re-admitted and
+   * whether an admin asked it to drain.
    */
-  heartbeat (server: ServerRecord, connections: number): Promise<boolean>
+  heartbeat (server: ServerRecord, connections: number): Promise<HeartbeatReply>
+  /** Asks a socket server to drain: its next heartbeat reports it. False when the server has no record. */
+  requestDrain (id: string): Promise<boolean>
   /** Remove a server from every fleet structure. */
   deregister (id: string): Promise<void>
   /** Connection accounting between heartbeats: -1 on close; a server without a load entry is left alone. */
@@ -142,6 +179,16 @@ export interface Store {
   presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean>
   /** Users with a connection listening to `channel` on a server whose heartbeat is within `aliveWithinMs`. */
   presence (channel: string): Promise<string[]>
+
+  // Other components ----------------------------------------------------------
+  /** Records that a registry or health checker is alive, with its details; forgotten `ttlMs` after its last announcement. */
+  announce (component: ComponentRecord, ttlMs: number): Promise<void>
+  /** The components of a role not yet forgotten, by id. */
+  components (role: ComponentRole): Promise<ComponentStatus[]>
+  /** Forgets a component at once (on a clean shutdown). */
+  retire (role: ComponentRole, id: string): Promise<void>
+  /** The store's clock, ms since epoch: heartbeat and last-seen times are on it. */
+  clock (): Promise<number>
 
   /** Resolves when the backend answers. */
   ping (): Promise<void>
