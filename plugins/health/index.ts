@@ -24,6 +24,8 @@ export interface SwitchboardHealth {
   sweep (): Promise<string[]>
   /** evictions since start */
   readonly evictions: number
+  /** when the last sweep finished (ms since epoch), null before the first */
+  readonly lastSweepAt: number | null
 }
 
 declare module 'fastify' {
@@ -45,6 +47,7 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
   const log = fastify.log.child({ component: 'health' })
   const evictionCounter = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics.evictions : undefined
   let evictions = 0
+  let lastSweepAt: number | null = null
   let timer: NodeJS.Timeout | undefined
   let running: Promise<string[]> | undefined
 
@@ -62,7 +65,10 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
       if (failing) await store.ping()
       if (failing) answeringSince = Date.now()
       failing = false
-      if (Date.now() - answeringSince < config.heartbeatTimeoutMs) return []
+      if (Date.now() - answeringSince < config.heartbeatTimeoutMs) {
+        lastSweepAt = Date.now()
+        return []
+      }
       evicted = await store.evictStale(config.heartbeatTimeoutMs)
     } catch (err) {
       failing = true
@@ -74,12 +80,14 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
       const entries = await forgetServer(store, server)
       log.warn({ server, timeoutMs: config.heartbeatTimeoutMs, presenceEntries: entries }, 'evicted socket server: no heartbeat within the timeout')
     }
+    lastSweepAt = Date.now()
     return evicted
   }
 
   fastify.decorate('switchboardHealth', {
     sweep,
-    get evictions () { return evictions }
+    get evictions () { return evictions },
+    get lastSweepAt () { return lastSweepAt }
   })
 
   fastify.addHook('onReady', async () => {
