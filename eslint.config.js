@@ -11,7 +11,7 @@ export default [
     }
   },
   {
-    files: ['client/web/**/*.js'],
+    files: ['client/web/**/*.js', 'client/admin/**/*.js'],
     languageOptions: { globals: globals.browser }
   }
 ]

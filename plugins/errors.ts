@@ -40,6 +40,8 @@ export const OriginNotAllowedError = createError('SB_ERR_ORIGIN_NOT_ALLOWED', 'O
 export const TooManyConnectionsError = createError('SB_ERR_TOO_MANY_CONNECTIONS', 'This user already has %s connections on this server', 429)
 export const ShuttingDownError = createError('SB_ERR_SHUTTING_DOWN', 'This server is shutting down; allocate again', 503)
 export const StoreUnavailableError = createError('SB_ERR_STORE_UNAVAILABLE', 'The store (Redis) did not answer: %s', 503)
+export const AdminDisabledError = createError('SB_ERR_ADMIN_DISABLED', 'The admin dashboard is off: set ADMIN_TOKEN to enable it', 404)
+export const UnknownServerError = createError('SB_ERR_UNKNOWN_SERVER', 'No socket server %s in the fleet', 404)
 
 /** Configuration errors are thrown at start, before anything listens. */
 export const InvalidOptionsError = createError('SB_ERR_INVALID_OPTIONS', 'Invalid options for %s: %s')

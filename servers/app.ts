@@ -15,6 +15,9 @@ import { storePlugin } from '../plugins/store/index.js'
 import { webPlugin } from '../plugins/web/index.js'
 import { randomBytes } from 'node:crypto'
 import { healthPlugin } from '../plugins/health/index.js'
+import { healthDetails } from '../plugins/health/beacon.js'
+import { beaconPlugin } from '../plugins/beacon/index.js'
+import { adminPlugin } from '../plugins/admin/index.js'
 import { metricsPlugin } from '../plugins/metrics/index.js'
 import type { SwitchboardMetricsOptions } from '../plugins/metrics/index.js'
 import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
@@ -64,6 +67,18 @@ function socketLimits (config: LimitsConfig): Partial<SwitchboardSocketOptions> 
   }
 }
 
+/** The dashboard (every /admin path answers 404 ADMIN_DISABLED without a token), and this registry's row on it. */
+async function admin (app: FastifyInstance, token: string | undefined, heartbeatTimeoutMs: number): Promise<void> {
+  await app.register(beaconPlugin, { role: 'registry' })
+  await app.register(adminPlugin, { heartbeatTimeoutMs, ...(token !== undefined ? { token } : {}) })
+}
+
+/** The health checker's row on the dashboard, in a context of its own (standalone has a registry's beacon too). */
+async function healthBeacon (app: FastifyInstance, intervalMs: number, heartbeatTimeoutMs: number): Promise<void> {
+  const details = healthDetails(app.switchboardHealth, intervalMs, heartbeatTimeoutMs)
+  await app.register(async (scope) => { await scope.register(beaconPlugin, { role: 'health', details }) })
+}
+
 export function serverOptions (level: string, role: string): FastifyServerOptions {
   return {
     logger: {
@@ -90,6 +105,7 @@ export async function buildRegistry (config: RegistryConfig, extra: Partial<Fast
     allocateRateLimit: config.ALLOCATE_RATE_MAX === 0 ? false : { max: config.ALLOCATE_RATE_MAX, timeWindowMs: config.ALLOCATE_RATE_WINDOW_MS }
   })
   await app.register(webPlugin)
+  await admin(app, config.ADMIN_TOKEN, config.HEARTBEAT_TIMEOUT_MS)
   return app
 }
 
@@ -130,6 +146,7 @@ export async function buildHealth (config: HealthConfig, extra: Partial<FastifyS
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
   await app.register(healthPlugin, { intervalMs: config.HEALTH_INTERVAL_MS, heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS })
+  await healthBeacon(app, config.HEALTH_INTERVAL_MS, config.HEARTBEAT_TIMEOUT_MS)
   app.get('/healthz', async () => {
     await app.switchboardStore.ping()
     return { status: 'ok', evictions: app.switchboardHealth.evictions }
@@ -146,6 +163,8 @@ export async function buildStandalone (config: StandaloneConfig, extra: Partial<
   await app.register(registryPlugin, { tokenSecret, auth: auth(config) })
   await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
   await app.register(healthPlugin)
+  await healthBeacon(app, 1000, 3000)
   await app.register(webPlugin)
+  await admin(app, config.ADMIN_TOKEN, 3000)
   return app
 }

@@ -21,6 +21,7 @@ const Common = {
 }
 const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db] or redis+sentinel://h1:p1,h2:p2/masterName' })
 const TokenSecret = Type.String({ minLength: 16, description: 'the connect-token HMAC secret, at least 16 characters, the same on registries and socket servers' })
+const AdminToken = Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for /admin and its API, at least 16 characters' }))
 const History = {
   HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'messages kept per channel, 1-1000000' }),
   HISTORY_TTL_MS: Type.Integer({ minimum: 1000, default: 24 * 3600_000, description: 'ms a channel\'s history is kept after its last message, at least 1000' })
@@ -60,7 +61,8 @@ export const RegistryEnv = Type.Object({
   REDIS_URL: RedisUrl,
   TOKEN_SECRET: TokenSecret,
   ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: 600, description: '/allocate requests per client IP per window, 0 = no limit' }),
-  ALLOCATE_RATE_WINDOW_MS: Ms(60_000, 100)
+  ALLOCATE_RATE_WINDOW_MS: Ms(60_000, 100),
+  ADMIN_TOKEN: AdminToken
 })
 export const SocketEnv = Type.Object({
   ...Common,
@@ -99,7 +101,8 @@ export const StandaloneEnv = Type.Object({
   ...Limits,
   CAPACITY: SocketEnv.properties.CAPACITY,
   MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD,
-  ...History
+  ...History,
+  ADMIN_TOKEN: AdminToken
 })
 
 export type RegistryConfig = Static<typeof RegistryEnv>

@@ -32,6 +32,9 @@ t.test('every bad variable is named, with what it expects', async (t) => {
   t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET }), /JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when AUTH_MODE is 'jwt'/)
   t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, AUTH_MODE: 'dev', TLS_CERT: '/nonexistent.pem' }), /TLS_CERT and TLS_KEY go together[\s\S]*TLS_CERT: no such file/)
   t.throws(() => socketConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, ALLOWED_ORIGINS: 'chat.example.com' }), /ALLOWED_ORIGINS must be comma-separated browser origins/)
+  t.throws(() => registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, AUTH_MODE: 'dev', ADMIN_TOKEN: 'short' }), /ADMIN_TOKEN must be the bearer token for \/admin/)
+  t.equal(registryConfig({ REDIS_URL: 'redis://h', TOKEN_SECRET: SECRET, AUTH_MODE: 'dev', ADMIN_TOKEN: SECRET }).ADMIN_TOKEN, SECRET)
+  t.equal(standaloneConfig({ ADMIN_TOKEN: SECRET }).ADMIN_TOKEN, SECRET)
 })
 
 t.test('REDIS_URL forms', async (t) => {

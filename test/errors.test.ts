@@ -15,6 +15,8 @@ t.test('each registered error has a code, a status code and a message', async (t
     RateLimitedError: ['SB_ERR_RATE_LIMITED', 429],
     TooManyConnectionsError: ['SB_ERR_TOO_MANY_CONNECTIONS', 429],
     StoreUnavailableError: ['SB_ERR_STORE_UNAVAILABLE', 503],
+    AdminDisabledError: ['SB_ERR_ADMIN_DISABLED', 404],
+    UnknownServerError: ['SB_ERR_UNKNOWN_SERVER', 404],
     InvalidOptionsError: ['SB_ERR_INVALID_OPTIONS', 500],
     InvalidConfigError: ['SB_ERR_INVALID_CONFIG', 500]
   }

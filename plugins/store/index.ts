@@ -11,7 +11,9 @@ import { MemoryStore } from './memory.js'
 import { RedisStore } from './redis.js'
 import type { Store, StoreLimits } from './types.js'
 
-export type { Store, ServerRecord, ServerStatus, MessageHandler, AppendInput, AppendResult, StoreLimits } from './types.js'
+export type {
+  Store, ServerRecord, ServerStatus, HeartbeatReply, ComponentRole, ComponentRecord, ComponentStatus, MessageHandler, AppendInput, AppendResult, StoreLimits
+} from './types.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
 
