@@ -6,13 +6,14 @@
  * while alice keeps writing to him and to their room, and once his page gets
  * an allocation on a surviving server it shows every one of those messages
  * exactly once. Then bob's new server drains (SIGTERM) and his page follows
- * it to alice's server, again missing nothing.
+ * it to alice's server, again missing nothing. UPDATE_SCREENSHOTS=1 also
+ * rewrites docs/screenshots/chat-reconnecting.png.
  */
 import t from 'tap'
 import { eventually } from './helpers/client.js'
 import { startProcessCluster } from './helpers/processes.js'
 import { sharedRedis, uniquePrefix } from './helpers/redis.js'
-import { conversationButton, joinRoom, launchBrowser, live, messages, onlineButton, say, serverOf, signIn } from './helpers/browser.js'
+import { conversationButton, joinRoom, launchBrowser, live, messages, onlineButton, say, screenshot, serverOf, signIn } from './helpers/browser.js'
 
 t.test('kill -9, then drain, of the server holding bob: his page reconnects and shows what was sent meanwhile, once', async (t) => {
   const redis = await sharedRedis()
@@ -48,6 +49,7 @@ t.test('kill -9, then drain, of the server holding bob: his page reconnects and 
   victim?.child.kill('SIGKILL')
   await bob.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor()
   t.match(await bob.locator('#connection .countdown').textContent(), /^(in \d+ s|now…)$/, 'bob sees that his page is reconnecting, with a countdown')
+  await screenshot(bob, 'chat-reconnecting.png')
 
   for (let n = 1; n <= 5; n++) await say(alice, `dm ${n}`)
   await messages(alice, 'dm 5').waitFor()

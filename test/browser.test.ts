@@ -55,6 +55,10 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await messages(alice, 'hi all, the deploy is green').waitFor()
   t.equal(await messages(alice).count(), 2, 'the room shows its two messages once')
   t.equal(await conversationButton(alice, 'bob').locator('.badge').count(), 0, 'nothing unread for alice')
+  await conversationButton(bob, 'alice').click()
+  await say(bob, 'lunch at noon?')
+  await alice.getByRole('button', { name: 'bob 1 unread' }).waitFor()
+  t.pass('a direct message to alice while she is in the room counts as unread')
   await screenshot(alice, 'chat.png')
   await alice.setViewportSize({ width: 390, height: 844 })
   await screenshot(alice, 'chat-narrow.png')
@@ -62,7 +66,7 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   // Carol fills the room with more than a page of history, then bob reloads.
   const carol = await sdkClient(t, base, 'carol')
   await carol.client.join('team')
-  await membersOf(bob).filter({ hasText: /^carol/ }).waitFor()
+  await membersOf(alice).filter({ hasText: /^carol/ }).waitFor()
   t.pass('a member arriving is shown live')
   for (let n = 1; n <= 40; n++) await carol.client.publish('team', { text: `note ${n}` })
   await messages(alice, 'note 40').waitFor()
@@ -80,7 +84,7 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   t.same(texts, ['hello team', 'hi all, the deploy is green', ...Array.from({ length: 40 }, (_, i) => `note ${i + 1}`)],
     'scrolling up loads the older page: every message once, in order')
   await conversationButton(bob, 'alice').click()
-  t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice'], 'the direct conversation is back too')
+  t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice', 'lunch at noon?'], 'the direct conversation is back too')
 
   carol.client.close()
   await bob.close()

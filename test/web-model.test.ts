@@ -49,6 +49,14 @@ t.test('unread: live messages from others in a conversation not being read', asy
   t.equal(model.unreadTotal, 1)
 })
 
+t.test('a direct conversation that starts after the personal channel was read to its end has nothing older', async (t) => {
+  const model = new ChatModel('alice')
+  t.equal(model.dm('bob').exhausted, false)
+  model.personal.exhausted = true
+  t.equal(model.dm('carol').exhausted, true)
+  t.equal(model.room('team').exhausted, false, 'rooms page on their own')
+})
+
 t.test('text of a message', async (t) => {
   t.equal(textOf({ text: 'hi' }), 'hi')
   t.equal(textOf({ n: 1 }), '{"n":1}', 'anything else is shown as JSON')

@@ -108,7 +108,8 @@ export class ChatModel {
   #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
     let conversation = this.conversations.get(id)
     if (conversation === undefined) {
-      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: false }
+      // A new direct conversation has nothing older than what my personal channel's paging reached.
+      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: kind === 'dm' && this.personal.exhausted }
       this.conversations.set(id, conversation)
     }
     return conversation
