@@ -10,6 +10,8 @@ export type { SwitchboardSocket, SwitchboardSocketOptions } from './socket/index
 export { healthPlugin } from './health/index.js'
 export type { SwitchboardHealth, SwitchboardHealthOptions } from './health/index.js'
 export type { AuthorizeJoin, DrainOptions } from './socket/index.js'
+export { metricsPlugin } from './metrics/index.js'
+export type { SwitchboardMetrics, SwitchboardMetricsOptions, SwitchboardMetricFamilies, AllocationOutcome } from './metrics/index.js'
 export { webPlugin } from './web/index.js'
 export { TokenSigner } from './token/index.js'
 export * from './errors.js'
