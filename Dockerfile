@@ -18,6 +18,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist dist
+# The admin dashboard is served from its sources (plain ES modules, no build step).
+COPY --from=build /app/client/admin client/admin
 COPY infra infra
 USER node
 # Every role answers GET /healthz on $PORT.

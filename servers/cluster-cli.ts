@@ -41,6 +41,7 @@ export async function clusterCommand (argv: string[]): Promise<number> {
       print(table(cluster.components))
       print('')
       print(`Open ${cluster.entry}/ to chat. Clients allocate there (GET ${cluster.entry}/allocate?user=alice).`)
+      print(`Admin dashboard: ${cluster.entry}/admin/ (the token is adminToken in ${values.dir}/cluster.json).`)
       print(`REDIS_URL=${cluster.redisUrl}`)
       print(`Details: ${values.dir}/cluster.json  ·  logs: ${values.dir}/logs  ·  stop: switchboard cluster down --dir ${values.dir}`)
       return 0

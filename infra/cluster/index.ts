@@ -24,7 +24,7 @@ export const DEFAULT_REGISTRIES = 2
 export const DEFAULT_SOCKETS = 3
 /** What each Switchboard role is configured with, besides PORT. */
 export const ENV_BY_ROLE = {
-  registry: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'AUTH_MODE'],
+  registry: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'AUTH_MODE', 'ADMIN_TOKEN'],
   socket: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'SERVER_ID', 'PUBLIC_URL', 'ADMIN_TOKEN'],
   health: ['REDIS_URL', 'HOST', 'LOG_LEVEL']
 } as const
@@ -155,7 +155,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     const registryPorts: number[] = []
     for (let n = 1; n <= (options.registries ?? DEFAULT_REGISTRIES); n++) {
       await step(`registry ${n}`, async () => {
-        const port = await node('registry', `registry-${n}`, 'registry', { AUTH_MODE: 'dev' }, (p) => `http://127.0.0.1:${p}`)
+        const port = await node('registry', `registry-${n}`, 'registry', { AUTH_MODE: 'dev', ADMIN_TOKEN: adminToken }, (p) => `http://127.0.0.1:${p}`)
         registryPorts.push(port)
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 15_000, `registry ${n}`)
       })
