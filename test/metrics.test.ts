@@ -9,8 +9,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
-import { buildHealth, buildRegistry, buildSocket } from '../servers/app.js'
-import { healthConfig, registryConfig, socketConfig } from '../servers/config.js'
+import { buildHealth, buildRegistry, buildSocket, buildStandalone } from '../servers/app.js'
+import { healthConfig, registryConfig, socketConfig, standaloneConfig } from '../servers/config.js'
 import { messagePrefix } from '../plugins/socket/frames.js'
 import { appendedAt } from '../plugins/socket/meter.js'
 import { TestClient, eventually } from './helpers/client.js'
@@ -217,4 +217,18 @@ t.test('METRICS_TOKEN puts /metrics behind a bearer token', async (t) => {
   t.equal((await fetch(`${url}/metrics`)).status, 401, 'no token')
   t.equal((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer not-the-token-0123456789' } })).status, 401, 'a wrong one')
   t.ok(sampleValue(await scrape(url, { authorization: `Bearer ${token}` }), 'switchboard_evictions_total') >= 0, 'the right one')
+})
+
+t.test('standalone serves one /metrics for its registry, socket server and health checker, on the memory store', async (t) => {
+  const url = await listen(t, await buildStandalone(standaloneConfig({ LOG_LEVEL: 'silent' })))
+  for (const name of SWITCHBOARD_FAMILIES) t.ok((await scrape(url)).has(name), name)
+  const alice = await TestClient.connect(url, 'alice')
+  const bob = await TestClient.connect(url, 'bob')
+  t.teardown(() => { alice.close(); bob.close() })
+  t.equal(await metric(url, 'switchboard_allocations_total', { outcome: 'ok' }), 2)
+  t.equal(await metric(url, 'switchboard_connections'), 2)
+  t.equal((await alice.request({ type: 'send', to: 'bob', data: 'hi' })).type, 'ack')
+  await bob.next((f) => f.type === 'message')
+  t.equal(await metric(url, 'switchboard_relay_latency_seconds_count'), 2, 'the message and alice\'s copy, relayed through the memory store')
+  t.equal(await metric(url, 'switchboard_messages_in_total', { type: 'send' }), 1)
 })
