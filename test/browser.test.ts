@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core'
 import { runCli, waitForHttp } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
-import { conversationButton, focusedId, joinRoom, launchBrowser, live, membersOf, messages, onlineButton, say, screenshot, signIn } from './helpers/browser.js'
+import { conversationButton, focusedId, joinRoom, launchBrowser, live, membersOf, messages, onlineButton, say, screenshot, signIn, VIEWPORT } from './helpers/browser.js'
 
 t.test('two people chat on the standalone server in a real browser', async (t) => {
   const port = await freePort()
@@ -62,6 +62,11 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await screenshot(alice, 'chat.png')
   await alice.setViewportSize({ width: 390, height: 844 })
   await screenshot(alice, 'chat-narrow.png')
+  const nav = await alice.getByRole('navigation', { name: 'Conversations' }).boundingBox()
+  const conversation = await alice.locator('main.conversation').boundingBox()
+  t.ok(nav !== null && conversation !== null && conversation.y >= nav.y + nav.height && conversation.width > 300,
+    'on a phone-sized screen the panes stack, the conversation below the lists at full width')
+  await alice.setViewportSize(VIEWPORT)
 
   // Carol fills the room with more than a page of history, then bob reloads.
   const carol = await sdkClient(t, base, 'carol')
@@ -86,10 +91,17 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await conversationButton(bob, 'alice').click()
   t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice', 'lunch at noon?'], 'the direct conversation is back too')
 
+  // Leaving the room: it goes from bob's list, and bob from the room's members on alice's page.
+  await conversationButton(bob, '#team').click()
+  await bob.getByRole('button', { name: 'Leave room' }).click()
+  await conversationButton(bob, '#team').waitFor({ state: 'detached' })
+  await membersOf(alice).filter({ hasText: /^bob/ }).waitFor({ state: 'detached' })
+  t.pass('bob left #team, and alice sees him go')
+
   carol.client.close()
   await bob.close()
   await onlineButton(alice, 'bob').waitFor({ state: 'detached' })
-  t.pass('bob leaving is shown to alice')
+  t.pass('bob closing his page takes him off alice\'s online list')
 })
 
 t.test('keyboard only: sign in, join a room and send with Enter', async (t) => {
