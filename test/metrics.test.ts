@@ -18,7 +18,7 @@ import type { Frame } from './helpers/client.js'
 import { runCli, waitForHttp } from './helpers/processes.js'
 import { parsePrometheusText, sampleValue } from './helpers/prometheus.js'
 import type { Family } from './helpers/prometheus.js'
-import { freePort, sharedRedis, uniquePrefix } from './helpers/redis.js'
+import { freePort, sharedRedis, startRedisServer, uniquePrefix } from './helpers/redis.js'
 
 const ADMIN_TOKEN = 'metrics-test-admin-token-0123'
 const SWITCHBOARD_FAMILIES = [
@@ -231,4 +231,16 @@ t.test('standalone serves one /metrics for its registry, socket server and healt
   await bob.next((f) => f.type === 'message')
   t.equal(await metric(url, 'switchboard_relay_latency_seconds_count'), 2, 'the message and alice\'s copy, relayed through the memory store')
   t.equal(await metric(url, 'switchboard_messages_in_total', { type: 'send' }), 1)
+})
+
+t.test('Redis errors and reconnects are counted while Redis is away', async (t) => {
+  const redisServer = await startRedisServer()
+  t.teardown(async () => { await redisServer.stop() })
+  const url = await listen(t, await buildHealth(healthConfig({ REDIS_URL: redisServer.url, SB_PREFIX: uniquePrefix(), LOG_LEVEL: 'silent', HEALTH_INTERVAL_MS: '50' })))
+  t.equal(await metric(url, 'switchboard_redis_errors_total'), 0)
+  await redisServer.stop()
+  for (const connection of ['command', 'subscriber']) {
+    await eventually(async () => await metric(url, 'switchboard_redis_errors_total', { connection }) >= 1, 5000, `${connection} errors counted`)
+    await eventually(async () => await metric(url, 'switchboard_redis_reconnects_total', { connection }) >= 1, 5000, `${connection} reconnects counted`)
+  }
 })
