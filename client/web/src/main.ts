@@ -302,7 +302,7 @@ byId('older').addEventListener('click', () => {
 
 byId('scroller').addEventListener('scroll', () => {
   const current = page
-  if (current !== undefined && byId('scroller').scrollTop < LOAD_OLDER_PX) act(async () => { await current.loadOlder() })
+  if (current !== undefined && byId('scroller').scrollTop < LOAD_OLDER_PX) current.loadOlder().catch(showError)
 }, { passive: true })
 
 document.addEventListener('visibilitychange', () => { page?.readIfVisible() })
