@@ -12,38 +12,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parser } from '@prometheus-io/lezer-promql'
 import { parse } from 'yaml'
 import { NGINX, nginxConfig } from '../infra/nginx/config.js'
 import { freePort, killOnExit } from '../infra/redis/local.js'
-import { metricsPlugin } from '../plugins/metrics/index.js'
-import { socketMeter } from '../plugins/socket/meter.js'
 import { eventually } from './helpers/client.js'
-import { parsePrometheusText } from './helpers/prometheus.js'
+import { exportedMetrics, readQuery } from './helpers/promql.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const read = (path: string): string => readFileSync(join(root, path), 'utf8')
 
 interface Service { command?: string[], environment?: Record<string, string>, profiles?: string[], volumes?: string[], ports?: string[] }
 const services = (parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> }).services
-
-/** What a socket server exports: sample names and label names (its `server` label included). */
-async function exported (): Promise<{ samples: Set<string>, labels: Set<string> }> {
-  const app = Fastify()
-  await app.register(metricsPlugin, { labels: { server: 's1' } })
-  socketMeter(app.switchboardMetrics) // as the socket plugin does: a series per frame type
-  const families = parsePrometheusText((await app.inject('/metrics')).body)
-  await app.close()
-  const samples = new Set<string>(['up']) // Prometheus adds `up` to every target
-  const labels = new Set<string>(['job', 'instance']) // and these to every series
-  for (const family of families.values()) {
-    for (const sample of family.samples) {
-      samples.add(sample.name)
-      for (const label of Object.keys(sample.labels)) labels.add(label)
-    }
-  }
-  return { samples, labels }
-}
 
 t.test('Prometheus scrapes exactly the Switchboard services of the compose topology', async (t) => {
   const config = parse(read('infra/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string, static_configs: Array<{ targets: string[] }> }> }
@@ -81,7 +60,7 @@ interface Panel { type: string, id: number, title: string, datasource?: { type: 
 
 t.test('every dashboard query parses and reads only what the code exports; every metric has a panel', async (t) => {
   const dashboard = JSON.parse(read('infra/grafana/dashboard.json')) as { uid: string, panels: Panel[], templating: { list: Array<{ name: string, type: string, query: unknown }> } }
-  const { samples, labels } = await exported()
+  const { samples, labels } = await exportedMetrics()
   const used = new Set<string>()
   const ids = new Set<number>()
   for (const panel of dashboard.panels) {
@@ -94,20 +73,13 @@ t.test('every dashboard query parses and reads only what the code exports; every
     for (const { expr } of panel.targets ?? []) {
       // Grafana fills its variables in before Prometheus sees the query.
       const query = expr.replace(/\$__(rate_interval|interval|range)/g, '5m')
-      const tree = parser.parse(query)
-      let errors = 0
-      tree.iterate({
-        enter: (node) => {
-          if (node.type.isError) errors++
-          const text = query.slice(node.from, node.to)
-          if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') {
-            used.add(text)
-            t.ok(samples.has(text), `${panel.title}: ${text} is exported`)
-          }
-          if (node.name === 'LabelName') t.ok(labels.has(text), `${panel.title}: label ${text} exists`)
-        }
-      })
-      t.equal(errors, 0, `${panel.title}: ${expr} parses`)
+      const read = readQuery(query)
+      for (const name of read.metrics) {
+        used.add(name)
+        t.ok(samples.has(name), `${panel.title}: ${name} is exported`)
+      }
+      for (const label of read.labels) t.ok(labels.has(label), `${panel.title}: label ${label} exists`)
+      t.equal(read.errors, 0, `${panel.title}: ${expr} parses`)
     }
   }
   const server = dashboard.templating.list.find((v) => v.name === 'server')
