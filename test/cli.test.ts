@@ -61,8 +61,11 @@ t.test('standalone (npm start): page, allocation and chat in one process', async
   t.match(standalone.output(), new RegExp(`Open http://127.0.0.1:${port}/`), 'prints the URL to open')
   const page = await fetch(`${base}/`)
   t.equal(page.status, 200)
-  t.match(await page.text(), /<title>Switchboard chat<\/title>/)
-  t.equal((await fetch(`${base}/app.js`)).status, 200)
+  const html = await page.text()
+  t.match(html, /<title>Switchboard chat<\/title>/)
+  const script = /<script[^>]+src="\/?([^"]+\.js)"/.exec(html)?.[1]
+  t.ok(script, 'the page loads a script')
+  t.equal((await fetch(`${base}/${script ?? ''}`)).status, 200, 'the bundled page script is served')
 
   const alice = await TestClient.connect(base, 'alice')
   const bob = await TestClient.connect(base, 'bob')
