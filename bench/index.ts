@@ -2,7 +2,7 @@
  * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N]
  * npm run bench -- report
  *
- * Scenarios: relay, latency, fanout, memory, allocate (see docs/benchmarks.md). Each starts
+ * Scenarios: relay, latency, fanout, memory, allocate, scale (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …; relay and fanout add the Socket.IO
  * streams-adapter peer: A B C A B C …), prints a table of medians, and with
@@ -15,6 +15,7 @@ import type { RelayOptions, RelayResult } from './scenarios/relay.js'
 import { allocateScenario } from './scenarios/allocate.js'
 import { fanout } from './scenarios/fanout.js'
 import { memory } from './scenarios/memory.js'
+import { runScale } from './scenarios/scale.js'
 import type { MemoryResult } from './scenarios/memory.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { System } from './lib/clients.js'
@@ -139,7 +140,8 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const ratio = switchboard.requestsPerSecond / bare.requestsPerSecond
     return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && switchboard.errors === 0, rounds }
   }
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate)`)
+  if (scenario === 'scale') return await runScale(size, rounds, progress)
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate, scale)`)
 }
 
 export function table (report: ScenarioReport): string {

@@ -5,6 +5,11 @@
  * channel; when that does not bring them back, it reports itself unhealthy
  * (the socket server then stops heartbeating, so allocation and the health
  * checker drop it, and moves its clients away) until probes flow again.
+ * Silence alone is not deafness: a busy Redis (a burst of connections, a
+ * starved CPU) answers late, and then it acknowledges the PUBLISH late too.
+ * Only a probe that Redis acknowledged a period ago and that never arrived
+ * means frames are being lost; finding a busy relay deaf would close every
+ * client (1012) and bring them all back at once.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Store } from '../store/types.js'
@@ -27,6 +32,8 @@ const DEAF_AFTER_PERIODS = 2
 const DEAF_AFTER_MS = 1000
 /** Resubscribe attempts before the server declares itself unhealthy. */
 const ATTEMPTS = 2
+/** Acknowledged probes kept while unheard (one a period; more would only say the same). */
+const MAX_UNHEARD = 64
 
 export class RelayProbe {
   readonly #options: ProbeOptions
@@ -38,8 +45,17 @@ export class RelayProbe {
   #attempts = 0
   #unhealthy = false
   #timer: NodeJS.Timeout | undefined
-  readonly #onProbe = (): void => {
+  /** the last probe's number (each probe carries its own), and the highest number heard */
+  #sent = 0
+  #heard = 0
+  /** probes Redis acknowledged that have not arrived yet, oldest first, with when Redis acknowledged each */
+  #unheard: Array<{ readonly seq: number, readonly at: number }> = []
+  readonly #onProbe = (_channel: string, payload: string): void => {
     this.#lastHeard = Date.now()
+    // Probes arrive in order: one heard means every earlier one was delivered (or is moot).
+    const seq = Number(payload)
+    if (seq > this.#heard) this.#heard = seq
+    while ((this.#unheard[0]?.seq ?? Infinity) <= this.#heard) this.#unheard.shift()
     if (this.#attempts > 0 || this.#unhealthy) {
       this.#options.log.info({ attempts: this.#attempts }, 'relay hears again')
       this.#attempts = 0
@@ -71,7 +87,13 @@ export class RelayProbe {
 
   #tick (): void {
     const { store, log, periodMs } = this.#options
-    store.publishEvent(this.#channel, '').catch((err: unknown) => log.debug({ err }, 'probe publish failed'))
+    const seq = ++this.#sent
+    store.publishEvent(this.#channel, String(seq)).then(() => {
+      // Heard already (the memory store delivers at once, Redis may beat its own reply): nothing to wait for.
+      if (seq <= this.#heard) return
+      this.#unheard.push({ seq, at: Date.now() })
+      if (this.#unheard.length > MAX_UNHEARD) this.#unheard.shift()
+    }, (err: unknown) => log.debug({ err }, 'probe publish failed'))
     const now = Date.now()
     const sinceTick = now - this.#lastTick
     this.#lastTick = now
@@ -86,6 +108,8 @@ export class RelayProbe {
     const threshold = Math.max(DEAF_AFTER_PERIODS * periodMs, DEAF_AFTER_MS)
     const silentFor = now - this.#lastHeard
     if (silentFor <= threshold || now - this.#lastAttempt <= threshold) return
+    // Silent, but is Redis delivering late or not at all? Late, unless a probe it acknowledged a period ago is still missing.
+    if ((this.#unheard[0]?.at ?? Infinity) > now - periodMs) return
     this.#lastAttempt = now
     this.#attempts++
     if (this.#attempts === 1) this.#options.onDeaf()
