@@ -34,10 +34,12 @@ t.test('memory: idle connections are made on both systems and measured', async (
   }
 })
 
-t.test('allocate: /allocate and the bare route are both measured without errors', async (t) => {
+t.test('allocate: /allocate, the bare route and /allocate through nginx are measured without errors', async (t) => {
   const report = await runScenario('allocate', 'tiny', 1, () => {})
   t.ok((report.switchboard.requestsPerSecond ?? 0) > 0, '/allocate answered')
   t.equal(report.switchboard.errors, 0, 'no errors or non-2xx on /allocate')
+  t.ok((report.switchboard.nginxRequestsPerSecond ?? 0) > 0, '/allocate answered through nginx in front of two registries')
+  t.equal(report.switchboard.nginxErrors, 0, 'no errors or non-2xx through nginx')
   t.ok((report.bare?.requestsPerSecond ?? 0) > 0, 'the bare route answered')
 })
 
