@@ -24,7 +24,17 @@ export function roomChannel (room: string): string {
   return `room:${room}`
 }
 
-/** Redis key names under one prefix (`sb:` by default). */
+/**
+ * Redis key names under one prefix (`sb:` by default), laid out for Redis
+ * Cluster: every key of one chat channel (stream, meta, dedup keys, live
+ * pub/sub channel, and a room's members) carries the channel as its hash tag
+ * (`sb:{room:general}:hist`), so the append script touches one slot; every
+ * fleet key (load, alive, server records, reservations, presence,
+ * components) carries `{fleet}`, so the allocation, heartbeat, eviction and
+ * presence scripts do too, including the names they build inside Lua from a
+ * prefix passed in ARGV. A user's room list carries `{user:<id>}`.
+ * Plain Redis and Sentinel use the same layout.
+ */
 export interface Keys {
   readonly load: string
   readonly alive: string
@@ -34,12 +44,15 @@ export interface Keys {
   /** set: channels where a server has presence entries */
   presenceIndex (id: string): string
   live (channel: string): string
+  /** the channel a live pub/sub name belongs to, or undefined for another name */
+  channelOfLive (name: string): string | undefined
   history (channel: string): string
   /** hash: epoch, top (newest offset), trimmed (newest offset dropped by trimming) */
   meta (channel: string): string
   dedup (channel: string, sender: string, mid: string): string
   members (room: string): string
   rooms (user: string): string
+  /** sorted set in the fleet slot: presence scripts read the alive set in the same call */
   presence (channel: string): string
   /** sorted set: ids of one role's fleet components (registries, health checkers) → last seen (ms, store clock) */
   components (role: string): string
@@ -47,21 +60,31 @@ export interface Keys {
   component (role: string, id: string): string
 }
 
+/** The hash tag shared by every fleet key. */
+export const FLEET_TAG = '{fleet}'
+
 export function keys (prefix: string): Keys {
+  const fleet = `${prefix}${FLEET_TAG}:`
+  const of = (channel: string): string => `${prefix}{${channel}}:`
+  const liveHead = `${prefix}{`
+  const liveTail = '}:ch'
   return {
-    load: `${prefix}load`,
-    alive: `${prefix}alive`,
-    server: (id) => `${prefix}server:${id}`,
-    reservations: (id) => `${prefix}resv:${id}`,
-    presenceIndex: (id) => `${prefix}presence-of:${id}`,
-    live: (channel) => `${prefix}ch:${channel}`,
-    history: (channel) => `${prefix}hist:${channel}`,
-    meta: (channel) => `${prefix}meta:${channel}`,
-    dedup: (channel, sender, mid) => `${prefix}mid:${channel}:${sender}:${mid}`,
-    members: (room) => `${prefix}members:${room}`,
-    rooms: (user) => `${prefix}rooms:${user}`,
-    presence: (channel) => `${prefix}presence:${channel}`,
-    components: (role) => `${prefix}components:${role}`,
-    component: (role, id) => `${prefix}component:${role}:${id}`
+    load: `${fleet}load`,
+    alive: `${fleet}alive`,
+    server: (id) => `${fleet}server:${id}`,
+    reservations: (id) => `${fleet}resv:${id}`,
+    presenceIndex: (id) => `${fleet}presence-of:${id}`,
+    live: (channel) => `${of(channel)}ch`,
+    channelOfLive: (name) => name.startsWith(liveHead) && name.endsWith(liveTail) && name.length > liveHead.length + liveTail.length
+      ? name.slice(liveHead.length, -liveTail.length)
+      : undefined,
+    history: (channel) => `${of(channel)}hist`,
+    meta: (channel) => `${of(channel)}meta`,
+    dedup: (channel, sender, mid) => `${of(channel)}mid:${sender}:${mid}`,
+    members: (room) => `${of(roomChannel(room))}members`,
+    rooms: (user) => `${of(userChannel(user))}rooms`,
+    presence: (channel) => `${fleet}presence:${channel}`,
+    components: (role) => `${fleet}components:${role}`,
+    component: (role, id) => `${fleet}component:${role}:${id}`
   }
 }

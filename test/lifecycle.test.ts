@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import { TestClient, eventually, sleep } from './helpers/client.js'
 import { startProcessCluster } from './helpers/processes.js'
 import type { ProcessCluster } from './helpers/processes.js'
+import { keys } from '../plugins/names.js'
 import { sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import type { SdkClient } from './helpers/sdk.js'
@@ -24,7 +25,7 @@ async function cluster (t: Test, sockets: number, env: Record<string, string> = 
 }
 
 async function loads (redis: Redis, prefix: string): Promise<Record<string, number>> {
-  const flat = await redis.zrange(`${prefix}load`, 0, -1, 'WITHSCORES')
+  const flat = await redis.zrange(keys(prefix).load, 0, -1, 'WITHSCORES')
   const out: Record<string, number> = {}
   for (let i = 0; i < flat.length; i += 2) out[flat[i] as string] = Number(flat[i + 1])
   return out
@@ -108,9 +109,9 @@ t.test('count drift: a corrupted load is restored by reconciliation', async (t) 
   const a = await TestClient.connect(c.registryUrl, 'a')
   const b = await TestClient.connect(c.registryUrl, 'b')
   t.teardown(() => { a.close(); b.close() })
-  await redis.zadd(`${prefix}load`, 999, 's1')
+  await redis.zadd(keys(prefix).load, 999, 's1')
   await eventually(async () => (await loads(redis, prefix)).s1 === 2, 2000, 'restored to 2')
-  await redis.zadd(`${prefix}load`, -5, 's1')
+  await redis.zadd(keys(prefix).load, -5, 's1')
   await eventually(async () => (await loads(redis, prefix)).s1 === 2, 2000, 'restored from below too')
   t.pass('reconciled')
 })

@@ -12,6 +12,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { keys } from '../plugins/names.js'
 import { SENTINEL_NAME, down, status, up } from '../infra/cluster/index.js'
 import type { ClusterFile } from '../infra/cluster/index.js'
 import { isOurs, portIsFree } from '../infra/cluster/processes.js'
@@ -148,7 +149,7 @@ t.test('planned failover (SENTINEL FAILOVER): nothing lost, every subscription m
   const master = new Redis({ port: after })
   t.teardown(() => master.disconnect())
   await eventually(async () => {
-    const counts = await master.pubsub('NUMSUB', 'sb:ch:probe:s1', 'sb:ch:probe:s2') as Array<string | number>
+    const counts = await master.pubsub('NUMSUB', keys('sb:').live('probe:s1'), keys('sb:').live('probe:s2')) as Array<string | number>
     return Number(counts[1]) >= 1 && Number(counts[3]) >= 1
   }, 10_000, 'both socket servers subscribed on the new master')
   t.pass('PUBSUB NUMSUB on the new master shows both socket servers')

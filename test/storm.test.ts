@@ -7,6 +7,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { startProcessCluster } from './helpers/processes.js'
+import { keys } from '../plugins/names.js'
 import { sharedRedis, uniquePrefix } from './helpers/redis.js'
 
 const CLIENTS = 4000
@@ -51,7 +52,7 @@ t.test(`${CLIENTS} concurrent clients over 4 servers: the largest holds at most 
 
   const redis = new Redis(server.url)
   t.teardown(() => redis.disconnect())
-  const flat = await redis.zrange(`${prefix}load`, 0, -1, 'WITHSCORES')
+  const flat = await redis.zrange(keys(prefix).load, 0, -1, 'WITHSCORES')
   const loads: Record<string, number> = {}
   for (let i = 0; i < flat.length; i += 2) loads[flat[i] as string] = Number(flat[i + 1])
   t.same(loads, perServer, 'the load set counts exactly the connections each server holds')

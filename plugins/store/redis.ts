@@ -57,7 +57,6 @@ export class RedisStore implements Store {
   readonly #subscriber: Redis
   readonly #keys: Keys
   readonly #serverPrefix: string
-  readonly #livePrefix: string
   readonly #limits: StoreLimits
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
@@ -71,7 +70,8 @@ export class RedisStore implements Store {
   }
 
   readonly #onMessage = (liveChannel: string, payload: string): void => {
-    if (liveChannel.startsWith(this.#livePrefix)) this.#listeners.dispatch(liveChannel.slice(this.#livePrefix.length), payload)
+    const channel = this.#keys.channelOfLive(liveChannel)
+    if (channel !== undefined) this.#listeners.dispatch(channel, payload)
   }
 
   constructor (options: RedisStoreOptions) {
@@ -80,7 +80,6 @@ export class RedisStore implements Store {
     this.#subscriber = options.subscriber
     this.#keys = makeKeys(prefix)
     this.#serverPrefix = this.#keys.server('')
-    this.#livePrefix = this.#keys.live('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
     this.#subscriber.on('message', this.#onMessage)
