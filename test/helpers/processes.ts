@@ -59,6 +59,8 @@ export interface ProcessCluster {
   readonly sockets: ServerProcess[]
   /** every process's output, for failure messages */
   output (): string
+  /** starts one more socket server (the next id) and waits until the registry sees it alive */
+  addSocket (): Promise<ServerProcess>
 }
 
 /**
@@ -90,10 +92,13 @@ export async function startProcessCluster (t: Teardown, options: {
   const registryPort = await freePort()
   const registry = runCli(t, 'registry', { ...common, PORT: String(registryPort), AUTH_MODE: 'dev' })
   const sockets: ServerProcess[] = []
-  for (let n = 1; n <= count; n++) {
+  const startSocket = async (): Promise<ServerProcess> => {
     const port = await freePort()
-    sockets.push(runCli(t, 'socket', { ...common, PORT: String(port), SERVER_ID: `${options.idPrefix ?? 's'}${n}`, PUBLIC_URL: `ws://127.0.0.1:${port}/ws` }))
+    const socket = runCli(t, 'socket', { ...common, PORT: String(port), SERVER_ID: `${options.idPrefix ?? 's'}${sockets.length + 1}`, PUBLIC_URL: `ws://127.0.0.1:${port}/ws` })
+    sockets.push(socket)
+    return socket
   }
+  for (let n = 1; n <= count; n++) await startSocket()
   const health = options.health === true ? runCli(t, 'health', { ...common, PORT: String(await freePort()) }) : undefined
   const output = (): string => [registry, ...sockets, ...(health === undefined ? [] : [health])].map((p) => p.output()).join('')
   const registryUrl = `http://127.0.0.1:${registryPort}`
@@ -102,5 +107,14 @@ export async function startProcessCluster (t: Teardown, options: {
     const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
     return servers.filter((s) => s.alive).length === count
   }, 10_000, () => `${count} socket servers registered; output:\n${output()}`)
-  return { registryUrl, registry, health, sockets, output }
+  const addSocket = async (): Promise<ServerProcess> => {
+    const socket = await startSocket()
+    const id = `${options.idPrefix ?? 's'}${sockets.length}`
+    await eventually(async () => {
+      const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ id: string, alive: boolean }> }
+      return servers.some((s) => s.id === id && s.alive)
+    }, 10_000, () => `${id} registered; output:\n${output()}`)
+    return socket
+  }
+  return { registryUrl, registry, health, sockets, output, addSocket }
 }
