@@ -52,6 +52,14 @@ t.test('REDIS_URL forms', async (t) => {
       failoverDetector: true
     }
   })
+  t.same(parseRedisUrl('redis+cluster://u:p%40ss@10.0.0.1:7000,redis-b:7001,[::1]:7002'), {
+    mode: 'cluster',
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }, { host: '::1', port: 7002 }],
+    options: { username: 'u', password: 'p@ss' }
+  })
+  t.same(parseRedisUrl('redis+cluster://h1:7000/'), { mode: 'cluster', nodes: [{ host: 'h1', port: 7000 }], options: {} })
+  t.throws(() => parseRedisUrl('redis+cluster://h1'), /host:port/)
+  t.throws(() => parseRedisUrl('redis+cluster://h1:7000/0'), /redis\+cluster:\/\/host:port/)
   t.throws(() => parseRedisUrl('redis+sentinel://h1:26379'), /masterName/)
   t.throws(() => parseRedisUrl('redis+sentinel://h1/m'), /host:port/)
   t.throws(() => parseRedisUrl('redis://h/abc'), /database must be a number/)

@@ -4,9 +4,9 @@
  */
 import t from 'tap'
 import { TestClient } from './helpers/client.js'
-import { BACKENDS, startStack } from './helpers/stack.js'
+import { CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
 
-for (const backend of BACKENDS) {
+for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: a direct message crosses socket servers exactly once`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 2 })
     const alice = await TestClient.connect(stack.registryUrl, 'alice')

@@ -7,7 +7,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { TestClient, eventually, sleep } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
-import { BACKENDS, startStack } from './helpers/stack.js'
+import { CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
 import type { Stack } from './helpers/stack.js'
 
 interface Since { offset: string, epoch: string }
@@ -27,7 +27,7 @@ function checkChannel (t: Test, frames: Frame[], channel: string, expected: stri
   t.same(got, expected, `${what}: every offset exactly once, in order`)
 }
 
-for (const backend of BACKENDS) {
+for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: 100 messages sent while away are recovered on another server`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 3 })
     const alice = await TestClient.connect(stack.registryUrl, 'alice')

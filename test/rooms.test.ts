@@ -5,9 +5,9 @@
 import t from 'tap'
 import { TestClient, eventually, sleep } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
-import { BACKENDS, startStack } from './helpers/stack.js'
+import { CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
 
-for (const backend of BACKENDS) {
+for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: room fan-out across 3 servers, exactly once, in publish order`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 3 })
     const members: TestClient[] = []

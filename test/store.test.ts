@@ -2,7 +2,7 @@
  * The Store contract, run against both implementations.
  */
 import t from 'tap'
-import { BACKENDS, openStore } from './helpers/stack.js'
+import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually, sleep } from './helpers/client.js'
 import type { AppendResult, Store } from '../plugins/store/index.js'
 import { compareOffsets } from '../plugins/store/types.js'
@@ -19,7 +19,7 @@ async function put (store: Store, channel: string, n: number): Promise<string> {
 const server = (id: string, extra: Partial<{ capacity: number, draining: boolean, url: string }> = {}) =>
   ({ id, url: `ws://h/${id}`, capacity: 10, draining: false, startedAt: 1700000000000, ...extra })
 
-for (const backend of BACKENDS) {
+for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: position, recovery and history`, async (t) => {
     const { store } = await openStore(t, backend)
     const empty = await store.position('room:a')

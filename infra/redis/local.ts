@@ -2,9 +2,13 @@
  * A private redis-server on a free port, for tests and benchmarks: never the
  * shared instance on 6379.
  */
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 
 const children = new Set<ChildProcess>()
@@ -94,4 +98,87 @@ async function waitForPing (port: number, child: ChildProcess): Promise<boolean>
     }
   }
   return false
+}
+
+export interface RedisClusterHandle {
+  /** every node, primaries first as `redis-cli --cluster create` paired them */
+  readonly nodes: RedisServer[]
+  /** `redis+cluster://127.0.0.1:p1,…` */
+  readonly url: string
+  /** ports of the nodes that are primaries now (they change after a failover) */
+  primaries (): Promise<number[]>
+  stop (): Promise<void>
+}
+
+export interface RedisClusterOptions {
+  readonly primaries?: number
+  readonly replicasPerPrimary?: number
+  /** `cluster-node-timeout`: how long a silent primary has before its replica takes over */
+  readonly nodeTimeoutMs?: number
+  /** where the nodes keep their cluster config files (a fresh temporary directory by default) */
+  readonly dir?: string
+}
+
+/**
+ * A local Redis Cluster (3 primaries + 3 replicas by default), made with
+ * `redis-cli --cluster create`; resolves when every node reports
+ * `cluster_state:ok` and every replica is attached.
+ */
+export async function startRedisCluster (options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const primaries = options.primaries ?? 3
+  const replicas = options.replicasPerPrimary ?? 1
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'sb-cluster-'))
+  const nodes: RedisServer[] = []
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(nodes.map(async (n) => { await n.stop() }))
+    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < primaries * (1 + replicas); i++) {
+      nodes.push(await startRedisServer(['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', `nodes-${i}-${process.pid}-${Date.now()}.conf`,
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0']))
+    }
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 })
+    await waitForCluster(nodes.map((n) => n.port), primaries * replicas)
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+  const primaryPorts = async (): Promise<number[]> => {
+    const ports: number[] = []
+    for (const node of nodes) {
+      if (node.process.exitCode !== null || node.process.signalCode !== null) continue
+      const client = new Redis({ port: node.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        const role = await client.call('ROLE') as [string]
+        if (role[0] === 'master') ports.push(node.port)
+      } catch {
+        // a node that does not answer is no primary
+      } finally {
+        client.disconnect()
+      }
+    }
+    return ports
+  }
+  return { nodes, url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`, primaries: primaryPorts, stop: stopAll }
+}
+
+async function waitForCluster (ports: number[], replicas: number): Promise<void> {
+  const deadline = Date.now() + 30_000
+  const clients = ports.map((port) => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 }))
+  try {
+    while (Date.now() < deadline) {
+      const infos = await Promise.all(clients.map(async (c) => String(await c.call('CLUSTER', 'INFO'))))
+      const nodes = String(await clients[0]?.call('CLUSTER', 'NODES'))
+      const attached = nodes.split('\n').filter((line) => / slave /.test(line) && / connected/.test(line)).length
+      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384')) && attached >= replicas) return
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new Error('the Redis Cluster did not reach cluster_state:ok within 30 s')
+  } finally {
+    for (const c of clients) c.disconnect()
+  }
 }

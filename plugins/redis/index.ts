@@ -4,7 +4,7 @@
  * Resolves only when both are ready; quits only the clients it created.
  */
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { InvalidOptionsError } from '../errors.js'
@@ -12,15 +12,15 @@ import type { SwitchboardMetrics } from '../metrics/index.js'
 import { parseRedisUrl, redact } from './url.js'
 
 export interface SwitchboardRedis {
-  /** command connection (auto-pipelined) */
-  readonly client: Redis
-  /** pub/sub connection */
-  readonly subscriber: Redis
+  /** command connection (auto-pipelined); a Cluster client for `redis+cluster://` */
+  readonly client: Redis | Cluster
+  /** pub/sub connection; for `redis+cluster://` a second Cluster client, whose slot map places the sharded subscriptions */
+  readonly subscriber: Redis | Cluster
 }
 
 export type SwitchboardRedisOptions =
   | { readonly url: string, readonly redisOptions?: RedisOptions }
-  | { readonly client: Redis, readonly subscriber: Redis }
+  | { readonly client: Redis | Cluster, readonly subscriber: Redis | Cluster }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,14 +37,24 @@ export const BASE_OPTIONS: RedisOptions = {
   reconnectOnError: (err) => err.message.startsWith('READONLY') ? 2 : false
 }
 
-export function createRedis (url: string, extra: RedisOptions = {}): Redis {
+export function createRedis (url: string, extra: RedisOptions = {}): Redis | Cluster {
   const parsed = parseRedisUrl(url)
+  if (parsed.mode === 'cluster') {
+    return new Cluster(parsed.nodes, {
+      enableAutoPipelining: true,
+      lazyConnect: true,
+      scaleReads: 'master',
+      // Failovers and slot moves are learned from MOVED replies, and every few seconds anyway (the sharded relay checks its placements against it).
+      slotsRefreshInterval: 2000,
+      redisOptions: { maxRetriesPerRequest: 3, ...parsed.options, ...extra }
+    })
+  }
   return parsed.mode === 'single'
     ? new Redis(parsed.url, { ...BASE_OPTIONS, ...extra })
     : new Redis({ ...BASE_OPTIONS, ...parsed.options, ...extra })
 }
 
-function watch (client: Redis, log: FastifyBaseLogger, role: 'command' | 'subscriber', metrics: SwitchboardMetrics | undefined): void {
+function watch (client: Redis | Cluster, log: FastifyBaseLogger, role: 'command' | 'subscriber', metrics: SwitchboardMetrics | undefined): void {
   const errors = metrics?.redisErrors.labels(role)
   const reconnects = metrics?.redisReconnects.labels(role)
   client.on('error', (err: Error) => {
@@ -63,7 +73,7 @@ async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardR
     return
   }
   if (typeof options.url !== 'string') throw new InvalidOptionsError('switchboard-redis', 'url or client+subscriber is required')
-  let client: Redis
+  let client: Redis | Cluster
   try {
     client = createRedis(options.url, options.redisOptions)
   } catch (err) {

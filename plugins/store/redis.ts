@@ -4,9 +4,10 @@
  * handed to it (commands, and a subscriber, since a subscribed connection
  * cannot run commands) and never closes them: their owner does.
  */
-import type { Redis, Result } from 'ioredis'
+import type { Cluster, Redis, Result } from 'ioredis'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
+import { ShardedRelay } from './sharded-relay.js'
 import {
   ANNOUNCE, APPEND, APPEND_WITH_COPY, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE
 } from './scripts.js'
@@ -16,15 +17,19 @@ import type {
   StoreLimits
 } from './types.js'
 import { keys as makeKeys } from '../names.js'
+import { slotOf } from './slot.js'
 import type { Keys } from '../names.js'
 
 type Str = string | number
+/** classic pub/sub on one Redis (and Sentinel), sharded pub/sub on Redis Cluster */
+type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
-      maxLen: number, dedupTtlMs: number, sender: string, requireMember: number): Result<[string, number], Context>
+      maxLen: number, dedupTtlMs: number, sender: string, requireMember: number, publish: PublishCommand): Result<[string, number], Context>
     sbAppendWithCopy (stream: string, meta: string, dedup: string, copyStream: string, copyMeta: string, copyDedup: string, epoch: string, ttlMs: number,
-      live: string, framePrefix: string, maxLen: number, dedupTtlMs: number, copyLive: string, copyPrefix: string): Result<[string, number], Context>
+      live: string, framePrefix: string, maxLen: number, dedupTtlMs: number, copyLive: string, copyPrefix: string,
+      publish: PublishCommand): Result<[string, number], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -44,8 +49,10 @@ declare module 'ioredis' {
 }
 
 export interface RedisStoreOptions {
-  readonly client: Redis
-  readonly subscriber: Redis
+  /** commands: one Redis, or a Redis Cluster */
+  readonly client: Redis | Cluster
+  /** pub/sub: a second connection, or on Redis Cluster a second Cluster client (its slot map places sharded subscriptions) */
+  readonly subscriber: Redis | Cluster
   /** key prefix, default `sb:` */
   readonly prefix?: string
   readonly limits?: Partial<StoreLimits>
@@ -53,8 +60,11 @@ export interface RedisStoreOptions {
 
 export class RedisStore implements Store {
   readonly kind = 'redis'
-  readonly #client: Redis
-  readonly #subscriber: Redis
+  readonly #client: Redis | Cluster
+  readonly #subscriber: Redis | Cluster
+  /** Redis Cluster: sharded pub/sub, one connection per shard where this process listens */
+  readonly #relay: ShardedRelay | undefined
+  readonly #publish: PublishCommand
   readonly #keys: Keys
   readonly #serverPrefix: string
   readonly #limits: StoreLimits
@@ -82,10 +92,27 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
+    if (isCluster(this.#subscriber)) {
+      this.#publish = 'SPUBLISH'
+      this.#relay = new ShardedRelay({
+        cluster: this.#subscriber,
+        onMessage: this.#onMessage,
+        probePrefix: `${prefix}{relay-probe:${newEpoch()}:`,
+        onGap: () => { for (const listener of this.#gapListeners) listener() }
+      })
+      return
+    }
+    this.#publish = 'PUBLISH'
+    this.#relay = undefined
     this.#subscriber.on('message', this.#onMessage)
     // ioredis resubscribes by itself after a reconnect, but what was published in between is gone.
     this.#subscriber.on('close', this.#onSubscriberClose)
     this.#subscriber.on('ready', this.#onSubscriberReady)
+  }
+
+  /** Redis Cluster only: the nodes (`host:port`) this store holds sharded subscriptions on. */
+  shards (): string[] {
+    return this.#relay?.shards() ?? []
   }
 
   async heartbeat (server: ServerRecord, connections: number): Promise<HeartbeatReply> {
@@ -170,23 +197,49 @@ export class RedisStore implements Store {
     const dedupKey = (ch: string): string => mid === undefined ? k.history(ch) : k.dedup(ch, input.sender, mid)
     const common = [newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl] as const
     const copy = input.copy
-    const [offset, code] = copy !== undefined
-      ? await this.#client.sbAppendWithCopy(stream, k.meta(channel), dedupKey(channel), k.history(copy.channel), k.meta(copy.channel), dedupKey(copy.channel),
-        ...common, k.live(copy.channel), copy.framePrefix)
-      : await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
-        ...common, input.sender, requireMember ? 1 : 0)
+    let offset: string
+    let code: number
+    if (copy !== undefined && isCluster(this.#client)) {
+      // Two channels, two slots: the recipient's first (its offset is the ack's), then the sender's copy. A retry
+      // after a failure in between finds the recipient's mid and still appends the copy once (its own mid key).
+      [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), stream, ...common, input.sender, 0, this.#publish)
+      const copyStream = k.history(copy.channel)
+      await this.#client.sbAppend(copyStream, k.meta(copy.channel), dedupKey(copy.channel), copyStream, newEpoch(), this.#limits.historyTtlMs,
+        k.live(copy.channel), copy.framePrefix, this.#limits.historySize, dedupTtl, input.sender, 0, this.#publish)
+    } else if (copy !== undefined) {
+      [offset, code] = await this.#client.sbAppendWithCopy(stream, k.meta(channel), dedupKey(channel), k.history(copy.channel), k.meta(copy.channel),
+        dedupKey(copy.channel), ...common, k.live(copy.channel), copy.framePrefix, this.#publish)
+    } else {
+      [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
+        ...common, input.sender, requireMember ? 1 : 0, this.#publish)
+    }
     if (code === 2) return { status: 'forbidden' }
     const { waitReplicas, waitTimeoutMs } = this.#limits
     if (waitReplicas > 0) {
       // Acknowledge only what a failover cannot lose: WAIT covers every earlier write of this connection.
-      const replicas = await this.#client.wait(waitReplicas, waitTimeoutMs)
-      if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
+      const targets = isCluster(this.#client)
+        ? [stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key))
+        : [this.#client]
+      for (const target of targets) {
+        const replicas = await target.wait(waitReplicas, waitTimeoutMs)
+        if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
+      }
     }
     return { status: code === 1 ? 'duplicate' : 'appended', offset }
   }
 
+  /** Redis Cluster: the connection to the primary that owns `key` (the one the write went through). */
+  #nodeFor (key: string): Redis {
+    const cluster = this.#client as Cluster
+    const owner = this.#relay?.ownerOf(key) ?? cluster.slots[slotOf(key)]?.[0]
+    const node = cluster.nodes('master').find((n) => `${n.options.host ?? ''}:${n.options.port ?? ''}` === owner)
+    if (node === undefined) throw new Error(`no primary known for ${key}`)
+    return node
+  }
+
   async publishEvent (channel: string, frame: string): Promise<void> {
-    await this.#client.publish(this.#keys.live(channel), frame)
+    if (this.#publish === 'SPUBLISH') await this.#client.spublish(this.#keys.live(channel), frame)
+    else await this.#client.publish(this.#keys.live(channel), frame)
   }
 
   async position (channel: string): Promise<Position> {
@@ -216,7 +269,7 @@ export class RedisStore implements Store {
       await this.#pending.get(channel)
       return
     }
-    const pending = this.#subscriber.subscribe(this.#keys.live(channel))
+    const pending = this.#relay !== undefined ? this.#relay.add(this.#keys.live(channel)) : this.#subscriber.subscribe(this.#keys.live(channel))
     this.#pending.set(channel, pending)
     try {
       await pending
@@ -234,19 +287,33 @@ export class RedisStore implements Store {
   }
 
   async resubscribe (): Promise<void> {
+    if (this.#relay !== undefined) return await this.#relay.resubscribe()
     const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
     if (live.length > 0) await this.#subscriber.subscribe(...live)
   }
 
   async unsubscribe (channel: string, handler: MessageHandler): Promise<void> {
-    if (this.#listeners.remove(channel, handler)) await this.#subscriber.unsubscribe(this.#keys.live(channel))
+    if (!this.#listeners.remove(channel, handler)) return
+    if (this.#relay !== undefined) await this.#relay.remove(this.#keys.live(channel))
+    else await this.#subscriber.unsubscribe(this.#keys.live(channel))
   }
 
   async join (room: string, user: string): Promise<void> {
+    if (isCluster(this.#client)) {
+      // Two slots (the room's, the user's): no MULTI across them. The members set, which the append checks, comes first.
+      await this.#client.sadd(this.#keys.members(room), user)
+      await this.#client.sadd(this.#keys.rooms(user), room)
+      return
+    }
     await this.#client.multi().sadd(this.#keys.members(room), user).sadd(this.#keys.rooms(user), room).exec()
   }
 
   async leave (room: string, user: string): Promise<void> {
+    if (isCluster(this.#client)) {
+      await this.#client.srem(this.#keys.members(room), user)
+      await this.#client.srem(this.#keys.rooms(user), room)
+      return
+    }
     await this.#client.multi().srem(this.#keys.members(room), user).srem(this.#keys.rooms(user), room).exec()
   }
 
@@ -262,15 +329,23 @@ export class RedisStore implements Store {
     return (await this.#client.smembers(this.#keys.members(room))).sort()
   }
 
+  // Presence lives in the fleet's slot; on Redis Cluster the channel's live name is in another, so the
+  // script only decides and the event is published (SPUBLISH) right after it.
   async presenceAdd (channel: string, user: string, server: string, event: string): Promise<boolean> {
     const k = this.#keys
-    return (await this.#client.sbPresenceAdd(k.presence(channel), k.alive, k.presenceIndex(server), user, server, this.#limits.aliveWithinMs,
-      k.live(channel), event, channel)) === 1
+    const live = this.#relay !== undefined ? '' : k.live(channel)
+    const sent = (await this.#client.sbPresenceAdd(k.presence(channel), k.alive, k.presenceIndex(server), user, server, this.#limits.aliveWithinMs,
+      live, event, channel)) === 1
+    if (sent && live === '') await this.publishEvent(channel, event)
+    return sent
   }
 
   async presenceRemove (channel: string, user: string, server: string, event: string): Promise<boolean> {
     const k = this.#keys
-    return (await this.#client.sbPresenceRemove(k.presence(channel), k.alive, user, server, this.#limits.aliveWithinMs, k.live(channel), event)) === 1
+    const live = this.#relay !== undefined ? '' : k.live(channel)
+    const sent = (await this.#client.sbPresenceRemove(k.presence(channel), k.alive, user, server, this.#limits.aliveWithinMs, live, event)) === 1
+    if (sent && live === '') await this.publishEvent(channel, event)
+    return sent
   }
 
   async presence (channel: string): Promise<string[]> {
@@ -308,6 +383,7 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
+    if (this.#relay !== undefined) return await this.#relay.close()
     this.#subscriber.off('message', this.#onMessage)
     this.#subscriber.off('close', this.#onSubscriberClose)
     this.#subscriber.off('ready', this.#onSubscriberReady)
@@ -316,7 +392,11 @@ export class RedisStore implements Store {
   }
 }
 
-function defineScripts (client: Redis): void {
+function isCluster (client: Redis | Cluster): client is Cluster {
+  return client.isCluster
+}
+
+function defineScripts (client: Redis | Cluster): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
   if (typeof client.sbAppend === 'function') return
   client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })

@@ -36,7 +36,9 @@ end`
  * One append: dedup check, XADD, exact trimming (remembering the newest
  * dropped offset: recovery from before it is impossible), expiry refresh,
  * PUBLISH of the finished frame. ARGV[1..2] as ENSURE_META, ARGV[5] max
- * length, ARGV[6] dedup ttl ms (0 = no mid). Returns offset, duplicate (0|1).
+ * length, ARGV[6] dedup ttl ms (0 = no mid), ARGV[9] the publish command:
+ * PUBLISH, or SPUBLISH on Redis Cluster (the live channel shares the stream's
+ * slot, so a script may publish it on its shard). Returns offset, duplicate (0|1).
  */
 const APPEND_ONE = `${ENSURE_META}
 local function append (stream, meta, dedup, live, prefix)
@@ -57,7 +59,7 @@ local function append (stream, meta, dedup, live, prefix)
   end
   redis.call('PEXPIRE', stream, ARGV[2])
   redis.call('PEXPIRE', meta, ARGV[2])
-  redis.call('PUBLISH', live, prefix .. id .. '"}')
+  redis.call(ARGV[9], live, prefix .. id .. '"}')
   if ARGV[6] ~= '0' then redis.call('SET', dedup, id, 'PX', ARGV[6]) end
   return id, 0
 end`
@@ -66,7 +68,7 @@ end`
  * Append to history and publish live, atomically: a live message is always in
  * history, and its offset is the stream id.
  * KEYS: stream, meta, dedup key, members set.
- * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms (0 = no mid), sender, require member (0|1).
+ * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms (0 = no mid), sender, require member (0|1), PUBLISH|SPUBLISH.
  * Returns { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
  */
 export const APPEND = `
@@ -80,7 +82,8 @@ return { id, duplicate }
  * A direct message and the sender's copy in one call: the recipient's channel
  * first (its offset is the ack's), then the sender's.
  * KEYS: stream, meta, dedup key, copy stream, copy meta, copy dedup key.
- * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms, copy live channel, copy frame prefix.
+ * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms, copy live channel, copy frame prefix, PUBLISH|SPUBLISH.
+ * One Redis only (the two channels' keys are in different slots): Redis Cluster runs APPEND twice.
  * Returns { offset, duplicate (0|1) } of the recipient's channel.
  */
 export const APPEND_WITH_COPY = `
@@ -133,7 +136,7 @@ end`
 
 /**
  * KEYS: presence set, alive set, presence index of the server. ARGV: user, server, alive window ms, live channel, event ('' = none), channel.
- * Returns 1 if the event was published.
+ * Returns 1 if the event is due: published here, or by the caller when the live channel is '' (Redis Cluster: another slot).
  */
 export const PRESENCE_ADD = `
 ${OTHERS_ALIVE}
@@ -142,19 +145,19 @@ local first = not othersAlive(ARGV[1], mine, tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[1], 0, mine)
 redis.call('SADD', KEYS[3], ARGV[6])
 if first and ARGV[5] ~= '' then
-  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
   return 1
 end
 return 0
 `
 
-/** KEYS: presence set, alive set. ARGV: user, server, alive window ms, live channel, event ('' = none). Returns 1 if the event was published. */
+/** KEYS: presence set, alive set. ARGV: user, server, alive window ms, live channel ('' = the caller publishes), event ('' = none). Returns 1 if the event is due. */
 export const PRESENCE_REMOVE = `
 ${OTHERS_ALIVE}
 local mine = ARGV[1] .. '|' .. ARGV[2]
 if redis.call('ZREM', KEYS[1], mine) == 0 then return 0 end
 if othersAlive(ARGV[1], mine, tonumber(ARGV[3])) or ARGV[5] == '' then return 0 end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 `
 

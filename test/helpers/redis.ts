@@ -3,23 +3,30 @@
  * per test process and killed when the process's tests end. Never the shared
  * instance on 6379.
  */
-import { startRedisServer } from '../../infra/redis/local.js'
-import type { RedisServer } from '../../infra/redis/local.js'
+import { startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
+import type { RedisClusterHandle, RedisServer } from '../../infra/redis/local.js'
 
-export { freePort, startRedisServer } from '../../infra/redis/local.js'
-export type { RedisServer } from '../../infra/redis/local.js'
+export { freePort, startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
+export type { RedisClusterHandle, RedisServer } from '../../infra/redis/local.js'
 
-let shared: Promise<RedisServer> | undefined
-
-/** One redis-server for the whole test file; tap's root teardown stops it. */
-export async function sharedRedis (): Promise<RedisServer> {
-  if (shared === undefined) {
-    shared = startRedisServer()
-    const { default: tap } = await import('tap')
-    tap.teardown(async () => { await (await shared)?.stop() })
+/** Starts `start()` once per test file; tap's root teardown stops what it made. */
+function perFile<T extends { stop: () => Promise<void> }> (start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined
+  return async () => {
+    if (started === undefined) {
+      const made = started = start()
+      const { default: tap } = await import('tap')
+      tap.teardown(async () => { await (await made).stop() })
+    }
+    return await started
   }
-  return await shared
 }
+
+/** One redis-server for the whole test file. */
+export const sharedRedis: () => Promise<RedisServer> = perFile(async () => await startRedisServer())
+
+/** One Redis Cluster (3 primaries + 3 replicas) for the whole test file. */
+export const sharedCluster: () => Promise<RedisClusterHandle> = perFile(async () => await startRedisCluster())
 
 /** A fresh key prefix, so tests sharing one Redis never see each other's keys. */
 export function uniquePrefix (): string {

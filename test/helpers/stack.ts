@@ -6,17 +6,20 @@
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
-import { redisPlugin } from '../../plugins/redis/index.js'
+import type { Cluster } from 'ioredis'
+import { createRedis, redisPlugin } from '../../plugins/redis/index.js'
 import { registryPlugin } from '../../plugins/registry/index.js'
 import type { SwitchboardRegistryOptions } from '../../plugins/registry/index.js'
 import { socketPlugin } from '../../plugins/socket/index.js'
 import type { SwitchboardSocketOptions } from '../../plugins/socket/index.js'
 import { MemoryStore, RedisStore, storePlugin } from '../../plugins/store/index.js'
 import type { Store, StoreLimits, SwitchboardStoreOptions } from '../../plugins/store/index.js'
-import { sharedRedis, uniquePrefix } from './redis.js'
+import { sharedCluster, sharedRedis, uniquePrefix } from './redis.js'
 
-export type Backend = 'memory' | 'redis'
+export type Backend = 'memory' | 'redis' | 'cluster'
 export const BACKENDS: Backend[] = ['memory', 'redis']
+/** The suites that must also hold on Redis Cluster (6 redis-server processes, one cluster per test file). */
+export const CLUSTER_BACKENDS: Backend[] = [...BACKENDS, 'cluster']
 export const TOKEN_SECRET = 'test-secret-0123456789abcdef'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -27,8 +30,8 @@ export interface StoreHandle {
   /** a store to inspect from the test (same data the apps see) */
   readonly store: Store
   readonly prefix: string
-  /** direct Redis client (redis backend only) */
-  readonly redis: Redis | null
+  /** direct Redis client (redis and cluster backends) */
+  readonly redis: Redis | Cluster | null
   readonly redisUrl: string | null
   /** registers the store (and Redis) plugins on an app */
   register (app: FastifyInstance): Promise<void>
@@ -48,10 +51,11 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       register: async (app) => { await app.register(storePlugin, options) }
     }
   }
-  const server = await sharedRedis()
+  const server = backend === 'cluster' ? await sharedCluster() : await sharedRedis()
   const prefix = uniquePrefix()
-  const client = new Redis(server.url)
-  const subscriber = new Redis(server.url)
+  const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
+  const subscriber = client.duplicate()
+  if (backend === 'cluster') await Promise.all([client.connect(), subscriber.connect()])
   const store = new RedisStore({ client, subscriber, prefix, limits })
   t.teardown(async () => {
     await store.close()
