@@ -136,7 +136,7 @@ export async function startRedisCluster (options: RedisClusterOptions = {}): Pro
   try {
     for (let i = 0; i < primaries * (1 + replicas); i++) {
       nodes.push(await startRedisServer(['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', `nodes-${i}-${process.pid}-${Date.now()}.conf`,
-        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0']))
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0']))
     }
     await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
       '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 })
@@ -172,9 +172,10 @@ async function waitForCluster (ports: number[], replicas: number): Promise<void>
   try {
     while (Date.now() < deadline) {
       const infos = await Promise.all(clients.map(async (c) => String(await c.call('CLUSTER', 'INFO'))))
-      const nodes = String(await clients[0]?.call('CLUSTER', 'NODES'))
-      const attached = nodes.split('\n').filter((line) => / slave /.test(line) && / connected/.test(line)).length
-      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384')) && attached >= replicas) return
+      // A replica counts once its initial sync is done: before that, WAIT finds no replica and a failover would lose everything.
+      const replication = await Promise.all(clients.map(async (c) => String(await c.info('replication'))))
+      const synced = replication.filter((info) => info.includes('role:slave') && info.includes('master_link_status:up') && info.includes('master_sync_in_progress:0')).length
+      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384')) && synced >= replicas) return
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     throw new Error('the Redis Cluster did not reach cluster_state:ok within 30 s')
