@@ -187,6 +187,49 @@ t.test('channels spread over all three shards: fan-out exactly once on each; ser
   t.pass('no server stays subscribed to a room nobody on it listens to')
 })
 
+/** Moves one slot from its primary to another, keys included, as `redis-cli --cluster reshard` does. */
+async function moveSlot (t: Test, slot: number, from: number, to: number): Promise<void> {
+  const source = node(t, from)
+  const target = node(t, to)
+  const [sourceId, targetId] = await Promise.all([source.call('CLUSTER', 'MYID'), target.call('CLUSTER', 'MYID')]) as [string, string]
+  await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId)
+  await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId)
+  for (;;) {
+    const batch = await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 100) as string[]
+    if (batch.length === 0) break
+    await source.call('MIGRATE', '127.0.0.1', to, '', 0, 5000, 'KEYS', ...batch)
+  }
+  for (const port of await redisCluster.primaries()) await node(t, port).call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId)
+}
+
+t.test('a slot that moves to another shard under traffic: its channels are subscribed there, nothing acknowledged is lost or doubled', async (t) => {
+  const handle = await openStore(t, 'cluster')
+  const k = keys(handle.prefix)
+  const primaries = (await redisCluster.primaries()).map((port) => `127.0.0.1:${port}`)
+  const [from, to] = primaries as [string, string]
+  const alice = pick('alice-m', (u) => ownerOf(handle, k.live(`user:${u}`)) !== from)
+  const bob = pick('bob-m', (u) => ownerOf(handle, k.live(`user:${u}`)) !== from)
+  const room = pick('moving', (r) => ownerOf(handle, k.live(`room:${r}`)) === from)
+  const servers = [await startSocket(t, handle, 's1'), await startSocket(t, handle, 's2')]
+  const { url: registryUrl } = await startRegistry(t, handle)
+  const a = await sdkClient(t, registryUrl, alice)
+  const b = await sdkClient(t, registryUrl, bob)
+  await a.client.join(room)
+  await b.client.join(room)
+  const traffic = new Traffic(a, b, 'move', bob, room)
+  traffic.start()
+  await sleep(800)
+  const movedAt = Date.now()
+  await moveSlot(t, slotOf(k.live(`room:${room}`)), Number(from.split(':')[1]), Number(to.split(':')[1]))
+  await eventually(() => servers.every((app) => storeOf(app).shards().includes(to)), 10_000, 'both servers to subscribe on the new owner')
+  await eventually(() => traffic.resumedAfter(movedAt) !== undefined, 15_000, 'delivery to resume')
+  await sleep(1500)
+  await traffic.stop()
+  await traffic.verify(t)
+  const [, subscribers] = await node(t, Number(to.split(':')[1])).call('PUBSUB', 'SHARDNUMSUB', k.live(`room:${room}`)) as [string, number]
+  t.equal(subscribers, 2, 'the new owner has both servers subscribed to the room')
+})
+
 t.test('kill -9 a primary under traffic: its replica takes over, delivery resumes, acknowledged messages arrive exactly once', async (t) => {
   const handle = await openStore(t, 'cluster', { waitReplicas: 1, waitTimeoutMs: 1000 })
   const k = keys(handle.prefix)
