@@ -11,6 +11,8 @@ const USAGE = `usage: switchboard cluster <up|down|status> [options]
            socket servers and a health checker as local processes
            --sockets N      socket servers (default 3)
            --registries N   registries behind nginx (default 2)
+           --redis R        sentinel (default), or cluster: a Redis Cluster of
+                            3 primaries + 3 replicas instead of master + Sentinels
   down     stop everything 'up' started in the folder, and nothing else
   status   show each component's live state (--json: cluster.json plus live health)
 
@@ -24,6 +26,7 @@ export async function clusterCommand (argv: string[]): Promise<number> {
       dir: { type: 'string', default: '.cluster' },
       sockets: { type: 'string', default: '3' },
       registries: { type: 'string', default: '2' },
+      redis: { type: 'string', default: 'sentinel' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -36,7 +39,10 @@ export async function clusterCommand (argv: string[]): Promise<number> {
   }
   switch (values.help ? 'help' : positionals[0]) {
     case 'up': {
-      const cluster = await up({ dir: values.dir, sockets: count('sockets', values.sockets), registries: count('registries', values.registries), progress: print })
+      if (values.redis !== 'sentinel' && values.redis !== 'cluster') throw new Error(`--redis must be sentinel or cluster, got ${JSON.stringify(values.redis)}`)
+      const cluster = await up({
+        dir: values.dir, sockets: count('sockets', values.sockets), registries: count('registries', values.registries), redis: values.redis, progress: print
+      })
       print('')
       print(table(cluster.components))
       print('')

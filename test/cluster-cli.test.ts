@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import { isOurs, portIsFree } from '../infra/cluster/processes.js'
 import type { ClusterFile, ComponentStatus } from '../infra/cluster/index.js'
 import { CLI } from './helpers/processes.js'
+import { TestClient } from './helpers/client.js'
 
 const run = async (args: string[]): Promise<{ stdout: string, code: number }> => {
   try {
@@ -47,4 +48,28 @@ t.test('cluster up, status --json, down', async (t) => {
     t.ok(await portIsFree(c.port), `${c.id}'s port ${c.port} is free`)
   }
   t.equal((await run(['status', '--dir', dir])).code, 1, 'status now reports the cluster down')
+})
+
+t.test('cluster up --redis cluster: a Redis Cluster of 3 primaries + 3 replicas instead of Sentinel; a message crosses servers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cli-rcluster-'))
+  t.teardown(async () => { await run(['down', '--dir', dir]) })
+  const up = await run(['up', '--dir', dir, '--sockets', '2', '--registries', '1', '--redis', 'cluster'])
+  t.equal(up.code, 0, 'up succeeds')
+  t.match(up.stdout, /Redis Cluster \(3 primaries \+ 3 replicas\) ready[\s\S]*REDIS_URL=redis\+cluster:\/\//, 'progress names the cluster, and the URL it hands out')
+  const live = JSON.parse((await run(['status', '--dir', dir, '--json'])).stdout) as Omit<ClusterFile, 'components'> & { components: ComponentStatus[] }
+  t.same(live.components.map((c) => c.role).filter((r) => r.startsWith('redis') || r === 'sentinel'), Array(6).fill('redis-cluster-node'), 'six cluster nodes, no Sentinel')
+  t.ok(live.components.every((c) => c.running && c.healthy), 'every component running and healthy')
+  t.same(live.components.filter((c) => c.role === 'redis-cluster-node').map((c) => c.detail?.split(',')[0]).sort(),
+    ['primary', 'primary', 'primary', 'replica', 'replica', 'replica'])
+  t.equal(live.redis, 'cluster')
+
+  const alice = await TestClient.connect(live.entry, 'alice')
+  const bob = await TestClient.connect(live.entry, 'bob')
+  t.teardown(() => { alice.close(); bob.close() })
+  t.not(alice.welcome?.server, bob.welcome?.server, 'the two users are on different socket servers')
+  t.equal((await alice.request({ type: 'send', to: 'bob', data: { text: 'hi' } })).type, 'ack')
+  t.match(await bob.next((f) => f.type === 'message'), { channel: 'user:bob', from: 'alice', data: { text: 'hi' } }, 'delivered across servers over sharded pub/sub')
+
+  t.equal((await run(['down', '--dir', dir])).code, 0)
+  for (const c of live.components) t.ok(await portIsFree(c.port), `${c.id}'s port ${c.port} is free`)
 })

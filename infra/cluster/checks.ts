@@ -27,6 +27,11 @@ export async function checkHealth (component: Component): Promise<{ healthy: boo
         const role = /role:(\w+)/.exec(info)?.[1] ?? '?'
         return { healthy: true, detail: `role ${role}` }
       }
+      case 'redis-cluster-node': {
+        const info = String(await redisAnswers(component.port, ['INFO', 'replication']))
+        const state = /cluster_state:(\w+)/.exec(String(await redisAnswers(component.port, ['CLUSTER', 'INFO'])))?.[1] ?? '?'
+        return { healthy: state === 'ok', detail: `${/role:(\w+)/.exec(info)?.[1] === 'master' ? 'primary' : 'replica'}, cluster ${state}` }
+      }
       case 'sentinel': {
         const master = await redisAnswers(component.port, ['SENTINEL', 'get-master-addr-by-name', 'mymaster']) as string[] | null
         return { healthy: master !== null, detail: master === null ? 'no master' : `master ${master.join(':')}` }

@@ -1,25 +1,29 @@
 /**
  * `switchboard cluster up | down | status`: the whole topology as local
  * processes, with configs generated under a working folder:
- * Redis master + 2 replicas + 3 Sentinels, N registries behind nginx, M socket
- * servers, a health checker. `up` writes cluster.json, which `down` and
- * `status` read (and scripts and tests can too).
+ * Redis master + 2 replicas + 3 Sentinels (or, with `redis: 'cluster'`, a
+ * Redis Cluster of 3 primaries + 3 replicas), N registries behind nginx, M
+ * socket servers, a health checker. `up` writes cluster.json, which `down`
+ * and `status` read (and scripts and tests can too).
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NGINX, fill, nginxConfig } from '../nginx/config.js'
+import { createCluster } from '../redis/local.js'
 import { checkHealth, redisAnswers } from './checks.js'
 import { freePort, isOurs, portIsFree, startDetached, stopProcess, waitFor } from './processes.js'
-import type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
+import type { ClusterFile, Component, ComponentStatus, RedisTopology, Role } from './types.js'
 
-export type { ClusterFile, Component, ComponentStatus, Role } from './types.js'
+export type { ClusterFile, Component, ComponentStatus, RedisTopology, Role } from './types.js'
 
 export const SENTINEL_NAME = 'mymaster'
 /** The fixed part of the topology; docker-compose.yml mirrors it (test/compose.test.ts). */
 export const REPLICAS = 2
 export const SENTINELS = 3
+/** With `redis: 'cluster'`: primaries, each with one replica (docker-compose's `redis-cluster` profile mirrors it). */
+export const CLUSTER_PRIMARIES = 3
 export const DEFAULT_REGISTRIES = 2
 export const DEFAULT_SOCKETS = 3
 /** What each Switchboard role is configured with, besides PORT. */
@@ -46,6 +50,8 @@ export interface UpOptions {
   readonly progress?: (line: string) => void
   /** extra environment for every Switchboard process */
   readonly env?: Record<string, string>
+  /** Sentinel (default) or Redis Cluster */
+  readonly redis?: RedisTopology
 }
 
 export function clusterFile (dir: string): string {
@@ -74,7 +80,8 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     createdAt: new Date().toISOString(),
     entry: components.find((c) => c.role === 'nginx')?.url ?? '',
     redisUrl,
-    sentinel: { name: SENTINEL_NAME, addresses: sentinelPorts.map((p) => `127.0.0.1:${p}`) },
+    redis: topology,
+    sentinel: topology === 'cluster' ? { name: '', addresses: [] } : { name: SENTINEL_NAME, addresses: sentinelPorts.map((p) => `127.0.0.1:${p}`) },
     adminToken,
     components
   })
@@ -91,9 +98,13 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     progress(`  ${what} ready (${Date.now() - started} ms)`)
   }
 
+  const topology = options.redis ?? 'sentinel'
   const masterPort = await freePort()
   const sentinelPorts = await Promise.all(Array.from({ length: SENTINELS }, async () => await freePort()))
-  const redisUrl = `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${SENTINEL_NAME}`
+  const clusterPorts = await Promise.all(Array.from({ length: 2 * CLUSTER_PRIMARIES }, async () => await freePort()))
+  const redisUrl = topology === 'cluster'
+    ? `redis+cluster://${clusterPorts.map((p) => `127.0.0.1:${p}`).join(',')}`
+    : `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${SENTINEL_NAME}`
   const tokenSecret = randomBytes(24).toString('base64url')
   const adminToken = randomBytes(24).toString('base64url')
 
@@ -101,16 +112,18 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     const nodeDir = join(dir, 'redis', id)
     mkdirSync(nodeDir, { recursive: true })
     const conf = join(nodeDir, 'redis.conf')
-    writeFileSync(conf, fill(template('redis/redis.conf.template'), {
-      PORT: String(port), DIR: nodeDir, REPLICAOF: replicaOf === undefined ? '' : `replicaof 127.0.0.1 ${replicaOf}`
-    }))
+    // A cluster node keeps its view of the cluster in nodes.conf; a replica's primary is chosen by `redis-cli --cluster create`.
+    const extra = role === 'redis-cluster-node'
+      ? 'cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 3000\ncluster-replica-validity-factor 0'
+      : replicaOf === undefined ? '' : `replicaof 127.0.0.1 ${replicaOf}`
+    writeFileSync(conf, fill(template('redis/redis.conf.template'), { PORT: String(port), DIR: nodeDir, ROLE: extra }))
     const log = join(dir, 'logs', `${id}.log`)
     add(role, id, port, startDetached(REDIS, [conf], log, {}, dir), log, `redis://127.0.0.1:${port}`)
     await waitFor(async () => (await redisAnswers(port)) === 'PONG', 10_000, `${id} to answer PING`)
   }
 
-  try {
-    progress(`Switchboard cluster in ${dir}`)
+  /** Redis master + replicas, then the Sentinels watching them. */
+  const startSentinelRedis = async (): Promise<void> => {
     await step('Redis master', async () => { await startRedis('redis-master', 'redis-master', masterPort) })
     for (let n = 1; n <= REPLICAS; n++) {
       await step(`Redis replica ${n}`, async () => {
@@ -141,6 +154,18 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
         return true
       }, 20_000, 'every Sentinel to know both replicas and the other Sentinels')
     })
+  }
+
+  try {
+    progress(`Switchboard cluster in ${dir}`)
+    if (topology === 'cluster') {
+      for (const [i, port] of clusterPorts.entries()) {
+        await step(`Redis Cluster node ${i + 1}`, async () => { await startRedis('redis-cluster-node', `redis-node-${i + 1}`, port) })
+      }
+      await step(`Redis Cluster (${CLUSTER_PRIMARIES} primaries + ${CLUSTER_PRIMARIES} replicas)`, async () => { await createCluster(clusterPorts, 1) })
+    } else {
+      await startSentinelRedis()
+    }
 
     const common = {
       REDIS_URL: redisUrl, TOKEN_SECRET: tokenSecret, HOST: '127.0.0.1', LOG_LEVEL: 'info', DRAIN_TIMEOUT_MS: '3000', ...options.env
@@ -201,7 +226,7 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
 /** Stops everything `up` started in `dir` (and nothing else), front to back. */
 export async function down (dir: string, progress: (line: string) => void = () => {}): Promise<ComponentStatus[]> {
   const cluster = readCluster(dir)
-  const order: Role[] = ['nginx', 'registry', 'health', 'socket', 'sentinel', 'redis-replica', 'redis-master']
+  const order: Role[] = ['nginx', 'registry', 'health', 'socket', 'sentinel', 'redis-replica', 'redis-master', 'redis-cluster-node']
   const stopped: ComponentStatus[] = []
   for (const role of order) {
     const group = cluster.components.filter((c) => c.role === role)

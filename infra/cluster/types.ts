@@ -1,6 +1,9 @@
 /** What `switchboard cluster up` writes to cluster.json, and reads back. */
 
-export type Role = 'redis-master' | 'redis-replica' | 'sentinel' | 'registry' | 'nginx' | 'socket' | 'health'
+export type Role = 'redis-master' | 'redis-replica' | 'sentinel' | 'redis-cluster-node' | 'registry' | 'nginx' | 'socket' | 'health'
+
+/** How Redis runs: one master + replicas watched by Sentinels, or a Redis Cluster (3 primaries + 3 replicas) */
+export type RedisTopology = 'sentinel' | 'cluster'
 
 export interface Component {
   readonly role: Role
@@ -20,6 +23,9 @@ export interface ClusterFile {
   readonly entry: string
   /** what every Switchboard process was given as REDIS_URL */
   readonly redisUrl: string
+  /** absent in files written before Redis Cluster was an option: sentinel */
+  readonly redis?: RedisTopology
+  /** the Sentinels (none with a Redis Cluster) */
   readonly sentinel: { readonly name: string, readonly addresses: string[] }
   /** bearer token for POST /drain on the socket servers */
   readonly adminToken: string

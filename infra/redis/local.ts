@@ -138,9 +138,7 @@ export async function startRedisCluster (options: RedisClusterOptions = {}): Pro
       nodes.push(await startRedisServer(['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', `nodes-${i}-${process.pid}-${Date.now()}.conf`,
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0']))
     }
-    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 })
-    await waitForCluster(nodes.map((n) => n.port), primaries * replicas)
+    await createCluster(nodes.map((n) => n.port), replicas)
   } catch (err) {
     await stopAll()
     throw err
@@ -164,6 +162,16 @@ export async function startRedisCluster (options: RedisClusterOptions = {}): Pro
     return ports
   }
   return { nodes, url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`, primaries: primaryPorts, stop: stopAll }
+}
+
+/**
+ * Makes a Redis Cluster of fresh cluster-enabled nodes on 127.0.0.1 (`redis-cli --cluster create`),
+ * and resolves when every node reports `cluster_state:ok` and every replica has finished its first sync.
+ */
+export async function createCluster (ports: number[], replicasPerPrimary: number): Promise<void> {
+  await promisify(execFile)(process.env.REDIS_CLI_BIN ?? 'redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`),
+    '--cluster-replicas', String(replicasPerPrimary), '--cluster-yes'], { timeout: 30_000 })
+  await waitForCluster(ports, Math.floor(ports.length / (1 + replicasPerPrimary)) * replicasPerPrimary)
 }
 
 async function waitForCluster (ports: number[], replicas: number): Promise<void> {
