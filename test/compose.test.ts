@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
-import { DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS, SENTINEL_NAME } from '../infra/cluster/index.js'
+import { CLUSTER_PRIMARIES, DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS, SENTINEL_NAME } from '../infra/cluster/index.js'
 
 interface Service {
   command?: string[]
@@ -57,7 +57,8 @@ t.test('the same configuration as the launcher gives each role', async (t) => {
       const env = service.environment ?? {}
       for (const key of [...ENV_BY_ROLE[role], 'PORT']) t.ok(key in env, `${name} has ${key}`)
       const url = env.REDIS_URL ?? ''
-      t.match(url, new RegExp(`^redis\\+sentinel://(sentinel-\\d:26379,?){${SENTINELS}}/${SENTINEL_NAME}$`), `${name} reaches Redis through all ${SENTINELS} Sentinels`)
+      t.match(url, new RegExp(`^\\$\\{REDIS_URL:-redis\\+sentinel://(sentinel-\\d:26379,?){${SENTINELS}}/${SENTINEL_NAME}\\}$`),
+        `${name} reaches Redis through all ${SENTINELS} Sentinels unless REDIS_URL says otherwise`)
       t.ok(service.healthcheck !== undefined || service.build !== undefined, `${name} is health-checked (image HEALTHCHECK)`)
       t.equal(service.restart, 'unless-stopped', `${name} restarts`)
     }
@@ -84,4 +85,25 @@ t.test('nginx runs the template the launcher fills', async (t) => {
   const actual = readFileSync('infra/compose/nginx.conf', 'utf8').split('\n').slice(1).join('\n')
   t.equal(actual, expected, 'infra/compose/nginx.conf is the template with the compose values')
   t.ok(services.nginx?.volumes?.some((v) => v.startsWith('./infra/compose/nginx.conf:')), 'and compose mounts it')
+})
+
+t.test('the redis-cluster profile: the launcher\'s Redis Cluster, and REDIS_URL points every component at it', async (t) => {
+  const nodes = Object.entries(services).filter(([name]) => name.startsWith('redis-node-'))
+  t.equal(nodes.length, 2 * CLUSTER_PRIMARIES, `${CLUSTER_PRIMARIES} primaries + ${CLUSTER_PRIMARIES} replicas`)
+  for (const [name, service] of nodes) {
+    t.same(service.profiles, ['redis-cluster'], `${name} is in the profile`)
+    t.ok(service.healthcheck !== undefined, `${name} is health-checked`)
+  }
+  t.match(readFileSync('infra/compose/redis-cluster-node.conf', 'utf8'), /^cluster-enabled yes$/m)
+  const init = services['redis-cluster-init']
+  t.same(init?.profiles, ['redis-cluster'])
+  t.match(init?.command?.join(' '), /--cluster create[\s\S]*--cluster-replicas 1 --cluster-yes/, 'a one-shot job joins them')
+  const url = `redis+cluster://${nodes.slice(0, 3).map(([name]) => `${name}:6379`).join(',')}`
+  const { stdout } = await promisify(execFile)('docker-compose', ['-f', 'docker-compose.yml', '--profile', 'redis-cluster', 'config'], {
+    env: { ...process.env, TOKEN_SECRET: 'compose-validation-secret-0123', REDIS_URL: url }
+  })
+  const resolved = parse(stdout, { merge: true }) as { services: Record<string, Service> }
+  for (const role of ['registry', 'socket', 'health'] as const) {
+    for (const [name] of byRole(role)) t.equal(resolved.services[name]?.environment?.REDIS_URL, url, `${name} gets REDIS_URL=${url}`)
+  }
 })
