@@ -44,12 +44,12 @@ export interface ScenarioReport {
 
 const RELAY: Record<'tiny' | 'full', Record<'relay' | 'latency', RelayOptions>> = {
   full: {
-    relay: { clients: 200, messages: 300, inFlight: 10, timeoutMs: 120_000 },
-    latency: { clients: 20, messages: 300, inFlight: 1, timeoutMs: 120_000 }
+    relay: { clients: 200, messages: 300, inFlight: 10, timeoutMs: 120_000, warmup: 10 },
+    latency: { clients: 20, messages: 300, inFlight: 1, timeoutMs: 120_000, warmup: 20 }
   },
   tiny: {
     relay: { clients: 4, messages: 10, inFlight: 2, timeoutMs: 20_000 },
-    latency: { clients: 2, messages: 10, inFlight: 1, timeoutMs: 20_000 }
+    latency: { clients: 2, messages: 10, inFlight: 1, timeoutMs: 20_000, warmup: 2 }
   }
 }
 

@@ -13,6 +13,8 @@ export interface RelayOptions {
   readonly messages: number
   readonly inFlight: number
   readonly timeoutMs: number
+  /** messages each client sends (and has delivered) before measuring starts */
+  readonly warmup?: number
 }
 
 export interface RelayResult {
@@ -41,6 +43,20 @@ export async function relay (system: System, options: RelayOptions, progress: (l
     const partner = new Map<number, number>()
     a.forEach((i, k) => { partner.set(i, b[k] ?? -1); partner.set(b[k] ?? -1, i) })
 
+    // Warm-up, not measured: every client's first messages pay for JIT compilation, script loading
+    // and new history streams, and with 1 in flight those few dominate a p99. Same for every system.
+    const warmup = options.warmup ?? 0
+    if (warmup > 0) {
+      let warmed = 0
+      let done: () => void = () => {}
+      const allWarm = new Promise<void>((resolve) => { done = resolve })
+      clients.forEach((client) => client.onMessage(() => { if (++warmed === options.clients * warmup) done() }))
+      await Promise.all(clients.map(async (client, i) => {
+        for (let s = 0; s < warmup; s++) await client.send(`u${partner.get(i) ?? 0}`, { warmup: s })
+      }))
+      await Promise.race([allWarm, new Promise((resolve) => setTimeout(resolve, options.timeoutMs).unref())])
+    }
+
     const expected = options.clients * options.messages
     const latencies: number[] = []
     const seen = new Set<string>()
@@ -49,7 +65,8 @@ export async function relay (system: System, options: RelayOptions, progress: (l
     const allDelivered = new Promise<void>((resolve) => { finish = resolve })
     clients.forEach((client) => {
       client.onMessage((data) => {
-        const { t, s, f } = data as { t: number, s: number, f: number }
+        const { t, s, f, warmup } = data as { t: number, s: number, f: number, warmup?: number }
+        if (warmup !== undefined) return // a late warm-up message
         const key = `${f}:${s}`
         if (seen.has(key)) { duplicates++; return }
         seen.add(key)
