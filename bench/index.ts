@@ -1,5 +1,5 @@
 /**
- * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N]
+ * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster]
  * npm run bench -- report
  *
  * Scenarios: relay, latency, fanout, memory, allocate, scale (see docs/benchmarks.md). Each starts
@@ -8,11 +8,14 @@
  * streams-adapter peer: A B C A B C …), prints a table of medians, and with
  * --json prints one JSON object as its last line; --save also writes it, dated,
  * to bench/results/<scenario>.json. `report` draws those into docs/benchmarks.svg.
+ * `--redis cluster` (relay, fanout) runs Switchboard on one Redis against
+ * Switchboard on a 3-shard Redis Cluster instead of against the peers.
  */
 import { parseArgs } from 'node:util'
 import { relay } from './scenarios/relay.js'
 import type { RelayOptions, RelayResult } from './scenarios/relay.js'
 import { allocateScenario } from './scenarios/allocate.js'
+import { compareOnCluster } from './scenarios/cluster.js'
 import { fanout } from './scenarios/fanout.js'
 import { memory } from './scenarios/memory.js'
 import { runScale } from './scenarios/scale.js'
@@ -36,6 +39,8 @@ export interface ScenarioReport {
   /** Switchboard's headline figure over socketioStreams' (information: `ratio` and `met` are against `socketio`) */
   readonly ratioStreams?: number
   readonly bare?: Record<string, number>
+  /** `--redis cluster`: Switchboard on a 3-shard Redis Cluster (`switchboard` is then on one Redis); `ratio` is cluster over one Redis */
+  readonly cluster?: Record<string, number>
   readonly ratio: number
   readonly target: number
   readonly met: boolean
@@ -91,7 +96,14 @@ async function alternate<R> (rounds: number, progress: (line: string) => void, s
   return results
 }
 
-export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void): Promise<ScenarioReport> {
+export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void,
+  redis: 'single' | 'cluster' = 'single'): Promise<ScenarioReport> {
+  if (redis === 'cluster') {
+    if (scenario !== 'relay' && scenario !== 'fanout') throw new Error('--redis cluster applies to relay and fanout')
+    const compared = await compareOnCluster(scenario, scenario === 'relay' ? RELAY[size].relay : FANOUT[size], rounds, progress)
+    // For information: the cluster is measured, not held to a target; what must hold is that every message arrives once.
+    return { scenario: `${scenario}-cluster`, switchboard: compared.single, cluster: compared.cluster, ratio: compared.ratio, target: 0, met: compared.everyDelivered, rounds }
+  }
   if (scenario === 'relay' || scenario === 'latency') {
     const options = RELAY[size][scenario]
     const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2), async (system) => await relay(system, options, progress),
@@ -156,6 +168,7 @@ export function table (report: ScenarioReport): string {
   if (report.socketio !== undefined) columns.push(['socketio', report.socketio])
   if (report.bare !== undefined) columns.push(['bare', report.bare])
   if (report.socketioStreams !== undefined) columns.push(['socketio-streams', report.socketioStreams])
+  if (report.cluster !== undefined) columns.push(['switchboard-cluster', report.cluster])
   const rows = Object.keys(report.switchboard).map((k) => [k, ...columns.map(([, figures]) => String(figures[k] ?? ''))])
   const header = ['', ...columns.map(([name]) => name)]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -170,7 +183,13 @@ export function table (report: ScenarioReport): string {
 async function main (): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, save: { type: 'boolean', default: false }, size: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '3' } }
+    options: {
+      json: { type: 'boolean', default: false },
+      save: { type: 'boolean', default: false },
+      size: { type: 'string', default: 'full' },
+      rounds: { type: 'string', default: '3' },
+      redis: { type: 'string', default: 'single' }
+    }
   })
   const scenario = positionals[0] ?? ''
   if (scenario === 'report') {
@@ -181,7 +200,8 @@ async function main (): Promise<void> {
   const size = values.size === 'tiny' ? 'tiny' : 'full'
   // Saved results feed the chart in docs/benchmarks.md: full size only.
   if (values.save && size === 'tiny') throw new Error('--save keeps full-size figures only (drop --size tiny)')
-  const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`))
+  if (values.redis !== 'single' && values.redis !== 'cluster') throw new Error(`--redis must be single or cluster, got ${JSON.stringify(values.redis)}`)
+  const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`), values.redis)
   process.stdout.write(`${table(report)}\n`)
   if (values.save) process.stderr.write(`saved ${await saveReport(report)}\n`)
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`)

@@ -56,3 +56,12 @@ t.test('scale: every connection is made through /allocate and counted by a serve
   t.ok(report.ratio >= 1, 'largest / smallest server')
   t.same(Object.keys(JSON.parse(JSON.stringify(report))).sort(), ['met', 'ratio', 'rounds', 'scenario', 'switchboard', 'target'], 'the --json shape, no peer')
 })
+
+t.test('relay --redis cluster: Switchboard on one Redis and on a 3-shard Redis Cluster, every message once on both', async (t) => {
+  const report = await runScenario('relay', 'tiny', 1, () => {}, 'cluster')
+  t.equal(report.scenario, 'relay-cluster')
+  t.equal(report.switchboard.delivered, report.switchboard.expected, 'one Redis: every message')
+  t.equal(report.cluster?.delivered, report.cluster?.expected, 'the cluster: every message')
+  t.equal((report.switchboard.duplicates ?? 0) + (report.cluster?.duplicates ?? 0), 0, 'no duplicates')
+  t.ok(report.met)
+})

@@ -22,6 +22,8 @@ export interface System {
   connect (user: string, server: number): Promise<BenchClient>
   /** pids whose CPU counts as the system's (socket servers, then Redis last) */
   readonly pids: number[]
+  /** the Redis processes among `pids` when there are several (a Redis Cluster's nodes); otherwise the last pid */
+  readonly redisPids?: number[]
   stop (): Promise<void>
 }
 

@@ -1,5 +1,5 @@
 /** The systems under test, each started with its own Redis and stopped after. */
-import { startRedisServer } from '../../infra/redis/local.js'
+import { startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
 import type { RedisServer } from '../../infra/redis/local.js'
 import { socketioClient, switchboardClient } from './clients.js'
 import type { System } from './clients.js'
@@ -43,24 +43,51 @@ export function switchboardEnv (redisUrl: string): Record<string, string> {
 /** Switchboard: a registry and N socket servers (real processes, history on). */
 export async function startSwitchboard (sockets: number, extraEnv: Record<string, string> = {}): Promise<System & { registryUrl: string, redis: RedisServer, servers: Server[] }> {
   return await withRedis(async (redis, servers) => {
-    const env = { ...switchboardEnv(redis.url), ...extraEnv }
-    const registry = await startNode('dist/servers/cli.js', ['registry'], env)
-    servers.push(registry)
-    for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
-    const registryUrl = `http://127.0.0.1:${registry.port}`
-    // Wait until every socket server is in the fleet.
-    for (let i = 0; i < 200; i++) {
-      const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
-      if (fleet.filter((s) => s.alive).length === sockets) break
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    return {
-      name: 'switchboard',
-      registryUrl,
-      pids: [...servers.slice(1).map((s) => s.pid), redis.process.pid ?? 0],
-      connect: async (user: string) => await switchboardClient(registryUrl, user)
-    }
+    const launched = await launchSwitchboard(redis.url, sockets, extraEnv, servers)
+    return { ...launched, pids: [...launched.pids, redis.process.pid ?? 0] }
   })
+}
+
+/**
+ * Switchboard on a local Redis Cluster of `shards` primaries (no replicas, like the one Redis it is compared
+ * with): every process gets `REDIS_URL=redis+cluster://…`, and every node's CPU counts as Redis's.
+ */
+export async function startSwitchboardOnCluster (sockets: number, shards = 3): Promise<System & { registryUrl: string, servers: Server[] }> {
+  const cluster = await startRedisCluster({ primaries: shards, replicasPerPrimary: 0 })
+  const servers: Server[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map(async (s) => { await s.stop() }))
+    await cluster.stop()
+  }
+  try {
+    const launched = await launchSwitchboard(cluster.url, sockets, {}, servers)
+    const redisPids = cluster.nodes.map((n) => n.process.pid ?? 0)
+    return { ...launched, name: 'switchboard-cluster', pids: [...launched.pids, ...redisPids], redisPids, servers, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** Starts a registry and N socket servers on `redisUrl` into `servers`, and waits until the fleet is complete. */
+async function launchSwitchboard (redisUrl: string, sockets: number, extraEnv: Record<string, string>, servers: Server[]): Promise<Omit<System, 'stop'> & { registryUrl: string }> {
+  const env = { ...switchboardEnv(redisUrl), ...extraEnv }
+  const registry = await startNode('dist/servers/cli.js', ['registry'], env)
+  servers.push(registry)
+  for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
+  const registryUrl = `http://127.0.0.1:${registry.port}`
+  // Wait until every socket server is in the fleet.
+  for (let i = 0; i < 200; i++) {
+    const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
+    if (fleet.filter((s) => s.alive).length === sockets) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    name: 'switchboard',
+    registryUrl,
+    pids: servers.slice(1).map((s) => s.pid),
+    connect: async (user: string) => await switchboardClient(registryUrl, user)
+  }
 }
 
 /**

@@ -42,8 +42,9 @@ export async function fanout (system: System, options: FanoutOptions, progress: 
       })
     })
     const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisPid = system.pids[system.pids.length - 1] ?? 0
-    const redisBefore = cpuMs(redisPid)
+    const redisPids = system.redisPids ?? [system.pids[system.pids.length - 1] ?? 0]
+    const redisCpu = (): number => redisPids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+    const redisBefore = redisCpu()
     const started = performance.now()
     const ticker = setInterval(() => progress(`    ${system.name}: ${delivered}/${expected} delivered`), 2000)
     let next = 0
@@ -65,7 +66,7 @@ export async function fanout (system: System, options: FanoutOptions, progress: 
       duplicates,
       wallMs: round(wallMs),
       serverCpuMs: round(serverCpuMs),
-      redisCpuMs: round(cpuMs(redisPid) - redisBefore),
+      redisCpuMs: round(redisCpu() - redisBefore),
       deliveriesPerCpuSecond: round(delivered / (serverCpuMs / 1000)),
       msgsPerSecond: round(delivered / (wallMs / 1000)),
       p50Ms: round(percentile(sorted, 50), 2),

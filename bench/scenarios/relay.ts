@@ -75,8 +75,9 @@ export async function relay (system: System, options: RelayOptions, progress: (l
       })
     })
     const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisPid = system.pids[system.pids.length - 1] ?? 0
-    const redisBefore = cpuMs(redisPid)
+    const redisPids = system.redisPids ?? [system.pids[system.pids.length - 1] ?? 0]
+    const redisCpu = (): number => redisPids.reduce((sum, pid) => sum + cpuMs(pid), 0)
+    const redisBefore = redisCpu()
     const started = performance.now()
     const ticker = setInterval(() => progress(`    ${system.name}: ${seen.size}/${expected} delivered`), 2000)
     const senders = clients.map(async (client, i) => {
@@ -95,7 +96,7 @@ export async function relay (system: System, options: RelayOptions, progress: (l
     clearInterval(ticker)
     const wallMs = performance.now() - started
     const serverCpuMs = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore
-    const redisCpuMs = cpuMs(redisPid) - redisBefore
+    const redisCpuMs = redisCpu() - redisBefore
     const sorted = latencies.sort((x, y) => x - y)
     return {
       expected,
