@@ -8,11 +8,13 @@
  */
 import t from 'tap'
 import type { Test } from 'tap'
-import { Redis } from 'ioredis'
-import type { Cluster } from 'ioredis'
+import { createServer, connect } from 'node:net'
+import type { Socket } from 'node:net'
+import { Cluster, Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { keys } from '../plugins/names.js'
 import type { Keys } from '../plugins/names.js'
+import { createRedis } from '../plugins/redis/index.js'
 import { RedisStore } from '../plugins/store/index.js'
 import { slotOf } from '../plugins/store/slot.js'
 import { TestClient, eventually, sleep } from './helpers/client.js'
@@ -228,6 +230,69 @@ t.test('a slot that moves to another shard under traffic: its channels are subsc
   await traffic.verify(t)
   const [, subscribers] = await node(t, Number(to.split(':')[1])).call('PUBSUB', 'SHARDNUMSUB', k.live(`room:${room}`)) as [string, number]
   t.equal(subscribers, 2, 'the new owner has both servers subscribed to the room')
+})
+
+/**
+ * A TCP proxy in front of one node that can turn deaf: the connections that sent SSUBSCRIBE stay
+ * open but no longer pass on what the node sends them (centrifugo#1189's silent subscriber).
+ */
+async function deafeningProxy (t: Test, port: number): Promise<{ port: number, deafen: () => void }> {
+  const subscribers = new Set<Socket>()
+  const deaf = new Set<Socket>()
+  const sockets = new Set<Socket>()
+  const server = createServer((downstream) => {
+    const upstream = connect(port, '127.0.0.1')
+    sockets.add(downstream).add(upstream)
+    downstream.on('data', (chunk) => {
+      if (/ssubscribe/i.test(chunk.toString())) subscribers.add(downstream)
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk) => { if (!deaf.has(downstream)) downstream.write(chunk) })
+    const close = (): void => { downstream.destroy(); upstream.destroy() }
+    downstream.on('close', close).on('error', close)
+    upstream.on('close', close).on('error', close)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const socket of sockets) socket.destroy(); server.close() })
+  const address = server.address()
+  return { port: typeof address === 'object' && address !== null ? address.port : 0, deafen: () => { for (const s of subscribers) deaf.add(s) } }
+}
+
+t.test('a shard connection that stays up but hears nothing is found by its probe, replaced, and reported as a gap', async (t) => {
+  const prefix = `deaf${Date.now()}:`
+  const k = keys(prefix)
+  const client = createRedis(redisCluster.url) as Cluster
+  await client.connect()
+  t.teardown(() => client.disconnect())
+  const channel = pick('room:deaf', (c) => (client.slots[slotOf(k.live(c))]?.[0] ?? '') !== '')
+  const owner = client.slots[slotOf(k.live(channel))]?.[0] ?? ''
+  const proxy = await deafeningProxy(t, Number(owner.split(':')[1]))
+  // The subscriber reaches the owner through the proxy; commands go straight to it.
+  const subscriber = new Cluster(redisCluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), {
+    lazyConnect: true, slotsRefreshInterval: 2000, natMap: { [owner]: { host: '127.0.0.1', port: proxy.port } }
+  })
+  await subscriber.connect()
+  t.teardown(() => subscriber.disconnect())
+  const store = new RedisStore({ client, subscriber, prefix })
+  t.teardown(async () => { await store.close() })
+  const received: string[] = []
+  let gaps = 0
+  store.onRelayGap(() => { gaps++ })
+  await store.subscribe(channel, (_c, payload) => { received.push(payload) })
+  const send = async (n: number): Promise<void> => { await store.append({ channel, framePrefix: `{"n":${n},"offset":"`, sender: 'alice' }) }
+  await send(1)
+  await eventually(() => received.length === 1, 2000, 'the first message')
+
+  proxy.deafen()
+  await send(2)
+  await sleep(300)
+  t.equal(received.length, 1, 'deaf: the second message is published but never heard')
+  await eventually(() => gaps === 1, 8000, 'the probe to find the shard deaf and the relay to report a gap')
+  t.pass('the shard\'s probe noticed, the connection was replaced, and a gap was reported (clients recover from history)')
+  await send(3)
+  await eventually(() => received.some((p) => JSON.parse(p).n === 3), 2000, 'live delivery again on the new connection')
+  t.same(received.map((p) => JSON.parse(p).n), [1, 3], 'only the message sent while deaf is missing (recovered from history, not live)')
+  t.equal(gaps, 1, 'one gap')
 })
 
 t.test('kill -9 a primary under traffic: its replica takes over, delivery resumes, acknowledged messages arrive exactly once', async (t) => {
