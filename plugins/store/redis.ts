@@ -374,7 +374,8 @@ export class RedisStore implements Store {
   }
 
   async clock (): Promise<number> {
-    const [seconds, micros] = await this.#client.time()
+    // Heartbeats are scored with the clock of the fleet's primary: on Redis Cluster, ask that one, not any node.
+    const [seconds, micros] = await (isCluster(this.#client) ? this.#nodeFor(this.#keys.alive) : this.#client).time()
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
   }
 
