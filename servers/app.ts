@@ -102,7 +102,8 @@ export async function buildRegistry (config: RegistryConfig, extra: Partial<Fast
     tokenSecret: config.TOKEN_SECRET,
     auth: auth(config),
     heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
-    allocateRateLimit: config.ALLOCATE_RATE_MAX === 0 ? false : { max: config.ALLOCATE_RATE_MAX, timeWindowMs: config.ALLOCATE_RATE_WINDOW_MS }
+    allocateRateLimit: config.ALLOCATE_RATE_MAX === 0 ? false : { max: config.ALLOCATE_RATE_MAX, timeWindowMs: config.ALLOCATE_RATE_WINDOW_MS },
+    ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {})
   })
   await app.register(webPlugin)
   await admin(app, config.ADMIN_TOKEN, config.HEARTBEAT_TIMEOUT_MS)
@@ -160,7 +161,7 @@ export async function buildStandalone (config: StandaloneConfig, extra: Partial<
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
   await app.register(metricsPlugin, metrics(config))
   await app.register(storePlugin, { type: 'memory', limits: { historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS } })
-  await app.register(registryPlugin, { tokenSecret, auth: auth(config) })
+  await app.register(registryPlugin, { tokenSecret, auth: auth(config), ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {}) })
   await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
   await app.register(healthPlugin)
   await healthBeacon(app, 1000, 3000)

@@ -62,6 +62,7 @@ export const RegistryEnv = Type.Object({
   TOKEN_SECRET: TokenSecret,
   ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: 600, description: '/allocate requests per client IP per window, 0 = no limit' }),
   ALLOCATE_RATE_WINDOW_MS: Ms(60_000, 100),
+  ALLOWED_ORIGINS: Limits.ALLOWED_ORIGINS,
   ADMIN_TOKEN: AdminToken
 })
 export const SocketEnv = Type.Object({

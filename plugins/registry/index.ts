@@ -11,6 +11,7 @@ import type { Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import fastifyCors from '@fastify/cors'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { InvalidOptionsError, NoCapacityError, RateLimitedError, StoreUnavailableError } from '../errors.js'
 import { allocationMeter } from './meter.js'
@@ -43,6 +44,12 @@ export interface SwitchboardRegistryOptions {
    * Counted in Redis when switchboard-redis is registered, so the limit holds across registries.
    */
   readonly allocateRateLimit?: { readonly max: number, readonly timeWindowMs: number } | false
+  /**
+   * Browser origins whose pages may call the registry from another origin (CORS), e.g.
+   * `['https://chat.example.com']`. Without it no CORS headers are sent: only pages served from the
+   * registry's own origin can read `/allocate`.
+   */
+  readonly allowedOrigins?: readonly string[]
 }
 
 const NumericOptions = Type.Object({
@@ -107,9 +114,25 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
     throw new InvalidOptionsError('switchboard-registry', 'allocateRateLimit needs whole numbers max ≥ 1 and timeWindowMs ≥ 1, or false')
   }
 
+  const allowedOrigins = options.allowedOrigins
+  if (allowedOrigins !== undefined && (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string' || !/^https?:\/\/[^\s/]+$/.test(o)))) {
+    throw new InvalidOptionsError('switchboard-registry', 'allowedOrigins must be origins like https://chat.example.com (scheme and host, no path)')
+  }
+
   // Routes live in their own encapsulated context so their error handler is ours alone.
   await fastify.register(async (routes) => {
     useJsonErrors(routes)
+    if (allowedOrigins !== undefined) {
+      // Pages on other origins call /allocate with fetch (a bearer JWT, or cookies for a custom authenticate).
+      await routes.register(fastifyCors, {
+        origin: [...allowedOrigins],
+        methods: ['GET'],
+        allowedHeaders: ['authorization', 'content-type'],
+        exposedHeaders: ['retry-after'],
+        credentials: true,
+        maxAge: 600
+      })
+    }
     if (rateLimit !== false) {
       await routes.register(fastifyRateLimit, {
         global: false,
