@@ -132,7 +132,7 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     // One socket server; every connection is its own user, allocated and authenticated like any other.
     const results = await alternate(rounds, progress,
       async (name) => name === 'switchboard' ? await startSwitchboard(1, { CAPACITY: '20000' }) : await startSocketio(1),
-      async (system, name) => await memory(system, system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0, connections, progress))
+      async (system, name) => await memory(system, system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0, connections, progress, size === 'tiny' ? 0 : 40_000))
     const med = (list: MemoryResult[]): Record<string, number> => Object.fromEntries(
       (Object.keys(list[0] ?? {}) as Array<keyof MemoryResult>).map((k) => [k, median(list.map((r) => r[k]))]))
     const switchboard = med(results.switchboard)
