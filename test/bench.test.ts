@@ -30,7 +30,8 @@ t.test('memory: idle connections are made on both systems and measured', async (
   const report = await runScenario('memory', 'tiny', 1, () => {})
   for (const side of ['switchboard', 'socketio'] as const) {
     t.equal(report[side]?.connected, report[side]?.connections, `${side}: every idle connection was made`)
-    t.type(report[side]?.bytesPerConnection, 'number', `${side}: a figure per connection`)
+    t.type(report[side]?.bytesPerConnection, 'number', `${side}: a settled figure per connection`)
+    t.type(report[side]?.bytesPerConnectionAt1s, 'number', `${side}: and the figure 1 s after connecting`)
   }
 })
 

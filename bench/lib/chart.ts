@@ -20,7 +20,7 @@ const HEADLINES: Record<string, Headline> = {
   relay: { key: 'deliveriesPerCpuSecond', label: 'deliveries per server CPU-second', better: 'higher', format: count },
   latency: { key: 'p99Ms', label: 'p99 latency', better: 'lower', format: (v) => `${v.toFixed(1)} ms` },
   fanout: { key: 'deliveriesPerCpuSecond', label: 'deliveries per server CPU-second', better: 'higher', format: count },
-  memory: { key: 'bytesPerConnection', label: 'RSS growth per idle connection', better: 'lower', format: (v) => `${(v / 1000).toFixed(1)} kB` },
+  memory: { key: 'bytesPerConnection', label: 'RSS growth per idle connection, settled', better: 'lower', format: (v) => `${(v / 1000).toFixed(1)} kB` },
   allocate: { key: 'requestsPerSecond', label: 'requests per second', better: 'higher', format: (v) => `${count(v)} req/s` },
   scale: { label: 'connections on the fullest server / on the emptiest', better: 'lower', format: (v) => v.toFixed(2) }
 }
