@@ -91,14 +91,19 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await conversationButton(bob, 'alice').click()
   t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice', 'lunch at noon?'], 'the direct conversation is back too')
 
-  // Leaving the room: it goes from bob's list, and bob from the room's members on alice's page.
+  // Leaving the room: it goes from bob's list (on his other device too), and bob from the room's members on alice's page.
+  const bobPhone = await signIn(browser, base, 'bob')
+  await conversationButton(bobPhone, '#team').waitFor()
   await conversationButton(bob, '#team').click()
   await bob.getByRole('button', { name: 'Leave room' }).click()
   await conversationButton(bob, '#team').waitFor({ state: 'detached' })
+  await conversationButton(bobPhone, '#team').waitFor({ state: 'detached' })
+  t.pass('bob left #team, and the room went from his other device\'s page as well')
   await membersOf(alice).filter({ hasText: /^bob/ }).waitFor({ state: 'detached' })
-  t.pass('bob left #team, and alice sees him go')
+  t.pass('alice sees him go')
 
   carol.client.close()
+  await bobPhone.close()
   await bob.close()
   await onlineButton(alice, 'bob').waitFor({ state: 'detached' })
   t.pass('bob closing his page takes him off alice\'s online list')

@@ -94,6 +94,29 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await eve.request({ type: 'history', channel: 'room:secret' }), { code: 'FORBIDDEN' })
   })
 
+  t.test(`${backend}: leave stops every connection of the user, on every server`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const phone = await TestClient.connect(stack.registryUrl, 'bob')
+    const laptop = await TestClient.connect(stack.registryUrl, 'bob')
+    const alice = await TestClient.connect(stack.registryUrl, 'alice')
+    t.teardown(() => { phone.close(); laptop.close(); alice.close() })
+    t.not(phone.welcome?.server, laptop.welcome?.server, 'bob\'s two connections are on different servers')
+    await phone.request({ type: 'join', room: 'crew' })
+    t.match(await laptop.request({ type: 'subscribe', channel: 'room:crew' }), { type: 'subscribed' })
+    await alice.request({ type: 'join', room: 'crew' })
+    await alice.request({ type: 'publish', channel: 'room:crew', data: 'before' })
+    for (const device of [phone, laptop]) t.match(await device.next((f) => f.type === 'message' && f.data === 'before'), { channel: 'room:crew' })
+
+    t.match(await phone.request({ type: 'leave', room: 'crew' }), { type: 'left', channel: 'room:crew' })
+    for (const [name, device] of [['the other server\'s connection', laptop], ['the one that left', phone]] as const) {
+      t.same(await device.next((f) => f.type === 'left' && f.id === undefined), { type: 'left', channel: 'room:crew' }, `${name} is told`)
+    }
+    await alice.request({ type: 'publish', channel: 'room:crew', data: 'after' })
+    await sleep(200)
+    t.notOk([...phone.pending('message'), ...laptop.pending('message')].some((f) => f.data === 'after'), 'neither connection gets the room any more')
+    t.match(await laptop.request({ type: 'subscribe', channel: 'room:crew' }), { type: 'error', code: 'FORBIDDEN' }, 'and cannot listen again without joining')
+  })
+
   t.test(`${backend}: history pages backwards`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 1 })
     const alice = await TestClient.connect(stack.registryUrl, 'alice')

@@ -98,6 +98,23 @@ t.test('a refused join does not become a room the SDK resubscribes', async (t) =
   t.same(client.rooms, ['lobby'])
 })
 
+t.test('leaving a room on one device: the other device\'s client stops listening and says so (across servers)', async (t) => {
+  const stack = await startStack(t, 'redis', { sockets: 2 })
+  const phone = await sdkClient(t, stack.registryUrl, 'bob')
+  const laptop = await sdkClient(t, stack.registryUrl, 'bob')
+  t.not(phone.client.server, laptop.client.server, 'the two devices are on different servers')
+  await phone.client.join('crew')
+  await laptop.client.join('crew')
+  const left = new Promise<string>((resolve) => laptop.client.on('left', resolve))
+  let phoneEvents = 0
+  phone.client.on('left', () => { phoneEvents++ })
+  await phone.client.leave('crew')
+  t.equal(await left, 'crew', 'the laptop is told')
+  t.same(laptop.client.rooms, [], 'and no longer resubscribes the room')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(phoneEvents, 0, 'the device that left gets its promise, not an event')
+})
+
 t.test('refused authentication rejects ready and stops', async (t) => {
   const stack = await startStack(t, 'memory', { sockets: 1 })
   const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'not valid!' }, WebSocket: (await import('ws')).default as never })

@@ -229,6 +229,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         if (typeof frame.url === 'string' && typeof frame.token === 'string') this.#redirect = { url: frame.url, token: frame.token }
         return
       case 'error': return this.#onError(frame)
+      case 'left':
+        // Without an id: this user left the room from one of their connections (maybe this one).
+        if (frame.id === undefined) return this.#onLeft(frame.channel as string)
+        return this.#onReply(frame)
       default: return this.#onReply(frame)
     }
   }
@@ -249,6 +253,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     for (const pending of unanswered) if (socket.readyState === OPEN) socket.send(JSON.stringify(pending.frame))
   }
 
+  #onLeft (channel: string): void {
+    const room = channel.slice('room:'.length)
+    this.#positions.delete(channel)
+    if (this.#rooms.delete(room)) this.emit('left', room)
+  }
+
   #resubscribe (room: string): void {
     const channel = `room:${room}`
     const since = this.#positions.get(channel)
@@ -256,8 +266,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     this.#request({ type: 'subscribe', channel, ...(since === undefined ? {} : { since }) }, true).then(() => {}, (err: Error) => {
       // No longer a member (e.g. left from another device): stop resubscribing.
       if (err instanceof SwitchboardError && err.code === 'FORBIDDEN') {
-        this.#rooms.delete(room)
         this.#positions.delete(channel)
+        if (this.#rooms.delete(room)) this.emit('left', room)
       }
     })
   }

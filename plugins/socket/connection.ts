@@ -10,7 +10,7 @@ import { isChannel, roomChannel, userChannel } from '../names.js'
 import { compareOffsets } from '../store/types.js'
 import type { Position, Store } from '../store/types.js'
 import {
-  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedFrame, messagePrefix, presenceFrame, subscribedFrame
+  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedFrame, leftEvent, leftEventChannel, messagePrefix, presenceFrame, subscribedFrame
 } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { FrameBudget } from './limits.js'
@@ -71,6 +71,9 @@ export class Connection implements Listener {
   }
 
   deliver (channel: string, payload: string): void {
+    // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
+    const left = leftEventChannel(payload)
+    if (left !== undefined && channel === userChannel(this.user) && left !== channel) this.detach(left)
     const held = this.#held?.get(channel)
     if (held !== undefined) {
       held.push(payload)
@@ -275,8 +278,10 @@ export class Connection implements Listener {
   async #leave (frame: LeaveFrame): Promise<void> {
     const channel = roomChannel(frame.room)
     await this.#context.store.leave(frame.room, this.user)
-    // Every local connection of the user stops listening; other servers' connections stop at their next subscribe.
+    // Local connections stop listening now; all of the user's connections, on every server, also get
+    // a `left` event on their personal channel and stop when it arrives (see deliver).
     for (const connection of this.#context.byUser.get(this.user) ?? []) connection.detach(channel)
+    await this.#context.store.publishEvent(userChannel(this.user), leftEvent(channel))
     this.send(doneFrame('left', frame.id, channel))
   }
 

@@ -43,6 +43,18 @@ export function presenceEvent (type: 'join' | 'leave', channel: string, user: st
   return `{"type":"${type}","channel":"${channel}","user":"${user}"}`
 }
 
+/** On the user's own channel: they left `channel` (a room) from one of their connections; every other one stops listening. */
+export const LEFT_EVENT_PREFIX = '{"type":"left","channel":"'
+
+export function leftEvent (channel: string): string {
+  return `${LEFT_EVENT_PREFIX}${channel}"}`
+}
+
+/** The room channel of a left event, or undefined if `frame` is not one. */
+export function leftEventChannel (frame: string): string | undefined {
+  return frame.startsWith(LEFT_EVENT_PREFIX) && frame.endsWith('"}') ? frame.slice(LEFT_EVENT_PREFIX.length, -2) : undefined
+}
+
 /** Go there now: the server is draining. */
 export function reconnectFrame (allocation: { url: string, token: string, server: string, expiresAt: number }): string {
   return JSON.stringify({ type: 'reconnect', reason: 'drain', url: allocation.url, token: allocation.token, server: allocation.server, expiresAt: allocation.expiresAt })

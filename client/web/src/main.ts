@@ -53,6 +53,8 @@ class ChatPage {
     client.on('message', (message) => { this.#file([message], true) })
     client.on('presence', (event) => { this.#onPresence(event) })
     client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
+    // Left on another device (or tab): the room goes from this page too.
+    client.on('left', (room) => { this.#forgetRoom(`room:${room}`, room) })
     client.on('error', showError)
     await client.ready
     if (!client.rooms.includes(LOBBY)) await client.join(LOBBY)
@@ -93,11 +95,15 @@ class ChatPage {
     const conversation = this.#active()
     if (conversation?.kind !== 'room') return
     await this.#client.leave(conversation.name)
-    this.#model.forget(conversation.id)
-    this.#model.online.delete(conversation.name)
+    this.#forgetRoom(conversation.id, conversation.name)
+    byId('room-name').focus()
+  }
+
+  #forgetRoom (id: string, room: string): void {
+    this.#model.forget(id)
+    this.#model.online.delete(room)
     this.#view.conversation()
     this.#view.lists()
-    byId('room-name').focus()
   }
 
   async say (text: string): Promise<void> {
