@@ -273,7 +273,8 @@ t.test('a shard connection that stays up but hears nothing is found by its probe
   })
   await subscriber.connect()
   t.teardown(() => subscriber.disconnect())
-  const store = new RedisStore({ client, subscriber, prefix })
+  const shardEvents: string[] = []
+  const store = new RedisStore({ client, subscriber, prefix, onShardConnection: (event, node) => { shardEvents.push(`${event} ${node}`) } })
   t.teardown(async () => { await store.close() })
   const received: string[] = []
   let gaps = 0
@@ -289,6 +290,7 @@ t.test('a shard connection that stays up but hears nothing is found by its probe
   t.equal(received.length, 1, 'deaf: the second message is published but never heard')
   await eventually(() => gaps === 1, 8000, 'the probe to find the shard deaf and the relay to report a gap')
   t.pass('the shard\'s probe noticed, the connection was replaced, and a gap was reported (clients recover from history)')
+  t.ok(shardEvents.some((e) => e.startsWith('lost ')), `the lost shard connection was reported (switchboard_redis_reconnects_total{connection="shard"}): ${shardEvents.join(', ')}`)
   await send(3)
   await eventually(() => received.some((p) => JSON.parse(p).n === 3), 2000, 'live delivery again on the new connection')
   t.same(received.map((p) => JSON.parse(p).n), [1, 3], 'only the message sent while deaf is missing (recovered from history, not live)')

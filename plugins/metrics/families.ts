@@ -16,7 +16,8 @@ export type AllocationOutcome = typeof ALLOCATION_OUTCOMES[number]
 export const RATE_LIMIT_KINDS = ['frame', 'allocate'] as const
 
 /** The two Redis connections of the switchboard-redis plugin. */
-export const REDIS_CONNECTIONS = ['command', 'subscriber'] as const
+/** command and subscriber: the switchboard-redis connections; shard: Redis Cluster's per-shard subscription connections */
+export const REDIS_CONNECTIONS = ['command', 'subscriber', 'shard'] as const
 
 /**
  * Relay latency buckets, seconds. Offsets carry milliseconds, so nothing finer
@@ -69,8 +70,8 @@ export function createFamilies (registry: Registry, prefix: string): Switchboard
       buckets: RELAY_LATENCY_BUCKETS,
       registers
     }),
-    redisErrors: counter('redis_errors_total', 'Errors reported by a Redis connection, by connection (command or subscriber).', ['connection']),
-    redisReconnects: counter('redis_reconnects_total', 'Reconnection attempts of a Redis connection, by connection (command or subscriber).', ['connection']),
+    redisErrors: counter('redis_errors_total', 'Errors reported by a Redis connection, by connection (command, subscriber, or shard: a Redis Cluster subscription connection).', ['connection']),
+    redisReconnects: counter('redis_reconnects_total', 'Reconnection attempts of a Redis connection, by connection (command, subscriber; shard: a lost Redis Cluster subscription connection being replaced).', ['connection']),
     evictions: counter('evictions_total', 'Socket servers evicted by this health checker for a stale heartbeat.'),
     drains: counter('drains_total', 'Drains started on this socket server.'),
     draining: gauge('draining', '1 while this socket server is draining, else 0.'),

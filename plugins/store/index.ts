@@ -43,7 +43,24 @@ async function switchboardStore (fastify: FastifyInstance, options: SwitchboardS
     if (options.prefix !== undefined && !/^[A-Za-z0-9_.:{}-]{0,32}$/.test(options.prefix)) {
       throw new InvalidOptionsError('switchboard-store', `prefix must be up to 32 of [A-Za-z0-9_.:{}-], got ${JSON.stringify(options.prefix)}`)
     }
-    store = new RedisStore({ ...fastify.switchboardRedis, prefix: options.prefix, limits: options.limits })
+    // On Redis Cluster, the per-shard subscription connections count with the other Redis connections.
+    const metrics = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined
+    const errors = metrics?.redisErrors.labels('shard')
+    const reconnects = metrics?.redisReconnects.labels('shard')
+    store = new RedisStore({
+      ...fastify.switchboardRedis,
+      prefix: options.prefix,
+      limits: options.limits,
+      onShardConnection: (event, node, err) => {
+        if (event === 'error') {
+          errors?.inc()
+          fastify.log.warn({ err, node, role: 'shard' }, 'redis shard connection error')
+        } else {
+          reconnects?.inc()
+          fastify.log.info({ node, role: 'shard' }, 'redis shard connection lost; subscribing again')
+        }
+      }
+    })
   } else {
     throw new InvalidOptionsError('switchboard-store', "expected { store } or { type: 'memory' | 'redis' }")
   }

@@ -56,6 +56,8 @@ export interface RedisStoreOptions {
   /** key prefix, default `sb:` */
   readonly prefix?: string
   readonly limits?: Partial<StoreLimits>
+  /** Redis Cluster: a per-shard subscription connection reported an error, or was lost and is being replaced */
+  readonly onShardConnection?: (event: 'error' | 'lost', node: string, err?: Error) => void
 }
 
 export class RedisStore implements Store {
@@ -98,7 +100,9 @@ export class RedisStore implements Store {
         cluster: this.#subscriber,
         onMessage: this.#onMessage,
         probePrefix: `${prefix}{relay-probe:${newEpoch()}:`,
-        onGap: () => { for (const listener of this.#gapListeners) listener() }
+        onGap: () => { for (const listener of this.#gapListeners) listener() },
+        onConnectionError: (node, err) => options.onShardConnection?.('error', node, err),
+        onConnectionLost: (node) => options.onShardConnection?.('lost', node)
       })
       return
     }

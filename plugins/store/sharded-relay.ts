@@ -49,6 +49,10 @@ export interface ShardedRelayOptions {
   readonly checkMs?: number
   /** start of the probe channels' names; they must not collide with live channels */
   readonly probePrefix: string
+  /** a shard connection reported an error (for logs and metrics; the connection handles itself) */
+  readonly onConnectionError?: (node: string, err: Error) => void
+  /** a shard connection closed or was moved away while in use: it is being replaced */
+  readonly onConnectionLost?: (node: string) => void
 }
 
 export class ShardedRelay {
@@ -208,7 +212,7 @@ export class ShardedRelay {
       lazyConnect: false
     })
     conn.on('smessage', this.#onMessage)
-    conn.on('error', () => {})
+    conn.on('error', (err: Error) => { this.#options.onConnectionError?.(node, err) })
     conn.on('moved', () => { this.#lose(node, conn) })
     conn.once('close', () => { this.#lose(node, conn) })
     this.#nodes.set(node, conn)
@@ -228,6 +232,7 @@ export class ShardedRelay {
   #lose (node: string, conn: Redis): void {
     if (this.#closed || this.#nodes.get(node) !== conn) return
     const hadChannels = [...this.#placed.values()].includes(node)
+    this.#options.onConnectionLost?.(node)
     this.#drop(node)
     if (hadChannels) {
       this.#gap = true
