@@ -94,6 +94,9 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   // Leaving the room: it goes from bob's list (on his other device too), and bob from the room's members on alice's page.
   const bobPhone = await signIn(browser, base, 'bob')
   await conversationButton(bobPhone, '#team').waitFor()
+  await joinRoom(bob, 'ops')
+  await conversationButton(bobPhone, '#ops').waitFor()
+  t.pass('a room bob joins on one device appears on the other at once')
   await conversationButton(bob, '#team').click()
   await bob.getByRole('button', { name: 'Leave room' }).click()
   await conversationButton(bob, '#team').waitFor({ state: 'detached' })

@@ -94,7 +94,7 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await eve.request({ type: 'history', channel: 'room:secret' }), { code: 'FORBIDDEN' })
   })
 
-  t.test(`${backend}: leave stops every connection of the user, on every server`, async (t) => {
+  t.test(`${backend}: join and leave reach every connection of the user, on every server; leave stops them all`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 2 })
     const phone = await TestClient.connect(stack.registryUrl, 'bob')
     const laptop = await TestClient.connect(stack.registryUrl, 'bob')
@@ -102,6 +102,9 @@ for (const backend of CLUSTER_BACKENDS) {
     t.teardown(() => { phone.close(); laptop.close(); alice.close() })
     t.not(phone.welcome?.server, laptop.welcome?.server, 'bob\'s two connections are on different servers')
     await phone.request({ type: 'join', room: 'crew' })
+    const told = await laptop.next((f) => f.type === 'joined' && f.id === undefined)
+    t.match(told, { type: 'joined', channel: 'room:crew', since: { epoch: String, offset: String } }, 'the other server\'s connection is told of the join, with the position to subscribe from')
+    t.match(await phone.next((f) => f.type === 'joined' && f.id === undefined), { channel: 'room:crew' }, 'so is the one that joined')
     t.match(await laptop.request({ type: 'subscribe', channel: 'room:crew' }), { type: 'subscribed' })
     await alice.request({ type: 'join', room: 'crew' })
     await alice.request({ type: 'publish', channel: 'room:crew', data: 'before' })

@@ -98,13 +98,20 @@ t.test('a refused join does not become a room the SDK resubscribes', async (t) =
   t.same(client.rooms, ['lobby'])
 })
 
-t.test('leaving a room on one device: the other device\'s client stops listening and says so (across servers)', async (t) => {
+t.test('joining and leaving a room on one device: the other device\'s client follows and says so (across servers)', async (t) => {
   const stack = await startStack(t, 'redis', { sockets: 2 })
   const phone = await sdkClient(t, stack.registryUrl, 'bob')
   const laptop = await sdkClient(t, stack.registryUrl, 'bob')
   t.not(phone.client.server, laptop.client.server, 'the two devices are on different servers')
+  const joined = new Promise<string>((resolve) => laptop.client.on('joined', resolve))
+  let phoneJoinedEvents = 0
+  phone.client.on('joined', () => { phoneJoinedEvents++ })
   await phone.client.join('crew')
-  await laptop.client.join('crew')
+  t.equal(await joined, 'crew', 'joining on the phone: the laptop is told')
+  await eventually(() => laptop.client.rooms.includes('crew'), 2000, 'the laptop to listen to the room')
+  await phone.client.publish('crew', { text: 'from the phone' })
+  await eventually(() => laptop.messages.some((m) => m.channel === 'room:crew'), 2000, 'the laptop to get the room\'s messages')
+  t.equal(phoneJoinedEvents, 0, 'the phone that joined gets its promise, not an event')
   const left = new Promise<string>((resolve) => laptop.client.on('left', resolve))
   let phoneEvents = 0
   phone.client.on('left', () => { phoneEvents++ })

@@ -47,6 +47,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #positions = new Map<string, Position>()
   /** rooms this client listens to (resubscribed on every connection) */
   readonly #rooms = new Set<string>()
+  /** rooms this client is joining right now */
+  readonly #joining = new Set<string>()
   readonly #pending = new Map<number, Pending>()
   /** recent (channel, from, mid), oldest first */
   readonly #seenMids = new Set<string>()
@@ -102,7 +104,13 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   /** Become a member of a room and receive its messages (also after reconnects). */
   async join (room: string): Promise<void> {
-    await this.#request({ type: 'join', room })
+    // The `joined` event this join also sends to all of the user's connections is not news here.
+    this.#joining.add(room)
+    try {
+      await this.#request({ type: 'join', room })
+    } finally {
+      this.#joining.delete(room)
+    }
     // The position was recorded when the reply arrived (see #onReply); from now on it is resubscribed.
     this.#rooms.add(room)
   }
@@ -233,6 +241,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         // Without an id: this user left the room from one of their connections (maybe this one).
         if (frame.id === undefined) return this.#onLeft(frame.channel as string)
         return this.#onReply(frame)
+      case 'joined':
+        // Without an id: this user joined the room from one of their connections (maybe this one).
+        if (frame.id === undefined) return this.#onJoined(frame.channel as string, frame.since as Position)
+        return this.#onReply(frame)
       default: return this.#onReply(frame)
     }
   }
@@ -251,6 +263,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     for (const room of this.#rooms) this.#resubscribe(room)
     // Everything not yet answered goes out again on this connection; sends keep their mid.
     for (const pending of unanswered) if (socket.readyState === OPEN) socket.send(JSON.stringify(pending.frame))
+  }
+
+  #onJoined (channel: string, joinedAt: Position): void {
+    const room = channel.slice('room:'.length)
+    if (this.#rooms.has(room) || this.#joining.has(room)) return
+    this.#rooms.add(room)
+    // Subscribed from where the join happened: messages published since are replayed, none missed.
+    this.#positions.set(channel, { epoch: joinedAt.epoch, offset: joinedAt.offset })
+    this.#resubscribe(room)
+    this.emit('joined', room)
   }
 
   #onLeft (channel: string): void {

@@ -67,6 +67,8 @@ export interface ClientEvents {
   presence: (event: PresenceEvent) => void
   /** `delayMs` is set while reconnecting: the wait before the next attempt */
   state: (state: ConnectionState, detail: { delayMs?: number, reason?: string }) => void
+  /** the user joined `room` from another of their connections (or devices): this client now listens to it too */
+  joined: (room: string) => void
   /** the user left `room` from another of their connections (or devices): this client stopped listening to it */
   left: (room: string) => void
   /** messages of `channel` may have been missed and cannot be replayed: reload its history */

@@ -10,7 +10,7 @@ import { isChannel, roomChannel, userChannel } from '../names.js'
 import { compareOffsets } from '../store/types.js'
 import type { Position, Store } from '../store/types.js'
 import {
-  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedFrame, leftEvent, leftEventChannel, messagePrefix, presenceFrame, subscribedFrame
+  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix, presenceFrame, subscribedFrame
 } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { FrameBudget } from './limits.js'
@@ -272,7 +272,11 @@ export class Connection implements Listener {
     }
     await store.join(frame.room, this.user)
     const channel = roomChannel(frame.room)
-    await this.attach(channel, undefined, (position) => joinedFrame(frame.id, channel, position))
+    let joinedAt: Position | undefined
+    await this.attach(channel, undefined, (position) => { joinedAt = position; return joinedFrame(frame.id, channel, position) })
+    // The user's other connections (any server) learn of it on their personal channel, with the position
+    // to subscribe from so that they miss nothing published since.
+    if (joinedAt !== undefined) await store.publishEvent(userChannel(this.user), joinedEvent(channel, joinedAt))
   }
 
   async #leave (frame: LeaveFrame): Promise<void> {

@@ -50,6 +50,15 @@ export function leftEvent (channel: string): string {
   return `${LEFT_EVENT_PREFIX}${channel}"}`
 }
 
+/**
+ * On the user's own channel: they joined `channel` (a room) from one of their connections, whose
+ * reply reported `position`. Another connection that subscribes with `since` misses nothing.
+ * (Nested, so that the frame does not end in an `offset` field: only stored messages do.)
+ */
+export function joinedEvent (channel: string, position: Position): string {
+  return JSON.stringify({ type: 'joined', channel, since: { epoch: position.epoch, offset: position.offset } })
+}
+
 /** The room channel of a left event, or undefined if `frame` is not one. */
 export function leftEventChannel (frame: string): string | undefined {
   return frame.startsWith(LEFT_EVENT_PREFIX) && frame.endsWith('"}') ? frame.slice(LEFT_EVENT_PREFIX.length, -2) : undefined

@@ -53,7 +53,13 @@ class ChatPage {
     client.on('message', (message) => { this.#file([message], true) })
     client.on('presence', (event) => { this.#onPresence(event) })
     client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
-    // Left on another device (or tab): the room goes from this page too.
+    // Joined or left on another device (or tab): the room comes to, or goes from, this page too.
+    client.on('joined', (room) => {
+      if (room === LOBBY) return
+      this.#model.room(room)
+      this.#view.lists()
+      this.#refreshPresence([room]).catch(showError)
+    })
     client.on('left', (room) => { this.#forgetRoom(`room:${room}`, room) })
     client.on('error', showError)
     await client.ready
