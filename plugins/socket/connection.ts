@@ -276,7 +276,14 @@ export class Connection implements Listener {
     await this.attach(channel, undefined, (position) => { joinedAt = position; return joinedFrame(frame.id, channel, position) })
     // The user's other connections (any server) learn of it on their personal channel, with the position
     // to subscribe from so that they miss nothing published since.
-    if (joinedAt !== undefined) await store.publishEvent(userChannel(this.user), joinedEvent(channel, joinedAt))
+    if (joinedAt !== undefined) await this.#tellMyConnections(joinedEvent(channel, joinedAt))
+  }
+
+  /** Best effort: the request itself succeeded, whatever happens to the news of it. */
+  async #tellMyConnections (event: string): Promise<void> {
+    await this.#context.store.publishEvent(userChannel(this.user), event).catch((err: unknown) => {
+      this.#context.log.warn({ err, user: this.user }, 'could not tell the user\'s other connections')
+    })
   }
 
   async #leave (frame: LeaveFrame): Promise<void> {
@@ -285,7 +292,7 @@ export class Connection implements Listener {
     // Local connections stop listening now; all of the user's connections, on every server, also get
     // a `left` event on their personal channel and stop when it arrives (see deliver).
     for (const connection of this.#context.byUser.get(this.user) ?? []) connection.detach(channel)
-    await this.#context.store.publishEvent(userChannel(this.user), leftEvent(channel))
+    await this.#tellMyConnections(leftEvent(channel))
     this.send(doneFrame('left', frame.id, channel))
   }
 
