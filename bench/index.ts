@@ -19,14 +19,13 @@ import { compareOnCluster } from './scenarios/cluster.js'
 import { fanout } from './scenarios/fanout.js'
 import { memory } from './scenarios/memory.js'
 import { runScale } from './scenarios/scale.js'
-import type { MemoryResult } from './scenarios/memory.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { System } from './lib/clients.js'
 import type { Server } from './lib/proc.js'
 import type { FanoutOptions } from './scenarios/fanout.js'
 import { startSystem } from './lib/systems.js'
 import type { SystemName } from './lib/systems.js'
-import { median, round } from './lib/stats.js'
+import { median, medians, round } from './lib/stats.js'
 import { saveReport } from './lib/results.js'
 import { writeReport } from './report.js'
 
@@ -65,11 +64,6 @@ const FANOUT: Record<'tiny' | 'full', FanoutOptions> = {
 
 /** relay and fanout also run the history-keeping Socket.IO peer; its shortfall does not fail Switchboard's run. */
 const WITH_STREAMS: readonly SystemName[] = ['switchboard', 'socketio', 'socketio-streams']
-
-function medians (results: RelayResult[]): Record<string, number> {
-  const keys = Object.keys(results[0] ?? {}) as Array<keyof RelayResult>
-  return Object.fromEntries(keys.map((k) => [k, median(results.map((r) => r[k]))]))
-}
 
 /** The history-keeping Socket.IO peer's medians, and Switchboard's deliveries per CPU-second over the peer's. */
 function streamsPeer (switchboard: Record<string, number>, results: RelayResult[]): { socketioStreams: Record<string, number>, ratioStreams: number } {
@@ -133,10 +127,8 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     const results = await alternate(rounds, progress,
       async (name) => name === 'switchboard' ? await startSwitchboard(1, { CAPACITY: '20000' }) : await startSocketio(1),
       async (system, name) => await memory(system, system.servers[name === 'switchboard' ? 1 : 0]?.pid ?? 0, connections, progress, size === 'tiny' ? 0 : 40_000))
-    const med = (list: MemoryResult[]): Record<string, number> => Object.fromEntries(
-      (Object.keys(list[0] ?? {}) as Array<keyof MemoryResult>).map((k) => [k, median(list.map((r) => r[k]))]))
-    const switchboard = med(results.switchboard)
-    const socketio = med(results.socketio)
+    const switchboard = medians(results.switchboard)
+    const socketio = medians(results.socketio)
     const ratio = (switchboard.bytesPerConnection ?? 0) / (socketio.bytesPerConnection ?? 1)
     const allConnected = results.switchboard.every((r) => r.connected === r.connections)
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 0.5, met: allConnected && ratio <= 0.5, rounds }

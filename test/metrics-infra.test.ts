@@ -7,15 +7,12 @@
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
-import { NGINX, nginxConfig } from '../infra/nginx/config.js'
-import { freePort, killOnExit } from '../infra/redis/local.js'
-import { eventually } from './helpers/client.js'
+import { startNginx } from '../infra/nginx/run.js'
+import { freePort } from '../infra/redis/local.js'
 import { exportedMetrics, readQuery } from './helpers/promql.js'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
@@ -101,29 +98,9 @@ t.test('nginx answers 404 for /metrics and proxies the rest to the registries', 
   t.teardown(async () => { await upstream.close() })
   const upstreamPort = await freePort()
   await upstream.listen({ host: '127.0.0.1', port: upstreamPort })
-  const dir = mkdtempSync(join(tmpdir(), 'sb-nginx-'))
-  mkdirSync(join(dir, 'logs'))
-  const port = await freePort()
-  const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, nginxConfig({ root, runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts: [upstreamPort] }))
-  const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
-  killOnExit(child)
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const entry = `http://127.0.0.1:${port}`
-  await eventually(async () => {
-    try {
-      return (await fetch(`${entry}/healthz`)).status === 200
-    } catch {
-      return false
-    }
-  }, 10_000, 'nginx')
+  const nginx = await startNginx([upstreamPort])
+  t.teardown(nginx.stop)
+  const entry = nginx.url
   t.equal(await (await fetch(`http://127.0.0.1:${upstreamPort}/metrics`)).text(), 'internal', 'the registry serves /metrics itself')
   for (const path of ['/metrics', '/metrics?format=text', '//metrics', '/%6Detrics', '/./metrics']) {
     const response = await fetch(`${entry}${path}`)

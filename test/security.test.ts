@@ -194,22 +194,26 @@ t.test('the /allocate rate limit per client IP holds across registries (Redis st
   t.ok(refused.headers.get('retry-after') !== null, 'with Retry-After')
 })
 
-t.test('a slow consumer is closed with 4009 and what the server holds for it stays bounded', async (t) => {
+/**
+ * Memory this process retains after a full GC: what it really holds (RSS mostly measures garbage
+ * not yet collected). Needs node --expose-gc (set in .taprc).
+ */
+function heldBytes (): number {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('run with --expose-gc (set in .taprc)')
+  gc()
+  gc()
+  const m = process.memoryUsage()
+  return m.heapUsed + m.external
+}
+
+t.test('a slow consumer is closed with 4009 and what the server holds for it stays bounded', async (t) => {
   // Redis store: the memory store would keep the 20 MB as history, which is not what this measures.
   const stack = await startStack(t, 'redis', { sockets: 1, socket: { maxPayload: 1024 * 1024, limits: { maxBufferedBytes: 1024 * 1024 } } })
   const sender = await TestClient.connect(stack.registryUrl, 'sender')
   const slow = await TestClient.connect(stack.registryUrl, 'slow')
   t.teardown(() => { slow.close(); sender.close() })
-  // Retained memory after a full GC: what the process really holds (RSS mostly measures garbage not yet collected).
-  const held = (): number => {
-    gc()
-    gc()
-    const m = process.memoryUsage()
-    return m.heapUsed + m.external
-  }
-  const before = held()
+  const before = heldBytes()
   ;(slow.ws as unknown as { _socket: { pause (): void } })._socket.pause()
   const chunk = 'x'.repeat(100_000)
   for (let i = 0; i < 200; i++) {
@@ -218,7 +222,7 @@ t.test('a slow consumer is closed with 4009 and what the server holds for it sta
   }
   await sleep(1000)
   sender.frames.length = 0
-  const growth = held() - before
+  const growth = heldBytes() - before
   t.ok(growth < 6 * 1024 * 1024, `memory held grew by ${(growth / 1024 / 1024).toFixed(1)} MB while 20 MB were sent to a client that reads nothing`)
   ;(slow.ws as unknown as { _socket: { resume (): void } })._socket.resume()
   t.equal((await slow.closed).code, 4009, 'the slow consumer was closed with 4009')
@@ -228,8 +232,6 @@ t.test('a slow consumer is closed with 4009 and what the server holds for it sta
 })
 
 t.test('a client process frozen with SIGSTOP is closed with 4009; what the server holds stays bounded', async (t) => {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) throw new Error('run with --expose-gc (set in .taprc)')
   const { spawn } = await import('node:child_process')
   const { resolve } = await import('node:path')
   const stack = await startStack(t, 'redis', { sockets: 1, socket: { maxPayload: 1024 * 1024, limits: { maxBufferedBytes: 1024 * 1024 } } })
@@ -247,13 +249,7 @@ t.test('a client process frozen with SIGSTOP is closed with 4009; what the serve
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   await eventually(() => output.includes('welcome'), 5000, 'the client process to connect')
-  const held = (): number => {
-    gc()
-    gc()
-    const m = process.memoryUsage()
-    return m.heapUsed + m.external
-  }
-  const before = held()
+  const before = heldBytes()
   child.kill('SIGSTOP')
   const chunk = 'x'.repeat(100_000)
   for (let i = 0; i < 200; i++) {
@@ -261,7 +257,7 @@ t.test('a client process frozen with SIGSTOP is closed with 4009; what the serve
     sender.frames.length = 0 // the sender's own copies are the test client's memory, not the server's
   }
   await sleep(1000)
-  const growth = held() - before
+  const growth = heldBytes() - before
   t.ok(growth < 6 * 1024 * 1024, `memory held grew by ${(growth / 1024 / 1024).toFixed(1)} MB while 20 MB were sent to a frozen client`)
   child.kill('SIGCONT')
   await eventually(() => output.includes('closed'), 10_000, 'the client to learn it was closed')

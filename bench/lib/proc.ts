@@ -2,8 +2,8 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { packageRoot } from '../../plugins/package-root.js'
 import { freePort, killOnExit } from '../../infra/redis/local.js'
 
 const TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
@@ -19,13 +19,7 @@ export function rssBytes (pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
 }
 
-/** The package root, from the sources or from dist/. */
-export function packageRoot (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!dir.endsWith('bench')) dir = dirname(dir)
-  const root = dirname(dir)
-  return root.endsWith('dist') ? dirname(root) : root
-}
+export { packageRoot }
 
 export interface Server {
   readonly pid: number

@@ -3,16 +3,11 @@
  * registered socket servers) and against a bare Fastify route on the same
  * machine; then against /allocate through nginx in front of 2 registries.
  */
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
-import { NGINX, nginxConfig } from '../../infra/nginx/config.js'
-import { freePort, killOnExit } from '../../infra/redis/local.js'
+import { startNginx } from '../../infra/nginx/run.js'
 import { RedisStore } from '../../plugins/store/index.js'
-import { packageRoot, startNode } from '../lib/proc.js'
+import { startNode } from '../lib/proc.js'
 import { startSwitchboard, switchboardEnv } from '../lib/systems.js'
 import { round } from '../lib/stats.js'
 
@@ -30,36 +25,6 @@ async function cannon (url: string, durationSec: number): Promise<AllocateResult
     p99Ms: round(result.latency.p99, 2),
     errors: result.errors,
     non2xx: result.non2xx
-  }
-}
-
-/** nginx (from infra/nginx) on a free port in front of `registryPorts`; `stop` removes its folder too. */
-async function startNginx (registryPorts: number[]): Promise<{ url: string, stop (): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-bench-nginx-'))
-  mkdirSync(join(dir, 'logs'))
-  const port = await freePort()
-  const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts }))
-  const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
-  killOnExit(child)
-  const url = `http://127.0.0.1:${port}`
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
-  }
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return { url, stop }
-    } catch {}
-    if (child.exitCode !== null || i > 200) {
-      await stop()
-      throw new Error(`nginx (${NGINX}) did not start`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { System } from '../lib/clients.js'
 import type { Server } from '../lib/proc.js'
-import { median, round } from '../lib/stats.js'
+import { medians, round } from '../lib/stats.js'
 import { startSwitchboard, startSwitchboardOnCluster } from '../lib/systems.js'
 import { fanout } from './fanout.js'
 import type { FanoutOptions } from './fanout.js'
@@ -44,8 +44,6 @@ export async function compareOnCluster (scenario: 'relay' | 'fanout', options: R
       }
     }
   }
-  const medians = (list: RelayResult[]): Record<string, number> =>
-    Object.fromEntries((Object.keys(list[0] ?? {}) as Array<keyof RelayResult>).map((k) => [k, median(list.map((r) => r[k]))]))
   const single = medians(results.single)
   const cluster = medians(results.cluster)
   const everyDelivered = [...results.single, ...results.cluster].every((r) => r.delivered === r.expected && r.duplicates === 0)

@@ -4,8 +4,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { BenchClient, System } from '../lib/clients.js'
-import { cpuMs } from '../lib/proc.js'
-import { percentile, round } from '../lib/stats.js'
+import { startWindow } from '../lib/deliveries.js'
 import type { RelayResult } from './relay.js'
 
 export interface FanoutOptions {
@@ -41,11 +40,7 @@ export async function fanout (system: System, options: FanoutOptions, progress: 
         if (++delivered === expected) finish()
       })
     })
-    const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisPids = system.redisPids ?? [system.pids[system.pids.length - 1] ?? 0]
-    const redisCpu = (): number => redisPids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisBefore = redisCpu()
-    const started = performance.now()
+    const finishWindow = startWindow(system)
     const ticker = setInterval(() => progress(`    ${system.name}: ${delivered}/${expected} delivered`), 2000)
     let next = 0
     const lane = async (): Promise<void> => {
@@ -57,21 +52,7 @@ export async function fanout (system: System, options: FanoutOptions, progress: 
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, options.timeoutMs).unref())
     await Promise.race([Promise.all([Promise.all(Array.from({ length: options.inFlight }, lane)), all]), timeout])
     clearInterval(ticker)
-    const wallMs = performance.now() - started
-    const serverCpuMs = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore
-    const sorted = latencies.sort((x, y) => x - y)
-    return {
-      expected,
-      delivered,
-      duplicates,
-      wallMs: round(wallMs),
-      serverCpuMs: round(serverCpuMs),
-      redisCpuMs: round(redisCpu() - redisBefore),
-      deliveriesPerCpuSecond: round(delivered / (serverCpuMs / 1000)),
-      msgsPerSecond: round(delivered / (wallMs / 1000)),
-      p50Ms: round(percentile(sorted, 50), 2),
-      p99Ms: round(percentile(sorted, 99), 2)
-    }
+    return finishWindow({ expected, delivered, duplicates, latencies })
   } finally {
     for (const c of [...members, publisher]) c.close()
   }

@@ -10,6 +10,7 @@
  * the final RSS are the lowest seen over a `settleMs` window of idleness.
  * Every system is measured the same way.
  */
+import { sleep } from '../../infra/cluster/processes.js'
 import type { BenchClient, System } from '../lib/clients.js'
 import { rssBytes } from '../lib/proc.js'
 import { round } from '../lib/stats.js'
@@ -24,8 +25,6 @@ export interface MemoryResult {
   /** one second after the last connection, against the same baseline */
   readonly bytesPerConnectionAt1s: number
 }
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /** The lowest RSS of `pid` sampled every second for `ms` (at least one sample). */
 async function settledRss (pid: number, ms: number): Promise<number> {

@@ -5,8 +5,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { BenchClient, System } from '../lib/clients.js'
-import { cpuMs } from '../lib/proc.js'
-import { percentile, round } from '../lib/stats.js'
+import { startWindow } from '../lib/deliveries.js'
+import type { DeliveryResult } from '../lib/deliveries.js'
 
 export interface RelayOptions {
   readonly clients: number
@@ -17,19 +17,7 @@ export interface RelayOptions {
   readonly warmup?: number
 }
 
-export interface RelayResult {
-  readonly expected: number
-  readonly delivered: number
-  readonly duplicates: number
-  readonly wallMs: number
-  readonly serverCpuMs: number
-  /** of which Redis */
-  readonly redisCpuMs: number
-  readonly deliveriesPerCpuSecond: number
-  readonly msgsPerSecond: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-}
+export type RelayResult = DeliveryResult
 
 export async function relay (system: System, options: RelayOptions, progress: (line: string) => void = () => {}): Promise<RelayResult> {
   const clients: BenchClient[] = []
@@ -74,11 +62,7 @@ export async function relay (system: System, options: RelayOptions, progress: (l
         if (seen.size === expected) finish()
       })
     })
-    const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisPids = system.redisPids ?? [system.pids[system.pids.length - 1] ?? 0]
-    const redisCpu = (): number => redisPids.reduce((sum, pid) => sum + cpuMs(pid), 0)
-    const redisBefore = redisCpu()
-    const started = performance.now()
+    const finishWindow = startWindow(system)
     const ticker = setInterval(() => progress(`    ${system.name}: ${seen.size}/${expected} delivered`), 2000)
     const senders = clients.map(async (client, i) => {
       const to = `u${partner.get(i) ?? 0}`
@@ -94,22 +78,7 @@ export async function relay (system: System, options: RelayOptions, progress: (l
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, options.timeoutMs).unref())
     await Promise.race([Promise.all([Promise.all(senders), allDelivered]), timeout])
     clearInterval(ticker)
-    const wallMs = performance.now() - started
-    const serverCpuMs = system.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore
-    const redisCpuMs = redisCpu() - redisBefore
-    const sorted = latencies.sort((x, y) => x - y)
-    return {
-      expected,
-      delivered: seen.size,
-      duplicates,
-      wallMs: round(wallMs),
-      serverCpuMs: round(serverCpuMs),
-      redisCpuMs: round(redisCpuMs),
-      deliveriesPerCpuSecond: round(seen.size / (serverCpuMs / 1000)),
-      msgsPerSecond: round(seen.size / (wallMs / 1000)),
-      p50Ms: round(percentile(sorted, 50), 2),
-      p99Ms: round(percentile(sorted, 99), 2)
-    }
+    return finishWindow({ expected, delivered: seen.size, duplicates, latencies })
   } finally {
     for (const c of clients) c.close()
   }

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
+import { packageRoot } from '../../plugins/package-root.js'
 import { NGINX, fill, nginxConfig } from '../nginx/config.js'
 import { createCluster } from '../redis/local.js'
 import { checkHealth, redisAnswers } from './checks.js'
@@ -34,11 +34,6 @@ export const ENV_BY_ROLE = {
 } as const
 const REDIS = process.env.REDIS_SERVER_BIN ?? 'redis-server'
 
-/** The package root, from the sources (tests) or from dist/. */
-function packageRoot (): string {
-  const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
-  return basename(root) === 'dist' ? dirname(root) : root
-}
 const CLI = join(packageRoot(), 'dist', 'servers', 'cli.js')
 const template = (name: string): string => readFileSync(join(packageRoot(), 'infra', name), 'utf8')
 

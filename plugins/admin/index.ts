@@ -14,8 +14,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { packageRoot } from '../package-root.js'
 import { AdminDisabledError, InvalidOptionsError, UnauthorizedError, UnknownServerError } from '../errors.js'
 import { useJsonErrors } from '../http-errors.js'
 import { ErrorBody } from '../registry/schemas.js'
@@ -56,8 +56,7 @@ const checkOptions = TypeCompiler.Compile(Type.Object({
 
 /** client/admin in the package, whether running from the sources (tests) or from dist/. */
 export function adminRoot (): string {
-  const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
-  return join(basename(root) === 'dist' ? dirname(root) : root, 'client', 'admin')
+  return join(packageRoot(), 'client', 'admin')
 }
 
 /** The page holds a button that drains servers: never framed by another site, and nothing but its own scripts. */

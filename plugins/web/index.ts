@@ -12,14 +12,8 @@ import fp from 'fastify-plugin'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
 import { existsSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-/** The package root, whether running from the sources (tests) or from dist/ (npm start). */
-function packageRoot (): string {
-  const root = dirname(dirname(dirname(fileURLToPath(import.meta.url))))
-  return basename(root) === 'dist' ? dirname(root) : root
-}
+import { join } from 'node:path'
+import { packageRoot } from '../package-root.js'
 
 export function webRoot (): string {
   return join(packageRoot(), 'dist', 'client', 'web')
