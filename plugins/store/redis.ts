@@ -5,11 +5,13 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
+import { AppendBatcher, batchCall } from './append-batch.js'
+import type { EntryResult } from './append-batch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND, APPEND_WITH_COPY, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE
+  ANNOUNCE, APPEND, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE
 } from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type {
@@ -27,9 +29,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
       maxLen: number, dedupTtlMs: number, sender: string, requireMember: number, publish: PublishCommand): Result<[string, number], Context>
-    sbAppendWithCopy (stream: string, meta: string, dedup: string, copyStream: string, copyMeta: string, copyDedup: string, epoch: string, ttlMs: number,
-      live: string, framePrefix: string, maxLen: number, dedupTtlMs: number, copyLive: string, copyPrefix: string,
-      publish: PublishCommand): Result<[string, number], Context>
+    /** APPEND_BATCH, defined without a key count: numkeys, keys, arguments */
+    sbAppendBatch (...args: Array<string | number>): Result<EntryResult[], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -72,6 +73,8 @@ export class RedisStore implements Store {
   readonly #limits: StoreLimits
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
+  /** one Redis (and Sentinel): appends leave in batches; Redis Cluster appends one by one (a batch spans slots) */
+  readonly #batcher: AppendBatcher | undefined
   readonly #gapListeners = new Set<() => void>()
   #subscriberLost = false
   readonly #onSubscriberClose = (): void => { this.#subscriberLost = true }
@@ -83,7 +86,10 @@ export class RedisStore implements Store {
 
   readonly #onMessage = (liveChannel: string, payload: string): void => {
     const channel = this.#keys.channelOfLive(liveChannel)
-    if (channel !== undefined) this.#listeners.dispatch(channel, payload)
+    if (channel === undefined) return
+    // A batch publishes each channel's new frames as one payload, one frame per line.
+    if (!payload.includes('\n')) return this.#listeners.dispatch(channel, payload)
+    for (const frame of payload.split('\n')) this.#listeners.dispatch(channel, frame)
   }
 
   constructor (options: RedisStoreOptions) {
@@ -94,6 +100,7 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
+    this.#batcher = isCluster(this.#client) ? undefined : new AppendBatcher(async (inputs) => await this.#appendBatch(inputs))
     if (isCluster(this.#subscriber)) {
       this.#publish = 'SPUBLISH'
       this.#relay = new ShardedRelay({
@@ -192,44 +199,54 @@ export class RedisStore implements Store {
   }
 
   async append (input: AppendInput): Promise<AppendResult> {
+    const [offset, code] = this.#batcher !== undefined ? await this.#batcher.append(input) : await this.#appendOnCluster(input)
+    if (code === 2) return { status: 'forbidden' }
+    return { status: code === 1 ? 'duplicate' : 'appended', offset }
+  }
+
+  /** One APPEND_BATCH call; with `waitReplicas`, confirmed by the replicas before anyone is acknowledged. */
+  async #appendBatch (inputs: readonly AppendInput[]): Promise<EntryResult[]> {
     const k = this.#keys
-    const { channel, mid } = input
+    const names = { ...k, members: (channel: string) => k.members(channel.slice('room:'.length)) }
+    const call = batchCall(inputs, names, {
+      epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
+    })
+    const entries = await this.#client.sbAppendBatch(...call.args)
+    await this.#confirm([this.#client as Redis])
+    return call.entryOf.map((i) => entries[i] ?? ['', 2])
+  }
+
+  /** Redis Cluster: two channels are two slots, so a direct message and its copy are two scripts. */
+  async #appendOnCluster (input: AppendInput): Promise<EntryResult> {
+    const k = this.#keys
+    const { channel, mid, copy } = input
     const stream = k.history(channel)
-    const requireMember = input.requireMember === true
     const dedupTtl = mid === undefined ? 0 : this.#limits.dedupWindowMs
     // Without a mid there is no dedup key: the stream's own name fills the slot (never read).
     const dedupKey = (ch: string): string => mid === undefined ? k.history(ch) : k.dedup(ch, input.sender, mid)
-    const common = [newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl] as const
-    const copy = input.copy
-    let offset: string
-    let code: number
-    if (copy !== undefined && isCluster(this.#client)) {
-      // Two channels, two slots: the recipient's first (its offset is the ack's), then the sender's copy. A retry
-      // after a failure in between finds the recipient's mid and still appends the copy once (its own mid key).
-      [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), stream, ...common, input.sender, 0, this.#publish)
+    const requireMember = input.requireMember === true
+    // The recipient's first (its offset is the ack's), then the sender's copy. A retry after a failure
+    // in between finds the recipient's mid and still appends the copy once (its own mid key).
+    const result = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
+      newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl, input.sender, requireMember ? 1 : 0,
+      this.#publish)
+    if (copy !== undefined) {
       const copyStream = k.history(copy.channel)
       await this.#client.sbAppend(copyStream, k.meta(copy.channel), dedupKey(copy.channel), copyStream, newEpoch(), this.#limits.historyTtlMs,
         k.live(copy.channel), copy.framePrefix, this.#limits.historySize, dedupTtl, input.sender, 0, this.#publish)
-    } else if (copy !== undefined) {
-      [offset, code] = await this.#client.sbAppendWithCopy(stream, k.meta(channel), dedupKey(channel), k.history(copy.channel), k.meta(copy.channel),
-        dedupKey(copy.channel), ...common, k.live(copy.channel), copy.framePrefix, this.#publish)
-    } else {
-      [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
-        ...common, input.sender, requireMember ? 1 : 0, this.#publish)
     }
-    if (code === 2) return { status: 'forbidden' }
+    await this.#confirm([stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key)))
+    return result
+  }
+
+  /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */
+  async #confirm (targets: Redis[]): Promise<void> {
     const { waitReplicas, waitTimeoutMs } = this.#limits
-    if (waitReplicas > 0) {
-      // Acknowledge only what a failover cannot lose: WAIT covers every earlier write of this connection.
-      const targets = isCluster(this.#client)
-        ? [stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key))
-        : [this.#client]
-      for (const target of targets) {
-        const replicas = await target.wait(waitReplicas, waitTimeoutMs)
-        if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
-      }
+    if (waitReplicas === 0) return
+    for (const target of targets) {
+      const replicas = await target.wait(waitReplicas, waitTimeoutMs)
+      if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
     }
-    return { status: code === 1 ? 'duplicate' : 'appended', offset }
   }
 
   /** Redis Cluster: the connection to the primary that owns `key` (the one the write went through). */
@@ -405,7 +422,7 @@ function defineScripts (client: Redis | Cluster): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
   if (typeof client.sbAppend === 'function') return
   client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
-  client.defineCommand('sbAppendWithCopy', { numberOfKeys: 6, lua: APPEND_WITH_COPY })
+  client.defineCommand('sbAppendBatch', { lua: APPEND_BATCH })
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })

@@ -79,18 +79,66 @@ return { id, duplicate }
 `
 
 /**
- * A direct message and the sender's copy in one call: the recipient's channel
- * first (its offset is the ack's), then the sender's.
- * KEYS: stream, meta, dedup key, copy stream, copy meta, copy dedup key.
- * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms, copy live channel, copy frame prefix, PUBLISH|SPUBLISH.
- * One Redis only (the two channels' keys are in different slots): Redis Cluster runs APPEND twice.
- * Returns { offset, duplicate (0|1) } of the recipient's channel.
+ * Many appends in one call (one Redis, and Sentinel): what a socket server
+ * gathered during one turn of its event loop. Each entry is checked and
+ * appended in order, exactly as APPEND would; then each channel that got
+ * messages is trimmed, refreshed and published once, its frames joined by
+ * newlines (a JSON frame never holds a raw newline; subscribers split them).
+ * So a busy channel costs its meta, trim and expiry calls and one PUBLISH per
+ * batch instead of per message.
+ * KEYS: per channel (1..C) stream, meta; then per entry (1..E) its dedup key, then its members key
+ *   (fillers where unused).
+ * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH, C, E, the C live channels, then per
+ *   entry: channel index, frame prefix, sender, flags (1: has a mid, 2: sender must be a member).
+ * Returns per entry { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
  */
-export const APPEND_WITH_COPY = `
-${APPEND_ONE}
-local id, duplicate = append(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
-append(KEYS[4], KEYS[5], KEYS[6], ARGV[7], ARGV[8])
-return { id, duplicate }
+export const APPEND_BATCH = `
+${ENSURE_META}
+local C, E = tonumber(ARGV[6]), tonumber(ARGV[7])
+local maxLen = tonumber(ARGV[3])
+local first = 7 + C
+local out, frames, tops, order = {}, {}, {}, {}
+for e = 1, E do
+  local a = first + (e - 1) * 4
+  local c, prefix, sender, flags = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  if flags >= 2 and redis.call('SISMEMBER', KEYS[2 * C + E + e], sender) == 0 then
+    out[e] = { '', 2 }
+  else
+    local mid = flags % 2 == 1
+    local seen = mid and redis.call('GET', KEYS[2 * C + e])
+    if seen then
+      out[e] = { seen, 1 }
+    else
+      local stream = KEYS[2 * c - 1]
+      if not frames[c] then
+        ensure(stream, KEYS[2 * c])
+        frames[c] = {}
+        order[#order + 1] = c
+      end
+      local id = redis.call('XADD', stream, '*', 'f', prefix)
+      if mid then redis.call('SET', KEYS[2 * C + e], id, 'PX', ARGV[4]) end
+      local list = frames[c]
+      list[#list + 1] = prefix .. id .. '"}'
+      tops[c] = id
+      out[e] = { id, 0 }
+    end
+  end
+end
+for _, c in ipairs(order) do
+  local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
+  redis.call('HSET', meta, 'top', tops[c])
+  local len = redis.call('XLEN', stream)
+  if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
+    local excess = len - maxLen
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
+    redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
+    redis.call('HSET', meta, 'trimmed', head[excess][1])
+  end
+  redis.call('PEXPIRE', stream, ARGV[2])
+  redis.call('PEXPIRE', meta, ARGV[2])
+  redis.call(ARGV[5], ARGV[7 + c], table.concat(frames[c], '\\n'))
+end
+return out
 `
 
 /** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Returns { epoch, top }. */
