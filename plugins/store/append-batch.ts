@@ -8,16 +8,14 @@
  */
 import type { AppendInput } from './types.js'
 
-/** What the script returns per entry: offset and 0 appended, 1 duplicate; '' and 2 not a member. */
-export type EntryResult = [string, number]
-
-/** The arguments of one APPEND_BATCH call, and where each input's own result is. */
-export interface BatchCall {
-  /** numkeys, the keys, then the arguments (ioredis: a script defined without a key count) */
-  readonly args: Array<string | number>
-  /** per input, the index of its entry (a direct message's copy is the entry after it) */
-  readonly entryOf: number[]
+/** An input's own result: its offset, or undefined when the sender is not a member. */
+export interface EntryResult {
+  readonly offset: string | undefined
+  readonly duplicate: boolean
 }
+
+/** The arguments of one APPEND_BATCH call (numkeys, the keys, then the arguments: a script defined without a key count). */
+export type BatchCall = Array<string | number>
 
 export interface BatchNames {
   history (channel: string): string
@@ -38,17 +36,20 @@ export interface BatchSettings {
 
 const HAS_MID = 1
 const MEMBER_ONLY = 2
+const REPORT = 4
 
-/** Builds one APPEND_BATCH call for `inputs` (each with its copy, if any). */
+/**
+ * Builds one APPEND_BATCH call for `inputs` (each with its copy, if any). The
+ * script reports one result per input, in order: the copies' are not needed.
+ */
 export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
   const channelIndex = new Map<string, number>()
   const channelKeys: string[] = []
   const lives: string[] = []
-  const dedupKeys: string[] = []
-  const memberKeys: string[] = []
+  const entryKeys: string[] = []
   const entries: Array<string | number> = []
-  const entryOf: number[] = []
-  const add = (channel: string, framePrefix: string, sender: string, mid: string | undefined, memberOnly: boolean): void => {
+  let count = 0
+  const add = (channel: string, framePrefix: string, sender: string, mid: string | undefined, memberOnly: boolean, report: boolean): void => {
     let index = channelIndex.get(channel)
     if (index === undefined) {
       index = channelIndex.size + 1
@@ -56,22 +57,26 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       channelKeys.push(names.history(channel), names.meta(channel))
       lives.push(names.live(channel))
     }
-    // Unused slots name the channel's stream: a key the script may touch anyway, never read as anything else.
-    dedupKeys.push(mid === undefined ? names.history(channel) : names.dedup(channel, sender, mid))
-    memberKeys.push(memberOnly ? names.members(channel) : names.history(channel))
-    entries.push(index, framePrefix, sender, (mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0))
+    count++
+    entries.push(index, framePrefix, (mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0))
+    if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
+    if (memberOnly) {
+      entryKeys.push(names.members(channel))
+      entries.push(sender)
+    }
   }
   for (const input of inputs) {
-    entryOf.push(dedupKeys.length)
-    add(input.channel, input.framePrefix, input.sender, input.mid, input.requireMember === true)
-    if (input.copy !== undefined) add(input.copy.channel, input.copy.framePrefix, input.sender, input.mid, false)
+    add(input.channel, input.framePrefix, input.sender, input.mid, input.requireMember === true, true)
+    if (input.copy !== undefined) add(input.copy.channel, input.copy.framePrefix, input.sender, input.mid, false, false)
   }
-  const keys = [...channelKeys, ...dedupKeys, ...memberKeys]
-  return {
-    args: [keys.length, ...keys, settings.epoch, settings.ttlMs, settings.maxLen, settings.dedupTtlMs, settings.publish, lives.length, dedupKeys.length,
-      ...lives, ...entries],
-    entryOf
-  }
+  return [channelKeys.length + entryKeys.length, ...channelKeys, ...entryKeys,
+    settings.epoch, settings.ttlMs, settings.maxLen, settings.dedupTtlMs, settings.publish, lives.length, count, ...lives, ...entries]
+}
+
+/** One reported result of APPEND_BATCH. */
+export function entryResult (reply: string): EntryResult {
+  if (reply === '') return { offset: undefined, duplicate: false }
+  return reply.startsWith('d') ? { offset: reply.slice(1), duplicate: true } : { offset: reply, duplicate: false }
 }
 
 interface Waiting {

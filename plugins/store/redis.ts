@@ -5,7 +5,7 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
-import { AppendBatcher, batchCall } from './append-batch.js'
+import { AppendBatcher, batchCall, entryResult } from './append-batch.js'
 import type { EntryResult } from './append-batch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
@@ -30,7 +30,7 @@ declare module 'ioredis' {
     sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
       maxLen: number, dedupTtlMs: number, sender: string, requireMember: number, publish: PublishCommand): Result<[string, number], Context>
     /** APPEND_BATCH, defined without a key count: numkeys, keys, arguments */
-    sbAppendBatch (...args: Array<string | number>): Result<EntryResult[], Context>
+    sbAppendBatch (...args: Array<string | number>): Result<string[], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -199,21 +199,20 @@ export class RedisStore implements Store {
   }
 
   async append (input: AppendInput): Promise<AppendResult> {
-    const [offset, code] = this.#batcher !== undefined ? await this.#batcher.append(input) : await this.#appendOnCluster(input)
-    if (code === 2) return { status: 'forbidden' }
-    return { status: code === 1 ? 'duplicate' : 'appended', offset }
+    const { offset, duplicate } = this.#batcher !== undefined ? await this.#batcher.append(input) : await this.#appendOnCluster(input)
+    if (offset === undefined) return { status: 'forbidden' }
+    return { status: duplicate ? 'duplicate' : 'appended', offset }
   }
 
   /** One APPEND_BATCH call; with `waitReplicas`, confirmed by the replicas before anyone is acknowledged. */
   async #appendBatch (inputs: readonly AppendInput[]): Promise<EntryResult[]> {
     const k = this.#keys
     const names = { ...k, members: (channel: string) => k.members(channel.slice('room:'.length)) }
-    const call = batchCall(inputs, names, {
+    const replies = await this.#client.sbAppendBatch(...batchCall(inputs, names, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
-    })
-    const entries = await this.#client.sbAppendBatch(...call.args)
+    }))
     await this.#confirm([this.#client as Redis])
-    return call.entryOf.map((i) => entries[i] ?? ['', 2])
+    return replies.map(entryResult)
   }
 
   /** Redis Cluster: two channels are two slots, so a direct message and its copy are two scripts. */
@@ -227,7 +226,7 @@ export class RedisStore implements Store {
     const requireMember = input.requireMember === true
     // The recipient's first (its offset is the ack's), then the sender's copy. A retry after a failure
     // in between finds the recipient's mid and still appends the copy once (its own mid key).
-    const result = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
+    const [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
       newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl, input.sender, requireMember ? 1 : 0,
       this.#publish)
     if (copy !== undefined) {
@@ -236,7 +235,7 @@ export class RedisStore implements Store {
         k.live(copy.channel), copy.framePrefix, this.#limits.historySize, dedupTtl, input.sender, 0, this.#publish)
     }
     await this.#confirm([stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key)))
-    return result
+    return code === 2 ? { offset: undefined, duplicate: false } : { offset, duplicate: code === 1 }
   }
 
   /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */

@@ -86,43 +86,47 @@ return { id, duplicate }
  * newlines (a JSON frame never holds a raw newline; subscribers split them).
  * So a busy channel costs its meta, trim and expiry calls and one PUBLISH per
  * batch instead of per message.
- * KEYS: per channel (1..C) stream, meta; then per entry (1..E) its dedup key, then its members key
- *   (fillers where unused).
+ * KEYS: per channel (1..C) stream, meta; then, entry by entry, its dedup key (if it has a mid)
+ *   and its members key (if the sender must be a member).
  * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH, C, E, the C live channels, then per
- *   entry: channel index, frame prefix, sender, flags (1: has a mid, 2: sender must be a member).
- * Returns per entry { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
+ *   entry: channel index, frame prefix, flags (1: has a mid, 2: sender must be a member, 4: report
+ *   the result), and the sender if flag 2.
+ * Returns one string per reported entry: the offset (appended), 'd' .. offset (duplicate), '' (not a member).
  */
 export const APPEND_BATCH = `
 ${ENSURE_META}
 local C, E = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxLen = tonumber(ARGV[3])
-local first = 7 + C
+local a, k = 8 + C, 2 * C + 1
 local out, frames, tops, order = {}, {}, {}, {}
-for e = 1, E do
-  local a = first + (e - 1) * 4
-  local c, prefix, sender, flags = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
-  if flags >= 2 and redis.call('SISMEMBER', KEYS[2 * C + E + e], sender) == 0 then
-    out[e] = { '', 2 }
-  else
-    local mid = flags % 2 == 1
-    local seen = mid and redis.call('GET', KEYS[2 * C + e])
-    if seen then
-      out[e] = { seen, 1 }
-    else
-      local stream = KEYS[2 * c - 1]
-      if not frames[c] then
-        ensure(stream, KEYS[2 * c])
-        frames[c] = {}
-        order[#order + 1] = c
-      end
-      local id = redis.call('XADD', stream, '*', 'f', prefix)
-      if mid then redis.call('SET', KEYS[2 * C + e], id, 'PX', ARGV[4]) end
-      local list = frames[c]
-      list[#list + 1] = prefix .. id .. '"}'
-      tops[c] = id
-      out[e] = { id, 0 }
-    end
+for _ = 1, E do
+  local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local dedup, result = false, nil
+  if flags % 2 == 1 then dedup = KEYS[k]; k = k + 1 end
+  if flags % 4 >= 2 then
+    if redis.call('SISMEMBER', KEYS[k], ARGV[a]) == 0 then result = '' end
+    k, a = k + 1, a + 1
   end
+  if result == nil and dedup then
+    local seen = redis.call('GET', dedup)
+    if seen then result = 'd' .. seen end
+  end
+  if result == nil then
+    local stream = KEYS[2 * c - 1]
+    if not frames[c] then
+      ensure(stream, KEYS[2 * c])
+      frames[c] = {}
+      order[#order + 1] = c
+    end
+    local id = redis.call('XADD', stream, '*', 'f', prefix)
+    if dedup then redis.call('SET', dedup, id, 'PX', ARGV[4]) end
+    local list = frames[c]
+    list[#list + 1] = prefix .. id .. '"}'
+    tops[c] = id
+    result = id
+  end
+  if flags >= 4 then out[#out + 1] = result end
 end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
