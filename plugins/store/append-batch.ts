@@ -1,6 +1,6 @@
 /**
  * Batched appends for one Redis (and Sentinel). Appends requested during one
- * turn of the event loop leave together, as one APPEND_BATCH script call: a
+ * turn of the event loop leave together (see batcher.ts), as one APPEND_BATCH script call: a
  * busy server pays Redis's per-script cost, and each channel's bookkeeping
  * and PUBLISH, once per batch instead of once per message. Order is kept:
  * entries run in the order they were asked for, and batches in the order
@@ -77,54 +77,4 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
 export function entryResult (reply: string): EntryResult {
   if (reply === '') return { offset: undefined, duplicate: false }
   return reply.startsWith('d') ? { offset: reply.slice(1), duplicate: true } : { offset: reply, duplicate: false }
-}
-
-interface Waiting {
-  readonly input: AppendInput
-  resolve (result: EntryResult): void
-  reject (err: unknown): void
-}
-
-/**
- * Gathers appends and runs them in batches of at most `maxBatch` inputs,
- * after the current turn of the event loop (setImmediate): under load a
- * batch holds everything that arrived meanwhile; an idle server sends each
- * append on its own, one turn later.
- */
-export class AppendBatcher {
-  readonly #run: (inputs: readonly AppendInput[]) => Promise<EntryResult[]>
-  readonly #maxBatch: number
-  #queue: Waiting[] = []
-  #scheduled = false
-
-  /** `run` performs one batch and returns each input's own result, in order. */
-  constructor (run: (inputs: readonly AppendInput[]) => Promise<EntryResult[]>, maxBatch = 256) {
-    this.#run = run
-    this.#maxBatch = maxBatch
-  }
-
-  async append (input: AppendInput): Promise<EntryResult> {
-    return await new Promise<EntryResult>((resolve, reject) => {
-      this.#queue.push({ input, resolve, reject })
-      if (this.#scheduled) return
-      this.#scheduled = true
-      setImmediate(this.#flush)
-    })
-  }
-
-  readonly #flush = (): void => {
-    this.#scheduled = false
-    const queue = this.#queue
-    this.#queue = []
-    for (let start = 0; start < queue.length; start += this.#maxBatch) {
-      const batch = queue.slice(start, start + this.#maxBatch)
-      this.#run(batch.map((w) => w.input)).then((results) => {
-        batch.forEach((w, i) => {
-          const result = results[i]
-          if (result === undefined) w.reject(new Error('the batch returned fewer results than it had appends'))
-          else w.resolve(result)
-        })
-      }, (err: unknown) => { for (const w of batch) w.reject(err) })
-    }
-  }
 }

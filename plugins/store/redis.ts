@@ -5,13 +5,14 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
-import { AppendBatcher, batchCall, entryResult } from './append-batch.js'
+import { batchCall, entryResult } from './append-batch.js'
 import type { EntryResult } from './append-batch.js'
+import { Batcher } from './batcher.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE
+  ANNOUNCE, APPEND, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
 } from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type {
@@ -42,8 +43,8 @@ declare module 'ioredis' {
     sbRequestDrain (server: string): Result<number, Context>
     sbAnnounce (components: string, component: string, id: string, startedAt: number, details: string, ttlMs: number): Result<null, Context>
     sbComponents (components: string, componentPrefix: string): Result<string[], Context>
-    sbReserve (load: string, alive: string, aliveWithinMs: number, serverPrefix: string, reservationsPrefix: string, nonce: string, expiresAt: number,
-      exclude: string): Result<[string, string, string, string, string, string] | null, Context>
+    /** load, alive, server hash prefix, reservations prefix, N, then per request: alive window ms, nonce, expiresAt, excluded id */
+    sbReserve (load: string, alive: string, ...args: Array<string | number>): Result<string[], Context>
     sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
     sbDropPresence (index: string, alive: string, server: string, windowMs: number, presencePrefix: string): Result<Array<string | number>, Context>
   }
@@ -61,6 +62,13 @@ export interface RedisStoreOptions {
   readonly onShardConnection?: (event: 'error' | 'lost', node: string, err?: Error) => void
 }
 
+interface Reservation {
+  readonly aliveWithinMs: number
+  readonly nonce: string
+  readonly expiresAt: number
+  readonly exclude: string
+}
+
 export class RedisStore implements Store {
   readonly kind = 'redis'
   readonly #client: Redis | Cluster
@@ -74,7 +82,9 @@ export class RedisStore implements Store {
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
   /** one Redis (and Sentinel): appends leave in batches; Redis Cluster appends one by one (a batch spans slots) */
-  readonly #batcher: AppendBatcher | undefined
+  readonly #appends: Batcher<AppendInput, EntryResult> | undefined
+  /** `/allocate` storms: a registry's reservations of one event-loop turn are one script call */
+  readonly #reservations = new Batcher<Reservation, ServerStatus | null>(async (requests) => await this.#reserveBatch(requests))
   readonly #gapListeners = new Set<() => void>()
   #subscriberLost = false
   readonly #onSubscriberClose = (): void => { this.#subscriberLost = true }
@@ -100,7 +110,7 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
-    this.#batcher = isCluster(this.#client) ? undefined : new AppendBatcher(async (inputs) => await this.#appendBatch(inputs))
+    this.#appends = isCluster(this.#client) ? undefined : new Batcher(async (inputs) => await this.#appendBatch(inputs))
     if (isCluster(this.#subscriber)) {
       this.#publish = 'SPUBLISH'
       this.#relay = new ShardedRelay({
@@ -148,11 +158,19 @@ export class RedisStore implements Store {
   }
 
   async reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude = ''): Promise<ServerStatus | null> {
+    return await this.#reservations.add({ aliveWithinMs, nonce, expiresAt, exclude })
+  }
+
+  async #reserveBatch (requests: readonly Reservation[]): Promise<Array<ServerStatus | null>> {
     const k = this.#keys
-    const row = await this.#client.sbReserve(k.load, k.alive, aliveWithinMs, this.#serverPrefix, k.reservations(''), nonce, expiresAt, exclude)
-    if (row === null) return null
-    const [id, url, load, capacity, lastHeartbeat, startedAt] = row
-    return { id, url, load: Number(load), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) }
+    const args: Array<string | number> = [this.#serverPrefix, k.reservations(''), requests.length]
+    for (const r of requests) args.push(r.aliveWithinMs, r.nonce, r.expiresAt, r.exclude)
+    const flat = await this.#client.sbReserve(k.load, k.alive, ...args)
+    return requests.map((_, i): ServerStatus | null => {
+      const [id = '', url = '', load, capacity, lastHeartbeat, startedAt] = flat.slice(i * 6, i * 6 + 6)
+      if (id === '') return null
+      return { id, url, load: Number(load), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) }
+    })
   }
 
   async claim (serverId: string, nonce: string): Promise<boolean> {
@@ -199,7 +217,7 @@ export class RedisStore implements Store {
   }
 
   async append (input: AppendInput): Promise<AppendResult> {
-    const { offset, duplicate } = this.#batcher !== undefined ? await this.#batcher.append(input) : await this.#appendOnCluster(input)
+    const { offset, duplicate } = this.#appends !== undefined ? await this.#appends.add(input) : await this.#appendOnCluster(input)
     if (offset === undefined) return { status: 'forbidden' }
     return { status: duplicate ? 'duplicate' : 'appended', offset }
   }
@@ -211,7 +229,7 @@ export class RedisStore implements Store {
     const replies = await this.#client.sbAppendBatch(...batchCall(inputs, names, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
     }))
-    await this.#confirm([this.#client as Redis])
+    await this.#confirm(() => [this.#client as Redis])
     return replies.map(entryResult)
   }
 
@@ -234,15 +252,15 @@ export class RedisStore implements Store {
       await this.#client.sbAppend(copyStream, k.meta(copy.channel), dedupKey(copy.channel), copyStream, newEpoch(), this.#limits.historyTtlMs,
         k.live(copy.channel), copy.framePrefix, this.#limits.historySize, dedupTtl, input.sender, 0, this.#publish)
     }
-    await this.#confirm([stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key)))
+    await this.#confirm(() => [stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key)))
     return code === 2 ? { offset: undefined, duplicate: false } : { offset, duplicate: code === 1 }
   }
 
   /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */
-  async #confirm (targets: Redis[]): Promise<void> {
+  async #confirm (targets: () => Redis[]): Promise<void> {
     const { waitReplicas, waitTimeoutMs } = this.#limits
     if (waitReplicas === 0) return
-    for (const target of targets) {
+    for (const target of targets()) {
       const replicas = await target.wait(waitReplicas, waitTimeoutMs)
       if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
     }
@@ -431,7 +449,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbRequestDrain', { numberOfKeys: 1, lua: REQUEST_DRAIN })
   client.defineCommand('sbAnnounce', { numberOfKeys: 2, lua: ANNOUNCE })
   client.defineCommand('sbComponents', { numberOfKeys: 1, lua: COMPONENTS })
-  client.defineCommand('sbReserve', { numberOfKeys: 2, lua: RESERVE })
+  client.defineCommand('sbReserve', { numberOfKeys: 2, lua: RESERVE_BATCH })
   client.defineCommand('sbEvict', { numberOfKeys: 2, lua: EVICT })
   client.defineCommand('sbDropPresence', { numberOfKeys: 2, lua: DROP_PRESENCE })
 }

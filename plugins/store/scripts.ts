@@ -306,30 +306,59 @@ return out
 `
 
 /**
- * Reserve a place on the least-loaded eligible server (alive within ARGV[1]
- * ms, not draining, under capacity, not ARGV[6]): count it in the load set at
- * once, so concurrent allocations spread out, and remember the reservation.
- * KEYS: load set, alive set. ARGV: alive window ms, server hash prefix, reservations prefix, nonce, expiresAt, excluded id.
- * Returns { id, url, load, capacity, lastHeartbeat, startedAt } or nil.
+ * Reserve places on the least-loaded eligible servers (alive within the
+ * request's window, not draining, under capacity, not the request's excluded
+ * one), for every request a registry gathered during one turn of its event
+ * loop. Each place is counted in the load set at once, so concurrent
+ * allocations spread out, and remembered as a reservation (its nonce, until
+ * expiresAt) that the socket server claims on connect. The fleet is read
+ * once, each request takes the
+ * least-loaded eligible server given the places taken before it in the batch,
+ * and each chosen server gets one ZINCRBY and one ZADD of all its nonces.
+ * (The fleet keys share one slot, so this runs on Redis Cluster as well.)
+ * KEYS: load set, alive set. ARGV: server hash prefix, reservations prefix, N, then per request:
+ *   alive window ms, nonce, expiresAt, excluded id.
+ * Returns 6 strings per request: id, url, load, capacity, lastHeartbeat, startedAt (id '' = no server).
  */
-export const RESERVE = `
+export const RESERVE_BATCH = `
 ${NOW_MS}
-local oldest = now - tonumber(ARGV[1])
 local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local servers = {}
 for i = 1, #entries, 2 do
   local id = entries[i]
-  local load = tonumber(entries[i + 1])
   local beat = redis.call('ZSCORE', KEYS[2], id)
-  if id ~= ARGV[6] and beat and tonumber(beat) >= oldest then
-    local rec = redis.call('HMGET', ARGV[2] .. id, 'url', 'capacity', 'draining', 'startedAt')
-    if rec[1] and rec[2] and load < tonumber(rec[2]) and rec[3] ~= '1' then
-      redis.call('ZINCRBY', KEYS[1], 1, id)
-      redis.call('ZADD', ARGV[3] .. id, ARGV[5], ARGV[4])
-      return { id, rec[1], entries[i + 1], rec[2], beat, rec[4] or '0' }
+  if beat then
+    local rec = redis.call('HMGET', ARGV[1] .. id, 'url', 'capacity', 'draining', 'startedAt')
+    if rec[1] and rec[2] and rec[3] ~= '1' then
+      servers[#servers + 1] = { id = id, load = tonumber(entries[i + 1]), capacity = tonumber(rec[2]), url = rec[1], beat = beat,
+        startedAt = rec[4] or '0', nonces = {} }
     end
   end
 end
-return nil
+local out = {}
+for r = 0, tonumber(ARGV[3]) - 1 do
+  local a = 4 + r * 4
+  local oldest, exclude = now - tonumber(ARGV[a]), ARGV[a + 3]
+  local best = nil
+  for _, s in ipairs(servers) do
+    if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest and (best == nil or s.load < best.load) then best = s end
+  end
+  if best == nil then
+    for _ = 1, 6 do out[#out + 1] = '' end
+  else
+    for _, v in ipairs({ best.id, best.url, tostring(best.load), tostring(best.capacity), best.beat, best.startedAt }) do out[#out + 1] = v end
+    best.load = best.load + 1
+    best.nonces[#best.nonces + 1] = ARGV[a + 2]
+    best.nonces[#best.nonces + 1] = ARGV[a + 1]
+  end
+end
+for _, s in ipairs(servers) do
+  if #s.nonces > 0 then
+    redis.call('ZINCRBY', KEYS[1], #s.nonces / 2, s.id)
+    redis.call('ZADD', ARGV[2] .. s.id, unpack(s.nonces))
+  end
+end
+return out
 `
 
 /**

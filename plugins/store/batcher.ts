@@ -1,0 +1,51 @@
+/**
+ * Gathers requests made during one turn of the event loop and runs them
+ * together (setImmediate), in batches of at most `maxBatch`: under load a
+ * batch holds everything that arrived meanwhile, and an idle process sends
+ * each request on its own, one turn later. The Redis store batches appends
+ * and reservations this way, so Redis's per-script cost and the client's
+ * per-command cost are paid once per batch instead of once per request.
+ */
+interface Waiting<I, R> {
+  readonly input: I
+  resolve (result: R): void
+  reject (err: unknown): void
+}
+
+export class Batcher<I, R> {
+  readonly #run: (inputs: readonly I[]) => Promise<R[]>
+  readonly #maxBatch: number
+  #queue: Array<Waiting<I, R>> = []
+  #scheduled = false
+
+  /** `run` performs one batch and returns one result per input, in order; if it throws, every input of the batch fails. */
+  constructor (run: (inputs: readonly I[]) => Promise<R[]>, maxBatch = 256) {
+    this.#run = run
+    this.#maxBatch = maxBatch
+  }
+
+  async add (input: I): Promise<R> {
+    return await new Promise<R>((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject })
+      if (this.#scheduled) return
+      this.#scheduled = true
+      setImmediate(this.#flush)
+    })
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false
+    const queue = this.#queue
+    this.#queue = []
+    for (let start = 0; start < queue.length; start += this.#maxBatch) {
+      const batch = queue.slice(start, start + this.#maxBatch)
+      this.#run(batch.map((w) => w.input)).then((results) => {
+        batch.forEach((w, i) => {
+          const result = results[i]
+          if (result === undefined) w.reject(new Error(`the batch returned ${results.length} results for ${batch.length} requests`))
+          else w.resolve(result)
+        })
+      }, (err: unknown) => { for (const w of batch) w.reject(err) })
+    }
+  }
+}
