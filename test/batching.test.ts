@@ -1,0 +1,132 @@
+/**
+ * Requests made in the same turn of the event loop leave the Redis store as
+ * one script call (appends, reservations). A batch must behave exactly like
+ * the same requests made one by one: every store here gets them all at once.
+ */
+import t from 'tap'
+import { Batcher } from '../plugins/store/batcher.js'
+import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
+import { eventually } from './helpers/client.js'
+import type { AppendResult, Store } from '../plugins/store/index.js'
+
+const frame = (n: number, channel: string): string => `{"type":"message","channel":"${channel}","n":${n},"offset":"`
+
+function offsetOf (result: AppendResult): string {
+  if (result.status === 'forbidden') throw new Error('refused')
+  return result.offset
+}
+
+t.test('Batcher: one run per turn, split at maxBatch, results in order, a failed run fails its own requests only', async (t) => {
+  const runs: number[][] = []
+  const batcher = new Batcher<number, string>(async (inputs) => {
+    runs.push([...inputs])
+    if (inputs.includes(13)) throw new Error('unlucky')
+    return inputs.map((n) => `r${n}`)
+  }, 4)
+  const results = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map(async (n) => await batcher.add(n)))
+  t.same(runs, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13]], 'everything asked in one turn, in order, at most 4 per run')
+  t.same(results.slice(0, 12).map((r) => r.status === 'fulfilled' ? r.value : 'x'), Array.from({ length: 12 }, (_, i) => `r${i + 1}`))
+  t.match(results[12], { status: 'rejected', reason: { message: 'unlucky' } })
+  t.equal(await batcher.add(20), 'r20', 'a later turn is a new run')
+  t.equal(runs.length, 5)
+
+  const short = new Batcher<number, string>(async () => ['only one'])
+  const both = await Promise.allSettled([short.add(1), short.add(2)])
+  t.match(both[1], { status: 'rejected', reason: { message: /1 results for 2 requests/ } }, 'a missing result is an error, not undefined')
+})
+
+for (const backend of CLUSTER_BACKENDS) {
+  t.test(`${backend}: appends made at once behave like appends made one by one`, async (t) => {
+    const { store } = await openStore(t, backend)
+    const live = new Map<string, string[]>()
+    const listen = async (channel: string): Promise<void> => {
+      live.set(channel, [])
+      await store.subscribe(channel, (_c, payload) => { live.get(channel)?.push(payload) })
+    }
+    for (const channel of ['user:bob', 'user:alice', 'user:carol', 'room:r']) await listen(channel)
+    await store.join('r', 'alice')
+    const first = offsetOf(await store.append({ channel: 'room:r', framePrefix: frame(0, 'room:r'), sender: 'alice', mid: 'm0' }))
+
+    const results = await Promise.all([
+      // direct messages with their copies, to two recipients, interleaved
+      ...[1, 2, 3].map(async (n) => await store.append({
+        channel: n === 2 ? 'user:carol' : 'user:bob',
+        framePrefix: frame(n, n === 2 ? 'user:carol' : 'user:bob'),
+        sender: 'alice',
+        mid: `d${n}`,
+        copy: { channel: 'user:alice', framePrefix: frame(n, 'user:alice') }
+      })),
+      // a room: a member, a non-member, an earlier mid, and the same new mid twice in the same batch
+      store.append({ channel: 'room:r', framePrefix: frame(4, 'room:r'), sender: 'alice', mid: 'm4', requireMember: true }),
+      store.append({ channel: 'room:r', framePrefix: frame(5, 'room:r'), sender: 'mallory', requireMember: true }),
+      store.append({ channel: 'room:r', framePrefix: frame(6, 'room:r'), sender: 'alice', mid: 'm0' }),
+      store.append({ channel: 'room:r', framePrefix: frame(7, 'room:r'), sender: 'alice', mid: 'm7' }),
+      store.append({ channel: 'room:r', framePrefix: frame(8, 'room:r'), sender: 'alice', mid: 'm7' })
+    ])
+    const [d1, d2, d3, member, outsider, repeated, fresh, again] = results
+    t.match(d1, { status: 'appended' })
+    t.match(d2, { status: 'appended' })
+    t.match(d3, { status: 'appended' })
+    t.match(member, { status: 'appended' })
+    t.same(outsider, { status: 'forbidden' }, 'a non-member is refused inside the batch')
+    t.same(repeated, { status: 'duplicate', offset: first }, 'a mid from an earlier call: the first offset')
+    t.match(fresh, { status: 'appended' })
+    t.same(again, { status: 'duplicate', offset: offsetOf(fresh as AppendResult) }, 'the same mid twice in one batch: stored once')
+
+    const ns = async (channel: string): Promise<number[]> => (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
+    t.same(await ns('user:bob'), [1, 3], 'each channel in the order asked')
+    t.same(await ns('user:carol'), [2])
+    t.same(await ns('user:alice'), [1, 2, 3], 'every copy')
+    t.same(await ns('room:r'), [0, 4, 7])
+    t.same((await store.history('user:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [offsetOf(d1 as AppendResult), offsetOf(d3 as AppendResult)],
+      'the offsets returned are the stored ones')
+    t.same((await store.position('user:alice')).offset, JSON.parse((await store.history('user:alice', undefined, 1))[0] ?? '{}').offset,
+      'the position is the newest offset')
+
+    // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish).
+    await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 3, 3000, 'the live frames')
+    for (const [channel, frames] of live) {
+      t.same(frames.map((f) => JSON.parse(f).n), await ns(channel), `${channel}: live frames are the stored frames, once each`)
+      t.same(frames, await store.history(channel, undefined, 50), `${channel}: byte for byte`)
+    }
+  })
+
+  t.test(`${backend}: a storm of reservations in one turn spreads by load and respects capacity, draining and exclude`, async (t) => {
+    const { store } = await openStore(t, backend)
+    const server = (id: string, capacity: number, draining = false): { id: string, url: string, capacity: number, draining: boolean, startedAt: number } =>
+      ({ id, url: `ws://h/${id}`, capacity, draining, startedAt: 1 })
+    await store.heartbeat(server('a', 10), 0)
+    await store.heartbeat(server('b', 10), 4)
+    await store.heartbeat(server('c', 3), 0)
+    await store.heartbeat(server('d', 100, true), 0)
+    const expiresAt = Date.now() + 30_000
+    const picks = await Promise.all(Array.from({ length: 20 }, async (_, i) => await store.reserve(3000, `n${i}`, expiresAt, i === 0 ? 'a' : '')))
+    const count = (id: string): number => picks.filter((p) => p?.id === id).length
+    t.equal(picks[0]?.id !== 'a', true, 'exclude holds inside a batch')
+    t.equal(count('d'), 0, 'a draining server gets nothing')
+    t.equal(count('c'), 3, 'a server fills up to its capacity, no further')
+    t.equal(count('a') + count('b'), 16, 'the rest go to a and b…')
+    t.equal(count('a'), 10, '…least loaded first: a takes up to b\'s load, then they alternate until a is full')
+    t.equal(count('b'), 6)
+    t.equal(picks.filter((p) => p === null).length, 1, 'when everything is full the request gets no server')
+    const loads = new Map((await store.listServers()).map((s) => [s.id, s.load]))
+    t.same([loads.get('a'), loads.get('b'), loads.get('c')], [10, 10, 3], 'every place is counted in the load at once')
+    const reported = picks.filter((p) => p?.id === 'b').map((p) => p?.load)
+    t.same(reported, [4, 5, 6, 7, 8, 9], 'each pick reports the load it saw, counting the batch\'s earlier picks')
+    t.equal(await store.claim('b', `n${picks.findIndex((p) => p?.id === 'b')}`), true, 'each nonce is a reservation the server can claim')
+    t.equal(await store.claim('b', 'n-unknown'), false)
+  })
+}
+
+// Appends from many callers in one turn on a store that is not batched (memory) must give the same answers too.
+t.test('memory: the same storm of appends', async (t) => {
+  const { store } = await openStore(t, 'memory')
+  await store.join('r', 'alice')
+  const results = await Promise.all([1, 2, 3].map(async (n) => await store.append({ channel: 'room:r', framePrefix: frame(n, 'room:r'), sender: 'alice', mid: 'same' })))
+  t.same(results.map((r) => r.status), ['appended', 'duplicate', 'duplicate'])
+  t.same(await storedNs(store, 'room:r'), [1])
+})
+
+async function storedNs (store: Store, channel: string): Promise<number[]> {
+  return (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
+}
