@@ -13,6 +13,8 @@ import {
   ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix, presenceFrame, subscribedFrame
 } from './frames.js'
 import type { Hub, Listener } from './hub.js'
+import { corkForThisTurn } from './cork.js'
+import type { Corkable } from './cork.js'
 import { FrameBudget } from './limits.js'
 import type { ConnectionLimits } from './limits.js'
 import type { SocketMeter } from './meter.js'
@@ -58,7 +60,6 @@ export class Connection implements Listener {
   #floors: Map<string, string> | undefined
   #violations = 0
   #floods = 0
-  #corked = false
   readonly #budget: FrameBudget
   /** when the last ping went out unanswered (0 = answered) */
   pingedAt = 0
@@ -102,15 +103,8 @@ export class Connection implements Listener {
 
   send (frame: string): void {
     if (this.socket.readyState !== 1) return
-    // Frames for this socket within one tick leave in one write: cork on the first, uncork after I/O.
-    if (!this.#corked) {
-      const raw = (this.socket as unknown as { _socket?: { cork (): void, uncork (): void } })._socket
-      if (raw !== undefined) {
-        this.#corked = true
-        raw.cork()
-        setImmediate(() => { this.#corked = false; raw.uncork() })
-      }
-    }
+    const raw = (this.socket as unknown as { _socket?: Corkable })._socket
+    if (raw !== undefined) corkForThisTurn(raw)
     this.socket.send(frame)
     this.#context.meter.frameOut()
     // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
@@ -220,16 +214,17 @@ export class Connection implements Listener {
     this.#handle(frame).catch((err: unknown) => this.#failed(frame.id, err))
   }
 
-  async #handle (frame: ClientFrame): Promise<void> {
+  // Not async (the hot path): each handler's own promise is returned as it is.
+  #handle (frame: ClientFrame): Promise<void> {
     switch (frame.type) {
-      case 'send': return await this.#send(frame)
-      case 'publish': return await this.#publish(frame)
-      case 'join': return await this.#join(frame)
-      case 'leave': return await this.#leave(frame)
-      case 'subscribe': return await this.#subscribe(frame)
-      case 'unsubscribe': return this.#unsubscribe(frame)
-      case 'history': return await this.#history(frame)
-      case 'presence': return await this.#presence(frame)
+      case 'send': return this.#send(frame)
+      case 'publish': return this.#publish(frame)
+      case 'join': return this.#join(frame)
+      case 'leave': return this.#leave(frame)
+      case 'subscribe': return this.#subscribe(frame)
+      case 'unsubscribe': return Promise.resolve().then(() => { this.#unsubscribe(frame) })
+      case 'history': return this.#history(frame)
+      case 'presence': return this.#presence(frame)
     }
   }
 

@@ -24,8 +24,9 @@ export class Batcher<I, R> {
     this.#maxBatch = maxBatch
   }
 
-  async add (input: I): Promise<R> {
-    return await new Promise<R>((resolve, reject) => {
+  // Not async: on the hot path, a function that returns its promise spares a promise and a turn of the microtask queue.
+  add (input: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.#queue.push({ input, resolve, reject })
       if (this.#scheduled) return
       this.#scheduled = true
