@@ -22,13 +22,18 @@ t.test('Batcher: one run per turn, split at maxBatch, results in order, a failed
     runs.push([...inputs])
     if (inputs.includes(13)) throw new Error('unlucky')
     return inputs.map((n) => `r${n}`)
-  }, 4)
+  }, { maxBatch: 4 })
   const results = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map(async (n) => await batcher.add(n)))
   t.same(runs, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13]], 'everything asked in one turn, in order, at most 4 per run')
   t.same(results.slice(0, 12).map((r) => r.status === 'fulfilled' ? r.value : 'x'), Array.from({ length: 12 }, (_, i) => `r${i + 1}`))
   t.match(results[12], { status: 'rejected', reason: { message: 'unlucky' } })
   t.equal(await batcher.add(20), 'r20', 'a later turn is a new run')
   t.equal(runs.length, 5)
+
+  const weighed: number[][] = []
+  const byWeight = new Batcher<number, number>(async (inputs) => { weighed.push([...inputs]); return [...inputs] }, { maxWeight: 10, weigh: (n) => n })
+  t.same(await Promise.all([3, 4, 3, 12, 1, 9, 2].map(async (n) => await byWeight.add(n))), [3, 4, 3, 12, 1, 9, 2])
+  t.same(weighed, [[3, 4, 3], [12], [1, 9], [2]], 'runs stay within maxWeight; one heavier than that runs alone')
 
   const short = new Batcher<number, string>(async () => ['only one'])
   const both = await Promise.allSettled([short.add(1), short.add(2)])

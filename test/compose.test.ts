@@ -81,7 +81,7 @@ t.test('the same configuration as the launcher gives each role', async (t) => {
 t.test('nginx runs the template the launcher fills', async (t) => {
   const template = readFileSync('infra/nginx/nginx.conf.template', 'utf8')
   const registries = byRole('registry').map(([name, service]) => `    server ${name}:${service.environment?.PORT ?? ''} max_fails=1 fail_timeout=5s;`)
-  const expected = template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => ({ RUN_DIR: '/tmp', LOG_DIR: '/var/log/nginx', LISTEN: '80', UPSTREAMS: registries.join('\n') } as Record<string, string>)[key] ?? '')
+  const expected = template.replace(/\{\{(\w+)\}\}/g, (_, key: string) => ({ RUN_DIR: '/tmp', LOG_DIR: '/var/log/nginx', LISTEN: '80', KEEPALIVE_REQUESTS: '1000', UPSTREAMS: registries.join('\n') } as Record<string, string>)[key] ?? '')
   const actual = readFileSync('infra/compose/nginx.conf', 'utf8').split('\n').slice(1).join('\n')
   t.equal(actual, expected, 'infra/compose/nginx.conf is the template with the compose values')
   t.ok(services.nginx?.volumes?.some((v) => v.startsWith('./infra/compose/nginx.conf:')), 'and compose mounts it')

@@ -48,7 +48,9 @@ export async function allocateScenario (durationSec: number): Promise<{ switchbo
     // The scaled-out tier: a second registry on the same Redis, both behind nginx.
     const second = await startNode('dist/servers/cli.js', ['registry'], switchboardEnv(system.redis.url))
     stops.push(second.stop)
-    const nginx = await startNginx([Number(new URL(system.registryUrl).port), second.port])
+    // autocannon keeps writing on a connection nginx closes after its 1000th response (keepalive_requests) and
+    // counts the reset as an error; a real client sees "Connection: close" and reconnects.
+    const nginx = await startNginx([Number(new URL(system.registryUrl).port), second.port], { keepaliveRequests: 1_000_000 })
     stops.push(nginx.stop)
     const nginxResult = await cannon(`${nginx.url}/allocate?user=bench`, durationSec)
     return { switchboard, bare: bareResult, nginx: nginxResult }

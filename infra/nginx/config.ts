@@ -17,6 +17,8 @@ export interface NginxConfigOptions {
   /** host:port to listen on */
   readonly listen: string
   readonly registryPorts: readonly number[]
+  /** requests per client keep-alive connection (default 1000, nginx's own) */
+  readonly keepaliveRequests?: number
 }
 
 /** Fills `{{NAME}}` placeholders; unknown ones become empty. */
@@ -29,6 +31,7 @@ export function nginxConfig (options: NginxConfigOptions): string {
     RUN_DIR: options.runDir,
     LOG_DIR: options.logDir,
     LISTEN: options.listen,
+    KEEPALIVE_REQUESTS: String(options.keepaliveRequests ?? 1000),
     UPSTREAMS: options.registryPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')
   })
 }

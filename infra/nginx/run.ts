@@ -19,12 +19,12 @@ export interface LocalNginx {
 }
 
 /** Resolves once nginx answers GET /healthz (so at least one registry is up). */
-export async function startNginx (registryPorts: number[]): Promise<LocalNginx> {
+export async function startNginx (registryPorts: number[], options: { keepaliveRequests?: number } = {}): Promise<LocalNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'sb-nginx-'))
   mkdirSync(join(dir, 'logs'))
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts }))
+  writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts, ...options }))
   const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
   killOnExit(child)
   const url = `http://127.0.0.1:${port}`

@@ -110,7 +110,10 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
-    this.#appends = isCluster(this.#client) ? undefined : new Batcher(async (inputs) => await this.#appendBatch(inputs))
+    // At most 256 messages or ~1 MB of frames per script call: a batch must not hold Redis up for long.
+    this.#appends = isCluster(this.#client)
+      ? undefined
+      : new Batcher(async (inputs) => await this.#appendBatch(inputs), { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length * (input.copy !== undefined ? 2 : 1) })
     if (isCluster(this.#subscriber)) {
       this.#publish = 'SPUBLISH'
       this.#relay = new ShardedRelay({
