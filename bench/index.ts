@@ -1,5 +1,5 @@
 /**
- * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster]
+ * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster] [--peers socketio]
  * npm run bench -- report
  *
  * Scenarios: relay, latency, fanout, memory, allocate, scale (see docs/benchmarks.md). Each starts
@@ -10,6 +10,8 @@
  * to bench/results/<scenario>.json. `report` draws those into docs/benchmarks.svg.
  * `--redis cluster` (relay, fanout) runs Switchboard on one Redis against
  * Switchboard on a 3-shard Redis Cluster instead of against the peers.
+ * `--peers socketio` (relay, fanout) leaves the streams-adapter peer out: a quick A B A B run while
+ * working on a change (that peer waits out its 120 s timeout in every relay round).
  */
 import { parseArgs } from 'node:util'
 import { relay } from './scenarios/relay.js'
@@ -91,7 +93,10 @@ async function alternate<R> (rounds: number, progress: (line: string) => void, s
 }
 
 export async function runScenario (scenario: string, size: 'tiny' | 'full', rounds: number, progress: (line: string) => void,
-  redis: 'single' | 'cluster' = 'single'): Promise<ScenarioReport> {
+  redis: 'single' | 'cluster' = 'single', withStreams = true): Promise<ScenarioReport> {
+  const peers = withStreams ? WITH_STREAMS : undefined
+  const streamsOf = (switchboard: Record<string, number>, results: RelayResult[]): ReturnType<typeof streamsPeer> | Record<string, never> =>
+    withStreams ? streamsPeer(switchboard, results) : {}
   if (redis === 'cluster') {
     if (scenario !== 'relay' && scenario !== 'fanout') throw new Error('--redis cluster applies to relay and fanout')
     const compared = await compareOnCluster(scenario, scenario === 'relay' ? RELAY[size].relay : FANOUT[size], rounds, progress)
@@ -101,7 +106,7 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
   if (scenario === 'relay' || scenario === 'latency') {
     const options = RELAY[size][scenario]
     const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2), async (system) => await relay(system, options, progress),
-      scenario === 'relay' ? WITH_STREAMS : undefined)
+      scenario === 'relay' ? peers : undefined)
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
@@ -110,16 +115,16 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
       : (switchboard.p99Ms ?? 0) / (socketio.p99Ms ?? 1)
     const target = scenario === 'relay' ? 2.0 : 0.7
     const met = everyDelivered && (scenario === 'relay' ? ratio >= target : ratio <= target)
-    const streams = scenario === 'relay' ? streamsPeer(switchboard, results['socketio-streams']) : {}
+    const streams = scenario === 'relay' ? streamsOf(switchboard, results['socketio-streams']) : {}
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target, met, rounds, ...streams }
   }
   if (scenario === 'fanout') {
-    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 4), async (system) => await fanout(system, FANOUT[size], progress), WITH_STREAMS)
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 4), async (system) => await fanout(system, FANOUT[size], progress), peers)
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const everyDelivered = results.switchboard.every((r) => r.delivered === r.expected && r.duplicates === 0)
     const ratio = (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
-    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds, ...streamsPeer(switchboard, results['socketio-streams']) }
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds, ...streamsOf(switchboard, results['socketio-streams']) }
   }
   if (scenario === 'memory') {
     const connections = size === 'tiny' ? 50 : 10_000
@@ -180,7 +185,8 @@ async function main (): Promise<void> {
       save: { type: 'boolean', default: false },
       size: { type: 'string', default: 'full' },
       rounds: { type: 'string', default: '3' },
-      redis: { type: 'string', default: 'single' }
+      redis: { type: 'string', default: 'single' },
+      peers: { type: 'string', default: 'all' }
     }
   })
   const scenario = positionals[0] ?? ''
@@ -193,7 +199,10 @@ async function main (): Promise<void> {
   // Saved results feed the chart in docs/benchmarks.md: full size only.
   if (values.save && size === 'tiny') throw new Error('--save keeps full-size figures only (drop --size tiny)')
   if (values.redis !== 'single' && values.redis !== 'cluster') throw new Error(`--redis must be single or cluster, got ${JSON.stringify(values.redis)}`)
-  const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`), values.redis)
+  if (values.peers !== 'all' && values.peers !== 'socketio') throw new Error(`--peers must be all or socketio, got ${JSON.stringify(values.peers)}`)
+  // Saved results are the full comparison.
+  if (values.save && values.peers !== 'all') throw new Error('--save keeps runs with every peer only (drop --peers)')
+  const report = await runScenario(scenario, size, Number(values.rounds), (line) => process.stderr.write(`${line}\n`), values.redis, values.peers === 'all')
   process.stdout.write(`${table(report)}\n`)
   if (values.save) process.stderr.write(`saved ${await saveReport(report)}\n`)
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`)

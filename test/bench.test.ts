@@ -26,6 +26,15 @@ for (const scenario of ['relay', 'latency', 'fanout'] as const) {
   })
 }
 
+t.test('--peers socketio: relay without the streams peer (a quick run while working on a change)', async (t) => {
+  const report = await runScenario('relay', 'tiny', 1, () => {}, 'single', false)
+  t.equal(report.switchboard.delivered, report.switchboard.expected)
+  t.equal(report.socketio?.delivered, report.socketio?.expected)
+  t.equal(report.socketioStreams, undefined, 'no streams peer')
+  t.equal(report.ratioStreams, undefined)
+  t.notMatch(table(report), /socketio-streams/)
+})
+
 t.test('memory: idle connections are made on both systems and measured', async (t) => {
   const report = await runScenario('memory', 'tiny', 1, () => {})
   for (const side of ['switchboard', 'socketio'] as const) {

@@ -138,7 +138,8 @@ t.test('a channel\'s messages stay in the shard that owns it, delivered once; a 
     const shard = shards.get(port)
     const inA = `127.0.0.1:${shard ?? 0}` === shardA
     t.equal(delta('publish') + delta('bus'), 0, `node ${port}: no classic PUBLISH, nothing broadcast over the cluster bus`)
-    if (port === primaryA) t.ok(delta('spublish') >= 3 * n, `shard A's primary ran every SPUBLISH (${delta('spublish')}: room, DM and copy, probes)`)
+    // A batch publishes a channel's new messages together, so there may be fewer SPUBLISHes than messages, never none.
+    if (port === primaryA) t.ok(delta('spublish') >= 3, `shard A's primary ran the SPUBLISHes (${delta('spublish')}: room, DM and copy, probes)`)
     else if (!inA) t.equal(delta('spublish') + delta('busShard'), 0, `node ${port} (shard ${shard ?? '?'}): saw none of shard A's messages`)
     const [, subscribers] = await client.call('PUBSUB', 'SHARDNUMSUB', k.live(`room:${quiet}`)) as [string, number]
     if (port === primaryA) t.equal(subscribers, 2, 'the owning primary has both servers subscribed to the room')

@@ -1,10 +1,11 @@
 /**
- * Batched appends for one Redis (and Sentinel). Appends requested during one
- * turn of the event loop leave together (see batcher.ts), as one APPEND_BATCH script call: a
- * busy server pays Redis's per-script cost, and each channel's bookkeeping
- * and PUBLISH, once per batch instead of once per message. Order is kept:
- * entries run in the order they were asked for, and batches in the order
- * they were sent (one connection, answered in order).
+ * Batched appends. Appends requested during one turn of the event loop leave
+ * together (see batcher.ts) as APPEND_BATCH script calls: one call on one
+ * Redis (and Sentinel), one call per slot on Redis Cluster (a script touches
+ * one slot). A busy server pays Redis's per-script cost, and each channel's
+ * bookkeeping and PUBLISH, once per batch instead of once per message. Order
+ * is kept: entries run in the order they were asked for, and batches in the
+ * order they were sent (one connection per node, answered in order).
  */
 import type { AppendInput } from './types.js'
 
@@ -38,18 +39,37 @@ const HAS_MID = 1
 const MEMBER_ONLY = 2
 const REPORT = 4
 
-/**
- * Builds one APPEND_BATCH call for `inputs` (each with its copy, if any). The
- * script reports one result per input, in order: the copies' are not needed.
- */
-export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
+/** One append of a batch: a message, or a direct message's copy (whose result nobody needs). */
+export interface BatchEntry {
+  readonly channel: string
+  readonly framePrefix: string
+  readonly sender: string
+  readonly mid: string | undefined
+  readonly memberOnly: boolean
+  /** the script returns a result for this entry */
+  readonly report: boolean
+}
+
+/** The entries of `inputs`, in order: each input's own, then its copy if it has one. */
+export function batchEntries (inputs: readonly AppendInput[]): BatchEntry[] {
+  const entries: BatchEntry[] = []
+  for (const input of inputs) {
+    entries.push({ channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true, report: true })
+    if (input.copy !== undefined) {
+      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, report: false })
+    }
+  }
+  return entries
+}
+
+/** Builds one APPEND_BATCH call for `entries`; the script returns one result per reported entry, in order. */
+export function batchCall (entries: readonly BatchEntry[], names: BatchNames, settings: BatchSettings): BatchCall {
   const channelIndex = new Map<string, number>()
   const channelKeys: string[] = []
   const lives: string[] = []
   const entryKeys: string[] = []
-  const entries: Array<string | number> = []
-  let count = 0
-  const add = (channel: string, framePrefix: string, sender: string, mid: string | undefined, memberOnly: boolean, report: boolean): void => {
+  const fields: Array<string | number> = []
+  for (const { channel, framePrefix, sender, mid, memberOnly, report } of entries) {
     let index = channelIndex.get(channel)
     if (index === undefined) {
       index = channelIndex.size + 1
@@ -57,20 +77,15 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       channelKeys.push(names.history(channel), names.meta(channel))
       lives.push(names.live(channel))
     }
-    count++
-    entries.push(index, framePrefix, (mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0))
+    fields.push(index, framePrefix, (mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0))
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
     if (memberOnly) {
       entryKeys.push(names.members(channel))
-      entries.push(sender)
+      fields.push(sender)
     }
   }
-  for (const input of inputs) {
-    add(input.channel, input.framePrefix, input.sender, input.mid, input.requireMember === true, true)
-    if (input.copy !== undefined) add(input.copy.channel, input.copy.framePrefix, input.sender, input.mid, false, false)
-  }
   return [channelKeys.length + entryKeys.length, ...channelKeys, ...entryKeys,
-    settings.epoch, settings.ttlMs, settings.maxLen, settings.dedupTtlMs, settings.publish, lives.length, count, ...lives, ...entries]
+    settings.epoch, settings.ttlMs, settings.maxLen, settings.dedupTtlMs, settings.publish, lives.length, entries.length, ...lives, ...fields]
 }
 
 /** One reported result of APPEND_BATCH. */

@@ -5,14 +5,14 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
-import { batchCall, entryResult } from './append-batch.js'
-import type { EntryResult } from './append-batch.js'
+import { batchCall, batchEntries, entryResult } from './append-batch.js'
+import type { BatchEntry, EntryResult } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
+  ANNOUNCE, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
 } from './scripts.js'
 import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
 import type {
@@ -28,8 +28,6 @@ type Str = string | number
 type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbAppend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, live: string, framePrefix: string,
-      maxLen: number, dedupTtlMs: number, sender: string, requireMember: number, publish: PublishCommand): Result<[string, number], Context>
     /** APPEND_BATCH, defined without a key count: numkeys, keys, arguments */
     sbAppendBatch (...args: Array<string | number>): Result<string[], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
@@ -81,8 +79,8 @@ export class RedisStore implements Store {
   readonly #limits: StoreLimits
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
-  /** one Redis (and Sentinel): appends leave in batches; Redis Cluster appends one by one (a batch spans slots) */
-  readonly #appends: Batcher<AppendInput, EntryResult> | undefined
+  /** appends leave in batches: one script call per event-loop turn (per slot on Redis Cluster) */
+  readonly #appends: Batcher<AppendInput, EntryResult>
   /** `/allocate` storms: a registry's reservations of one event-loop turn are one script call */
   readonly #reservations = new Batcher<Reservation, ServerStatus | null>(async (requests) => await this.#reserveBatch(requests))
   readonly #gapListeners = new Set<() => void>()
@@ -110,10 +108,9 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
-    // At most 256 messages or ~1 MB of frames per script call: a batch must not hold Redis up for long.
-    this.#appends = isCluster(this.#client)
-      ? undefined
-      : new Batcher(async (inputs) => await this.#appendBatch(inputs), { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length * (input.copy !== undefined ? 2 : 1) })
+    // At most 256 messages or ~1 MB of frames per batch: a script call must not hold Redis up for long.
+    this.#appends = new Batcher(async (inputs) => await this.#appendBatch(inputs),
+      { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length * (input.copy !== undefined ? 2 : 1) })
     if (isCluster(this.#subscriber)) {
       this.#publish = 'SPUBLISH'
       this.#relay = new ShardedRelay({
@@ -221,41 +218,48 @@ export class RedisStore implements Store {
 
   // Not async: the hot path; a function that returns its promise spares a promise and a turn of the microtask queue.
   append (input: AppendInput): Promise<AppendResult> {
-    return (this.#appends !== undefined ? this.#appends.add(input) : this.#appendOnCluster(input)).then(appendResult)
+    return this.#appends.add(input).then(appendResult)
   }
 
-  /** One APPEND_BATCH call; with `waitReplicas`, confirmed by the replicas before anyone is acknowledged. */
+  /**
+   * One APPEND_BATCH call on one Redis; on Redis Cluster one per slot, sent together (a direct message and its copy
+   * are in two slots: the two calls are not one atomic step, and a retry with the same mid heals a half-done one).
+   * With `waitReplicas`, confirmed by the replicas before anyone is acknowledged.
+   */
   async #appendBatch (inputs: readonly AppendInput[]): Promise<EntryResult[]> {
+    const entries = batchEntries(inputs)
+    if (!isCluster(this.#client)) {
+      const replies = await this.#runBatch(entries)
+      await this.#confirm(() => [this.#client as Redis])
+      return replies.map(entryResult)
+    }
+    const bySlot = new Map<number, BatchEntry[]>()
+    for (const entry of entries) {
+      const slot = slotOf(this.#keys.history(entry.channel))
+      const group = bySlot.get(slot)
+      if (group === undefined) bySlot.set(slot, [entry])
+      else group.push(entry)
+    }
+    const groups = [...bySlot.values()]
+    const replies = await Promise.all(groups.map(async (group) => await this.#runBatch(group)))
+    await this.#confirm(() => groups.map((group) => this.#nodeFor(this.#keys.history(group[0]?.channel ?? ''))))
+    // Each input's result is its own entry's, which its slot's call reported in order.
+    const groupOf = new Map(groups.flatMap((group, g) => group.map((entry) => [entry, g] as const)))
+    const next = groups.map(() => 0)
+    return entries.filter((entry) => entry.report).map((entry) => {
+      const g = groupOf.get(entry) ?? 0
+      const i = next[g] ?? 0
+      next[g] = i + 1
+      return entryResult(replies[g]?.[i] ?? '')
+    })
+  }
+
+  async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {
     const k = this.#keys
     const names = { ...k, members: (channel: string) => k.members(channel.slice('room:'.length)) }
-    const replies = await this.#client.sbAppendBatch(...batchCall(inputs, names, {
+    return await this.#client.sbAppendBatch(...batchCall(entries, names, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
     }))
-    await this.#confirm(() => [this.#client as Redis])
-    return replies.map(entryResult)
-  }
-
-  /** Redis Cluster: two channels are two slots, so a direct message and its copy are two scripts. */
-  async #appendOnCluster (input: AppendInput): Promise<EntryResult> {
-    const k = this.#keys
-    const { channel, mid, copy } = input
-    const stream = k.history(channel)
-    const dedupTtl = mid === undefined ? 0 : this.#limits.dedupWindowMs
-    // Without a mid there is no dedup key: the stream's own name fills the slot (never read).
-    const dedupKey = (ch: string): string => mid === undefined ? k.history(ch) : k.dedup(ch, input.sender, mid)
-    const requireMember = input.requireMember === true
-    // The recipient's first (its offset is the ack's), then the sender's copy. A retry after a failure
-    // in between finds the recipient's mid and still appends the copy once (its own mid key).
-    const [offset, code] = await this.#client.sbAppend(stream, k.meta(channel), dedupKey(channel), requireMember ? k.members(channel.slice('room:'.length)) : stream,
-      newEpoch(), this.#limits.historyTtlMs, k.live(channel), input.framePrefix, this.#limits.historySize, dedupTtl, input.sender, requireMember ? 1 : 0,
-      this.#publish)
-    if (copy !== undefined) {
-      const copyStream = k.history(copy.channel)
-      await this.#client.sbAppend(copyStream, k.meta(copy.channel), dedupKey(copy.channel), copyStream, newEpoch(), this.#limits.historyTtlMs,
-        k.live(copy.channel), copy.framePrefix, this.#limits.historySize, dedupTtl, input.sender, 0, this.#publish)
-    }
-    await this.#confirm(() => [stream, ...(copy !== undefined ? [k.history(copy.channel)] : [])].map((key) => this.#nodeFor(key)))
-    return code === 2 ? { offset: undefined, duplicate: false } : { offset, duplicate: code === 1 }
   }
 
   /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */
@@ -444,8 +448,7 @@ function isCluster (client: Redis | Cluster): client is Cluster {
 
 function defineScripts (client: Redis | Cluster): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
-  if (typeof client.sbAppend === 'function') return
-  client.defineCommand('sbAppend', { numberOfKeys: 4, lua: APPEND })
+  if (typeof client.sbAppendBatch === 'function') return
   client.defineCommand('sbAppendBatch', { lua: APPEND_BATCH })
   // A batch is one command per turn already: auto-pipelining would only wrap it in a pipeline of one.
   const ignored = client.options.autoPipeliningIgnoredCommands ?? []

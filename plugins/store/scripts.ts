@@ -33,62 +33,20 @@ const ENSURE_META = `local function ensure (stream, meta)
 end`
 
 /**
- * One append: dedup check, XADD, exact trimming (remembering the newest
- * dropped offset: recovery from before it is impossible), expiry refresh,
- * PUBLISH of the finished frame. ARGV[1..2] as ENSURE_META, ARGV[5] max
- * length, ARGV[6] dedup ttl ms (0 = no mid), ARGV[9] the publish command:
- * PUBLISH, or SPUBLISH on Redis Cluster (the live channel shares the stream's
- * slot, so a script may publish it on its shard). Returns offset, duplicate (0|1).
- */
-const APPEND_ONE = `${ENSURE_META}
-local function append (stream, meta, dedup, live, prefix)
-  if ARGV[6] ~= '0' then
-    local seen = redis.call('GET', dedup)
-    if seen then return seen, 1 end
-  end
-  ensure(stream, meta)
-  local id = redis.call('XADD', stream, '*', 'f', prefix)
-  redis.call('HSET', meta, 'top', id)
-  local maxLen = tonumber(ARGV[5])
-  local len = redis.call('XLEN', stream)
-  if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
-    local excess = len - maxLen
-    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
-    redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
-    redis.call('HSET', meta, 'trimmed', head[excess][1])
-  end
-  redis.call('PEXPIRE', stream, ARGV[2])
-  redis.call('PEXPIRE', meta, ARGV[2])
-  redis.call(ARGV[9], live, prefix .. id .. '"}')
-  if ARGV[6] ~= '0' then redis.call('SET', dedup, id, 'PX', ARGV[6]) end
-  return id, 0
-end`
-
-/**
- * Append to history and publish live, atomically: a live message is always in
- * history, and its offset is the stream id.
- * KEYS: stream, meta, dedup key, members set.
- * ARGV: fresh epoch, ttl ms, live channel, frame prefix, max length, dedup ttl ms (0 = no mid), sender, require member (0|1), PUBLISH|SPUBLISH.
- * Returns { offset, 0 } appended, { offset, 1 } duplicate, { '', 2 } not a member.
- */
-export const APPEND = `
-${APPEND_ONE}
-if ARGV[8] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[7]) == 0 then return { '', 2 } end
-local id, duplicate = append(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4])
-return { id, duplicate }
-`
-
-/**
- * Many appends in one call (one Redis, and Sentinel): what a socket server
- * gathered during one turn of its event loop. Each entry is checked and
- * appended in order, exactly as APPEND would; then each channel that got
- * messages is trimmed, refreshed and published once, its frames joined by
+ * Appends, atomically with their history: a live message is always in history,
+ * and its offset is the stream id. One call holds what a socket server gathered
+ * during one turn of its event loop (on Redis Cluster, that turn's entries of one
+ * slot). Each entry is checked (room membership, a repeated (sender, mid)) and
+ * appended in order; then each channel that got messages is trimmed exactly
+ * (remembering the newest dropped offset: recovery from before it is
+ * impossible), refreshed and published once (PUBLISH, or SPUBLISH on Redis
+ * Cluster: the live channel shares the stream's slot), its frames joined by
  * newlines (a JSON frame never holds a raw newline; subscribers split them).
  * So a busy channel costs its meta, trim and expiry calls and one PUBLISH per
  * batch instead of per message.
  * KEYS: per channel (1..C) stream, meta; then, entry by entry, its dedup key (if it has a mid)
  *   and its members key (if the sender must be a member).
- * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH, C, E, the C live channels, then per
+ * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, the C live channels, then per
  *   entry: channel index, frame prefix, flags (1: has a mid, 2: sender must be a member, 4: report
  *   the result), and the sender if flag 2.
  * Returns one string per reported entry: the offset (appended), 'd' .. offset (duplicate), '' (not a member).
