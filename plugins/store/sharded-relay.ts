@@ -190,10 +190,15 @@ export class ShardedRelay {
       this.#nodes.delete(node)
       this.#probes.delete(node)
       conn.removeAllListeners('close')
-      await conn.quit().catch(() => { conn.disconnect() })
+      await timeout(conn.quit(), SUBSCRIBE_TIMEOUT_MS).catch(() => {})
+      conn.disconnect()
       return
     }
-    if (conn.status === 'ready') await conn.sunsubscribe(name).catch(() => {})
+    if (conn.status !== 'ready') return
+    // When a slot moves away, Redis tells its subscribers with an SUNSUBSCRIBE of its own; ioredis takes that for the
+    // reply to whatever command is first in its queue, and a later reply then never comes. Never wait for one for
+    // ever (a stuck repair would stop every later check): replace the connection instead.
+    await timeout(conn.sunsubscribe(name), SUBSCRIBE_TIMEOUT_MS).catch(() => { this.#lose(node, conn) })
   }
 
   #connection (node: string): Redis {
