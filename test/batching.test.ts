@@ -35,6 +35,10 @@ t.test('Batcher: one run per turn, split at maxBatch, results in order, a failed
   t.same(await Promise.all([3, 4, 3, 12, 1, 9, 2].map(async (n) => await byWeight.add(n))), [3, 4, 3, 12, 1, 9, 2])
   t.same(weighed, [[3, 4, 3], [12], [1, 9], [2]], 'runs stay within maxWeight; one heavier than that runs alone')
 
+  const partial = new Batcher<number, string>(async (inputs) => inputs.map((n) => n === 2 ? new Error('slot 2 failed') : `ok${n}`))
+  const mixed = await Promise.allSettled([1, 2, 3].map(async (n) => await partial.add(n)))
+  t.same(mixed.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'an Error in a result fails that request alone')
+
   const short = new Batcher<number, string>(async () => ['only one'])
   const both = await Promise.allSettled([short.add(1), short.add(2)])
   t.match(both[1], { status: 'rejected', reason: { message: /1 results for 2 requests/ } }, 'a missing result is an error, not undefined')

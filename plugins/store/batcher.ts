@@ -21,15 +21,18 @@ export interface BatcherOptions<I> {
 }
 
 export class Batcher<I, R> {
-  readonly #run: (inputs: readonly I[]) => Promise<R[]>
+  readonly #run: (inputs: readonly I[]) => Promise<Array<R | Error>>
   readonly #maxBatch: number
   readonly #maxWeight: number
   readonly #weigh: ((input: I) => number) | undefined
   #queue: Array<Waiting<I, R>> = []
   #scheduled = false
 
-  /** `run` performs one batch and returns one result per input, in order; if it throws, every input of the batch fails. */
-  constructor (run: (inputs: readonly I[]) => Promise<R[]>, options: BatcherOptions<I> = {}) {
+  /**
+   * `run` performs one batch and returns one result per input, in order; an Error in its place fails that
+   * input alone, and if `run` throws, every input of the batch fails.
+   */
+  constructor (run: (inputs: readonly I[]) => Promise<Array<R | Error>>, options: BatcherOptions<I> = {}) {
     this.#run = run
     this.#maxBatch = options.maxBatch ?? 256
     this.#maxWeight = options.maxWeight ?? Infinity
@@ -70,6 +73,7 @@ export class Batcher<I, R> {
       batch.forEach((w, i) => {
         const result = results[i]
         if (result === undefined) w.reject(new Error(`the batch returned ${results.length} results for ${batch.length} requests`))
+        else if (result instanceof Error) w.reject(result)
         else w.resolve(result)
       })
     }, (err: unknown) => { for (const w of batch) w.reject(err) })

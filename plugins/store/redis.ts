@@ -226,7 +226,7 @@ export class RedisStore implements Store {
    * are in two slots: the two calls are not one atomic step, and a retry with the same mid heals a half-done one).
    * With `waitReplicas`, confirmed by the replicas before anyone is acknowledged.
    */
-  async #appendBatch (inputs: readonly AppendInput[]): Promise<EntryResult[]> {
+  async #appendBatch (inputs: readonly AppendInput[]): Promise<Array<EntryResult | Error>> {
     const entries = batchEntries(inputs)
     if (!isCluster(this.#client)) {
       const replies = await this.#runBatch(entries)
@@ -241,17 +241,28 @@ export class RedisStore implements Store {
       else group.push(entry)
     }
     const groups = [...bySlot.values()]
-    const replies = await Promise.all(groups.map(async (group) => await this.#runBatch(group)))
-    await this.#confirm(() => groups.map((group) => this.#nodeFor(this.#keys.history(group[0]?.channel ?? ''))))
-    // Each input's result is its own entry's, which its slot's call reported in order.
-    const groupOf = new Map(groups.flatMap((group, g) => group.map((entry) => [entry, g] as const)))
-    const next = groups.map(() => 0)
-    return entries.filter((entry) => entry.report).map((entry) => {
-      const g = groupOf.get(entry) ?? 0
-      const i = next[g] ?? 0
-      next[g] = i + 1
-      return entryResult(replies[g]?.[i] ?? '')
+    // A slot that fails (a failover, a slot on the move) fails only the messages with an entry in it.
+    const settled = await Promise.allSettled(groups.map(async (group) => await this.#runBatch(group)))
+    await this.#confirm(() => groups.filter((_, g) => settled[g]?.status === 'fulfilled').map((group) => this.#nodeFor(this.#keys.history(group[0]?.channel ?? ''))))
+    const place = new Map<BatchEntry, { group: number, index: number }>()
+    groups.forEach((group, g) => {
+      let reported = 0
+      for (const entry of group) place.set(entry, { group: g, index: entry.report ? reported++ : -1 })
     })
+    const results: Array<EntryResult | Error> = []
+    for (let e = 0; e < entries.length; e++) {
+      const own = entries[e] as BatchEntry
+      const copy = entries[e + 1]?.report === false ? entries[++e] : undefined
+      const failed = [own, ...(copy !== undefined ? [copy] : [])].map((entry) => settled[place.get(entry)?.group ?? -1]).find((r) => r?.status !== 'fulfilled')
+      if (failed !== undefined) {
+        results.push(failed.status === 'rejected' ? failed.reason as Error : new Error('no result for a message of the batch'))
+        continue
+      }
+      const { group, index } = place.get(own) ?? { group: -1, index: -1 }
+      const replies = settled[group]
+      results.push(entryResult(replies?.status === 'fulfilled' ? replies.value[index] ?? '' : ''))
+    }
+    return results
   }
 
   async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {

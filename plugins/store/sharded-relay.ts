@@ -76,7 +76,10 @@ export class ShardedRelay {
 
   readonly #onMessage = (name: string, payload: string): void => {
     if (!name.startsWith(this.#options.probePrefix)) {
-      this.#options.onMessage(name, payload)
+      // Between finding a gap and closing the clients (onGap, once every channel is placed again), nothing is
+      // delivered: a message arriving on a re-placed channel would move a client's position past the ones lost in
+      // the gap, and its recovery would start after them.
+      if (!this.#gap) this.#options.onMessage(name, payload)
       return
     }
     for (const probe of this.#probes.values()) {
