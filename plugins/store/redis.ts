@@ -28,8 +28,8 @@ type Str = string | number
 type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** APPEND_BATCH, defined without a key count: numkeys, keys, arguments */
-    sbAppendBatch (...args: Array<string | number>): Result<string[], Context>
+    /** APPEND_BATCH, defined without a key count: one array of numkeys, keys, arguments (ioredis flattens it; no spread of hundreds of arguments) */
+    sbAppendBatch (args: Array<string | number>): Result<string[], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -268,7 +268,7 @@ export class RedisStore implements Store {
   async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {
     const k = this.#keys
     const names = { ...k, members: (channel: string) => k.members(channel.slice('room:'.length)) }
-    return await this.#client.sbAppendBatch(...batchCall(entries, names, {
+    return await this.#client.sbAppendBatch(batchCall(entries, names, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
     }))
   }
