@@ -16,6 +16,7 @@ import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
 import type { Corkable } from './cork.js'
 import { FrameBudget } from './limits.js'
+import { textFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
 import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
@@ -60,6 +61,8 @@ export class Connection implements Listener {
   #floors: Map<string, string> | undefined
   #violations = 0
   #floods = 0
+  /** frames go to the TCP socket as built by textFrame() */
+  readonly #plain: boolean
   readonly #budget: FrameBudget
   /** when the last ping went out unanswered (0 = answered) */
   pingedAt = 0
@@ -67,6 +70,8 @@ export class Connection implements Listener {
   constructor (context: ConnectionContext, socket: WebSocket, user: string) {
     this.#context = context
     this.socket = socket
+    // Without permessage-deflate `ws` writes every frame at once, so ours can go to the socket directly (see text-frame.ts).
+    this.#plain = socket.extensions === ''
     this.user = user
     this.#budget = new FrameBudget(context.limits.frameRate, context.limits.frameBurst)
   }
@@ -103,9 +108,14 @@ export class Connection implements Listener {
 
   send (frame: string): void {
     if (this.socket.readyState !== 1) return
-    const raw = (this.socket as unknown as { _socket?: Corkable })._socket
-    if (raw !== undefined) corkForThisTurn(raw)
-    this.socket.send(frame)
+    const raw = (this.socket as unknown as { _socket?: Corkable & { write (chunk: Buffer): boolean } })._socket
+    if (raw === undefined) {
+      this.socket.send(frame)
+    } else {
+      corkForThisTurn(raw)
+      if (this.#plain) raw.write(textFrame(frame))
+      else this.socket.send(frame)
+    }
     this.#context.meter.frameOut()
     // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
     if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) {

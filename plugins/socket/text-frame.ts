@@ -1,0 +1,25 @@
+/**
+ * A server-to-client websocket text frame, built in one buffer (RFC 6455 §5.2:
+ * FIN, opcode 1, no mask, 7/16/64-bit length). The connection writes it
+ * straight to its corked TCP socket: one chunk per frame instead of `ws`'s
+ * header and payload, and none of its per-send bookkeeping. Only for
+ * connections without permessage-deflate, whose frames `ws` never queues.
+ */
+export function textFrame (payload: string): Buffer {
+  const length = Buffer.byteLength(payload)
+  const head = length < 126 ? 2 : length < 65_536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(head + length)
+  frame[0] = 0x81
+  if (head === 2) {
+    frame[1] = length
+  } else if (head === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(length, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2)
+    frame.writeUInt32BE(length >>> 0, 6)
+  }
+  frame.write(payload, head, 'utf8')
+  return frame
+}
