@@ -7,7 +7,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import WebSocket, { WebSocketServer } from 'ws'
 import * as wsModule from 'ws'
-import { textFrame } from '../plugins/socket/text-frame.js'
+import { sharedTextFrame, textFrame } from '../plugins/socket/text-frame.js'
 
 const payloads = [
   '', 'x', 'a'.repeat(125), 'a'.repeat(126), 'a'.repeat(127), 'é'.repeat(63), 'é'.repeat(64), '😀'.repeat(40),
@@ -47,4 +47,15 @@ t.test('a ws client reads them, in order, between frames ws itself sent', async 
     client.on('error', reject)
   })
   t.same(received, ['first, by ws', ...payloads, 'last, by ws'])
+})
+
+t.test('a fan-out encodes once: the same payload gives the same buffer, another payload a new one', async (t) => {
+  const payload = `{"type":"message","n":${Date.now()}}`
+  const first = sharedTextFrame(payload)
+  t.equal(sharedTextFrame(payload), first, 'the same string: the same bytes, not a copy')
+  t.ok(first.equals(textFrame(payload)))
+  const other = sharedTextFrame(`${payload} `)
+  t.not(other, first)
+  t.ok(other.equals(textFrame(`${payload} `)))
+  t.ok(sharedTextFrame(payload).equals(first), 'and back')
 })

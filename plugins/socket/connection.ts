@@ -16,7 +16,7 @@ import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
 import type { Corkable } from './cork.js'
 import { FrameBudget } from './limits.js'
-import { textFrame } from './text-frame.js'
+import { sharedTextFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
 import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
@@ -113,7 +113,7 @@ export class Connection implements Listener {
       this.socket.send(frame)
     } else {
       corkForThisTurn(raw)
-      if (this.#plain) raw.write(textFrame(frame))
+      if (this.#plain) raw.write(sharedTextFrame(frame))
       else this.socket.send(frame)
     }
     this.#context.meter.frameOut()

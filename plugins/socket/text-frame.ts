@@ -4,6 +4,8 @@
  * straight to its corked TCP socket: one chunk per frame instead of `ws`'s
  * header and payload, and none of its per-send bookkeeping. Only for
  * connections without permessage-deflate, whose frames `ws` never queues.
+ * The last frame built is kept: a room message delivered to every local
+ * member is encoded once and the same bytes go to each socket.
  */
 export function textFrame (payload: string): Buffer {
   const length = Buffer.byteLength(payload)
@@ -22,4 +24,16 @@ export function textFrame (payload: string): Buffer {
   }
   frame.write(payload, head, 'utf8')
   return frame
+}
+
+let lastPayload: string | undefined
+let lastFrame: Buffer | undefined
+
+/** textFrame(payload), reusing the previous call's buffer when the payload is the same string (a fan-out). */
+export function sharedTextFrame (payload: string): Buffer {
+  if (payload !== lastPayload || lastFrame === undefined) {
+    lastFrame = textFrame(payload)
+    lastPayload = payload
+  }
+  return lastFrame
 }
