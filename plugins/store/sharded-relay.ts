@@ -65,7 +65,12 @@ export class ShardedRelay {
   readonly #timer: NodeJS.Timeout
   #repair: Promise<void> | undefined
   #again = false
-  #gap = false
+  /**
+   * Channels whose subscription was lost or moved, until their clients are told (onGap): nothing of theirs is
+   * delivered meanwhile, since a message arriving once a channel is re-placed would move a client's position past
+   * the ones lost in the gap, and its recovery would start after them. Other channels keep flowing.
+   */
+  readonly #tainted = new Set<string>()
   #closed = false
 
   constructor (options: ShardedRelayOptions) {
@@ -76,10 +81,7 @@ export class ShardedRelay {
 
   readonly #onMessage = (name: string, payload: string): void => {
     if (!name.startsWith(this.#options.probePrefix)) {
-      // Between finding a gap and closing the clients (onGap, once every channel is placed again), nothing is
-      // delivered: a message arriving on a re-placed channel would move a client's position past the ones lost in
-      // the gap, and its recovery would start after them.
-      if (!this.#gap) this.#options.onMessage(name, payload)
+      if (!this.#tainted.has(name)) this.#options.onMessage(name, payload)
       return
     }
     for (const probe of this.#probes.values()) {
@@ -100,6 +102,8 @@ export class ShardedRelay {
   }
 
   async add (name: string): Promise<void> {
+    // A new subscription: whoever asked for it reads history after it is placed, so nothing of an old gap is theirs.
+    this.#tainted.delete(name)
     this.#placed.set(name, undefined)
     await this.#place(name)
   }
@@ -107,6 +111,7 @@ export class ShardedRelay {
   async remove (name: string): Promise<void> {
     const node = this.#placed.get(name)
     this.#placed.delete(name)
+    this.#tainted.delete(name)
     if (node !== undefined) await this.#release(node, name)
   }
 
@@ -234,7 +239,11 @@ export class ShardedRelay {
     this.#probes.delete(node)
     conn.removeAllListeners('close')
     conn.disconnect()
-    for (const [name, at] of this.#placed) if (at === node) this.#placed.set(name, undefined)
+    for (const [name, at] of this.#placed) {
+      if (at !== node) continue
+      this.#placed.set(name, undefined)
+      this.#tainted.add(name)
+    }
   }
 
   #lose (node: string, conn: Redis): void {
@@ -242,10 +251,7 @@ export class ShardedRelay {
     const hadChannels = [...this.#placed.values()].includes(node)
     this.#options.onConnectionLost?.(node)
     this.#drop(node)
-    if (hadChannels) {
-      this.#gap = true
-      this.#startRepair().catch(() => {})
-    }
+    if (hadChannels) this.#startRepair().catch(() => {})
   }
 
   #check (): void {
@@ -255,7 +261,6 @@ export class ShardedRelay {
       const owner = this.ownerOf(name)
       if (node !== undefined && owner !== undefined && owner !== node) {
         // The slot moved (resharding, or a failover the slot map has caught up with): what the old owner had is gone.
-        this.#gap = true
         this.#startRepair().catch(() => {})
         return
       }
@@ -284,6 +289,7 @@ export class ShardedRelay {
         const owner = this.ownerOf(name)
         if (node !== undefined && node === owner && this.#nodes.has(node)) continue
         if (node !== undefined) {
+          this.#tainted.add(name)
           this.#placed.set(name, undefined)
           await this.#release(node, name)
         }
@@ -293,12 +299,24 @@ export class ShardedRelay {
           ok = false
         }
       }
-      if (ok && !this.#again) break
+      this.#signalGap()
+      if (ok && !this.#again && this.#tainted.size === 0) break
       await new Promise((resolve) => setTimeout(resolve, REPAIR_RETRY_MS))
     }
-    if (this.#closed || !this.#gap) return
-    this.#gap = false
-    this.#options.onGap()
+  }
+
+  /** Tells the clients (onGap) once tainted channels are subscribed again; those still unplaced wait for a later pass. */
+  #signalGap (): void {
+    let ready = false
+    for (const name of [...this.#tainted]) {
+      if (!this.#placed.has(name)) {
+        this.#tainted.delete(name)
+      } else if (this.#placed.get(name) !== undefined) {
+        this.#tainted.delete(name)
+        ready = true
+      }
+    }
+    if (ready && !this.#closed) this.#options.onGap()
   }
 
   async #refreshSlots (): Promise<void> {
