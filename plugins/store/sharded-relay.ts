@@ -203,9 +203,9 @@ export class ShardedRelay {
       return
     }
     if (conn.status !== 'ready') return
-    // When a slot moves away, Redis tells its subscribers with an SUNSUBSCRIBE of its own; ioredis takes that for the
-    // reply to whatever command is first in its queue, and a later reply then never comes. Never wait for one for
-    // ever (a stuck repair would stop every later check): replace the connection instead.
+    // When a slot moves away, Redis 7 sends its subscribers an SUNSUBSCRIBE of its own, which ioredis matches against
+    // its queue of pending commands: a reply may then never come. A stuck repair would stop every later check, so
+    // never wait for one without limit; replace the connection instead.
     await timeout(conn.sunsubscribe(name), SUBSCRIBE_TIMEOUT_MS).catch(() => { this.#lose(node, conn) })
   }
 
