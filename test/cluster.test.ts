@@ -205,6 +205,24 @@ async function moveSlot (t: Test, slot: number, from: number, to: number): Promi
   for (const port of await redisCluster.primaries()) await node(t, port).call('CLUSTER', 'SETSLOT', slot, 'NODE', targetId)
 }
 
+/**
+ * Two socket servers and a registry on `handle`; `alice` and `bob` connected through the SDK, both in
+ * `room`; traffic (a DM stream alice → bob, a room stream from bob) started and running for `warmMs`.
+ */
+async function roomTraffic (t: Test, handle: StoreHandle, users: { alice: string, bob: string, room: string }, tag: string,
+  warmMs: number): Promise<{ servers: FastifyInstance[], traffic: Traffic }> {
+  const servers = [await startSocket(t, handle, 's1'), await startSocket(t, handle, 's2')]
+  const { url: registryUrl } = await startRegistry(t, handle)
+  const a = await sdkClient(t, registryUrl, users.alice)
+  const b = await sdkClient(t, registryUrl, users.bob)
+  await a.client.join(users.room)
+  await b.client.join(users.room)
+  const traffic = new Traffic(a, b, tag, users.bob, users.room)
+  traffic.start()
+  await sleep(warmMs)
+  return { servers, traffic }
+}
+
 t.test('a slot that moves to another shard under traffic: its channels are subscribed there, nothing acknowledged is lost or doubled', async (t) => {
   const handle = await openStore(t, 'cluster')
   const k = keys(handle.prefix)
@@ -213,15 +231,7 @@ t.test('a slot that moves to another shard under traffic: its channels are subsc
   const alice = pick('alice-m', (u) => ownerOf(handle, k.live(`user:${u}`)) !== from)
   const bob = pick('bob-m', (u) => ownerOf(handle, k.live(`user:${u}`)) !== from)
   const room = pick('moving', (r) => ownerOf(handle, k.live(`room:${r}`)) === from)
-  const servers = [await startSocket(t, handle, 's1'), await startSocket(t, handle, 's2')]
-  const { url: registryUrl } = await startRegistry(t, handle)
-  const a = await sdkClient(t, registryUrl, alice)
-  const b = await sdkClient(t, registryUrl, bob)
-  await a.client.join(room)
-  await b.client.join(room)
-  const traffic = new Traffic(a, b, 'move', bob, room)
-  traffic.start()
-  await sleep(800)
+  const { servers, traffic } = await roomTraffic(t, handle, { alice, bob, room }, 'move', 800)
   const movedAt = Date.now()
   await moveSlot(t, slotOf(k.live(`room:${room}`)), Number(from.split(':')[1]), Number(to.split(':')[1]))
   await eventually(() => servers.every((app) => storeOf(app).shards().includes(to)), 10_000, 'both servers to subscribe on the new owner')
@@ -308,17 +318,7 @@ t.test('kill -9 a primary under traffic: its replica takes over, delivery resume
   const alice = pick('alice-k', (u) => ownerOf(handle, k.live(`user:${u}`)) === victim)
   const bob = pick('bob-k', (u) => ownerOf(handle, k.live(`user:${u}`)) === victim)
   const room = pick('ha', (r) => ownerOf(handle, k.live(`room:${r}`)) === victim)
-  await startSocket(t, handle, 's1')
-  await startSocket(t, handle, 's2')
-  const { url: registryUrl } = await startRegistry(t, handle)
-
-  const a = await sdkClient(t, registryUrl, alice)
-  const b = await sdkClient(t, registryUrl, bob)
-  await a.client.join(room)
-  await b.client.join(room)
-  const traffic = new Traffic(a, b, 'kill', bob, room)
-  traffic.start()
-  await sleep(1000)
+  const { traffic } = await roomTraffic(t, handle, { alice, bob, room }, 'kill', 1000)
   const victimPort = Number(victim.split(':')[1])
   const victimNode = redisCluster.nodes.find((n) => n.port === victimPort)
   t.ok(victimNode, `the primary on ${victim}`)

@@ -6,7 +6,7 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis'
 import { batchCall, batchEntries, entryResult } from './append-batch.js'
-import type { BatchEntry, EntryResult } from './append-batch.js'
+import type { BatchEntry, BatchNames, EntryResult } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
@@ -75,6 +75,8 @@ export class RedisStore implements Store {
   readonly #relay: ShardedRelay | undefined
   readonly #publish: PublishCommand
   readonly #keys: Keys
+  /** the key names a batch call uses, a room's members set found from its channel */
+  readonly #batchNames: BatchNames
   readonly #serverPrefix: string
   readonly #limits: StoreLimits
   readonly #listeners = new ChannelListeners()
@@ -105,6 +107,8 @@ export class RedisStore implements Store {
     this.#client = options.client
     this.#subscriber = options.subscriber
     this.#keys = makeKeys(prefix)
+    const k = this.#keys
+    this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)) }
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
@@ -266,9 +270,7 @@ export class RedisStore implements Store {
   }
 
   async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {
-    const k = this.#keys
-    const names = { ...k, members: (channel: string) => k.members(channel.slice('room:'.length)) }
-    return await this.#client.sbAppendBatch(batchCall(entries, names, {
+    return await this.#client.sbAppendBatch(batchCall(entries, this.#batchNames, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
     }))
   }
