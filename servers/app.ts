@@ -5,6 +5,7 @@
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { requestSerializer } from '../plugins/log.js'
+import { lazyChildLogger } from '../plugins/request-logger.js'
 import { redisPlugin } from '../plugins/redis/index.js'
 import { registryPlugin } from '../plugins/registry/index.js'
 import { socketPlugin } from '../plugins/socket/index.js'
@@ -88,6 +89,8 @@ export function serverOptions (level: string, role: string): FastifyServerOption
       // Belt and braces: a token field logged by mistake is still hidden.
       redact: ['token', '*.token', 'req.headers.authorization']
     },
+    // A request's logger is made when it first writes a line: most requests write none.
+    childLoggerFactory: lazyChildLogger,
     // Registries sit behind nginx: take the client address from X-Forwarded-For.
     trustProxy: role === 'registry'
   }

@@ -12,7 +12,8 @@ export const AllocateQuery = Type.Object({
 
 export const Allocation = Type.Object({
   url: Type.String({ description: 'websocket URL of the chosen socket server' }),
-  token: Type.String({ description: 'connect token: open {url}?token={token}' }),
+  // base64url and dots only, so the serializer need not look for characters to escape
+  token: Type.String({ format: 'unsafe', description: 'connect token: open {url}?token={token}' }),
   server: Type.String(),
   expiresAt: Type.Integer({ description: 'token expiry, ms since epoch' })
 })

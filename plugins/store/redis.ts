@@ -42,7 +42,7 @@ declare module 'ioredis' {
     sbAnnounce (components: string, component: string, id: string, startedAt: number, details: string, ttlMs: number): Result<null, Context>
     sbComponents (components: string, componentPrefix: string): Result<string[], Context>
     /** load, alive, server hash prefix, reservations prefix, N, then per request: alive window ms, nonce, expiresAt, excluded id */
-    sbReserve (load: string, alive: string, ...args: Array<string | number>): Result<string[], Context>
+    sbReserve (load: string, alive: string, ...args: Array<string | number>): Result<Array<string | number>, Context>
     sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
     sbDropPresence (index: string, alive: string, server: string, windowMs: number, presencePrefix: string): Result<Array<string | number>, Context>
   }
@@ -169,11 +169,18 @@ export class RedisStore implements Store {
     const k = this.#keys
     const args: Array<string | number> = [this.#serverPrefix, k.reservations(''), requests.length]
     for (const r of requests) args.push(r.aliveWithinMs, r.nonce, r.expiresAt, r.exclude)
-    const flat = await this.#client.sbReserve(k.load, k.alive, ...args)
-    return requests.map((_, i): ServerStatus | null => {
-      const [id = '', url = '', load, capacity, lastHeartbeat, startedAt] = flat.slice(i * 6, i * 6 + 6)
-      if (id === '') return null
-      return { id, url, load: Number(load), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) }
+    const reply = await this.#client.sbReserve(k.load, k.alive, ...args)
+    // Each chosen server once, then each request's row and the load it saw.
+    const rows = Number(reply[0])
+    const chosen: Array<Omit<ServerStatus, 'load'>> = []
+    for (let r = 0; r < rows; r++) {
+      const [id, url, capacity, lastHeartbeat, startedAt] = reply.slice(1 + r * 5, 6 + r * 5)
+      chosen.push({ id: String(id), url: String(url), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) })
+    }
+    const picks = 1 + rows * 5
+    return requests.map((_, i) => {
+      const row = chosen[Number(reply[picks + 2 * i]) - 1]
+      return row === undefined ? null : { ...row, load: Number(reply[picks + 2 * i + 1]) }
     })
   }
 

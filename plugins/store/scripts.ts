@@ -276,7 +276,9 @@ return out
  * (The fleet keys share one slot, so this runs on Redis Cluster as well.)
  * KEYS: load set, alive set. ARGV: server hash prefix, reservations prefix, N, then per request:
  *   alive window ms, nonce, expiresAt, excluded id.
- * Returns 6 strings per request: id, url, load, capacity, lastHeartbeat, startedAt (id '' = no server).
+ * Returns the chosen servers once each, then two numbers per request: { R, R rows of id, url, capacity,
+ * lastHeartbeat, startedAt, then per request its row (1..R, 0 = no server) and the load it saw }. A storm of
+ * requests for a few servers comes back as a few rows and a list of small integers.
  */
 export const RESERVE_BATCH = `
 ${NOW_MS}
@@ -293,7 +295,7 @@ for i = 1, #entries, 2 do
     end
   end
 end
-local out = {}
+local rows, picks = {}, {}
 for r = 0, tonumber(ARGV[3]) - 1 do
   local a = 4 + r * 4
   local oldest, exclude = now - tonumber(ARGV[a]), ARGV[a + 3]
@@ -302,9 +304,15 @@ for r = 0, tonumber(ARGV[3]) - 1 do
     if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest and (best == nil or s.load < best.load) then best = s end
   end
   if best == nil then
-    for _ = 1, 6 do out[#out + 1] = '' end
+    picks[#picks + 1] = 0
+    picks[#picks + 1] = 0
   else
-    for _, v in ipairs({ best.id, best.url, tostring(best.load), tostring(best.capacity), best.beat, best.startedAt }) do out[#out + 1] = v end
+    if not best.row then
+      rows[#rows + 1] = { best.id, best.url, tostring(best.capacity), best.beat, best.startedAt }
+      best.row = #rows
+    end
+    picks[#picks + 1] = best.row
+    picks[#picks + 1] = best.load
     best.load = best.load + 1
     best.nonces[#best.nonces + 1] = ARGV[a + 2]
     best.nonces[#best.nonces + 1] = ARGV[a + 1]
@@ -316,6 +324,11 @@ for _, s in ipairs(servers) do
     redis.call('ZADD', ARGV[2] .. s.id, unpack(s.nonces))
   end
 end
+local out = { #rows }
+for _, row in ipairs(rows) do
+  for _, v in ipairs(row) do out[#out + 1] = v end
+end
+for _, p in ipairs(picks) do out[#out + 1] = p end
 return out
 `
 

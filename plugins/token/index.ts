@@ -24,7 +24,7 @@ export type VerifyResult =
 
 /** A unique, unguessable id: randomUUID draws from a cached entropy pool, far cheaper per call than randomBytes. */
 export function newNonce (): string {
-  return randomUUID().replace(/-/g, '')
+  return randomUUID()
 }
 
 export class TokenSigner {
