@@ -15,8 +15,8 @@ export interface EntryResult {
   readonly duplicate: boolean
 }
 
-/** The arguments of one APPEND_BATCH call (numkeys, the keys, then the arguments: a script defined without a key count). */
-export type BatchCall = Array<string | number>
+/** The arguments of one APPEND_BATCH call: numkeys, the keys, then the arguments, as strings (see bulk-script.ts). */
+export type BatchCall = string[]
 
 export interface BatchNames {
   history (channel: string): string
@@ -64,28 +64,28 @@ export function batchEntries (inputs: readonly AppendInput[]): BatchEntry[] {
 
 /** Builds one APPEND_BATCH call for `entries`; the script returns one result per reported entry, in order. */
 export function batchCall (entries: readonly BatchEntry[], names: BatchNames, settings: BatchSettings): BatchCall {
-  const channelIndex = new Map<string, number>()
+  const channelIndex = new Map<string, string>()
   const channelKeys: string[] = []
   const lives: string[] = []
   const entryKeys: string[] = []
-  const fields: Array<string | number> = []
+  const fields: string[] = []
   for (const { channel, framePrefix, sender, mid, memberOnly, report } of entries) {
     let index = channelIndex.get(channel)
     if (index === undefined) {
-      index = channelIndex.size + 1
+      index = String(channelIndex.size + 1)
       channelIndex.set(channel, index)
       channelKeys.push(names.history(channel), names.meta(channel))
       lives.push(names.live(channel))
     }
-    fields.push(index, framePrefix, (mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0))
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0)))
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
     if (memberOnly) {
       entryKeys.push(names.members(channel))
       fields.push(sender)
     }
   }
-  return [channelKeys.length + entryKeys.length, ...channelKeys, ...entryKeys,
-    settings.epoch, settings.ttlMs, settings.maxLen, settings.dedupTtlMs, settings.publish, lives.length, entries.length, ...lives, ...fields]
+  return [String(channelKeys.length + entryKeys.length), ...channelKeys, ...entryKeys, settings.epoch, String(settings.ttlMs), String(settings.maxLen),
+    String(settings.dedupTtlMs), settings.publish, String(lives.length), String(entries.length), ...lives, ...fields]
 }
 
 /** One reported result of APPEND_BATCH. */

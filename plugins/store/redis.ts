@@ -8,6 +8,7 @@ import type { Cluster, Redis, Result } from 'ioredis'
 import { batchCall, batchEntries, entryResult } from './append-batch.js'
 import type { BatchEntry, BatchNames, EntryResult } from './append-batch.js'
 import { Batcher } from './batcher.js'
+import { BulkScript } from './bulk-script.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
@@ -28,8 +29,6 @@ type Str = string | number
 type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** APPEND_BATCH, defined without a key count: one array of numkeys, keys, arguments (ioredis flattens it; no spread of hundreds of arguments) */
-    sbAppendBatch (args: Array<string | number>): Result<string[], Context>
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -41,8 +40,6 @@ declare module 'ioredis' {
     sbRequestDrain (server: string): Result<number, Context>
     sbAnnounce (components: string, component: string, id: string, startedAt: number, details: string, ttlMs: number): Result<null, Context>
     sbComponents (components: string, componentPrefix: string): Result<string[], Context>
-    /** load, alive, server hash prefix, reservations prefix, N, then per request: alive window ms, nonce, expiresAt, excluded id */
-    sbReserve (load: string, alive: string, ...args: Array<string | number>): Result<Array<string | number>, Context>
     sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
     sbDropPresence (index: string, alive: string, server: string, windowMs: number, presencePrefix: string): Result<Array<string | number>, Context>
   }
@@ -167,9 +164,10 @@ export class RedisStore implements Store {
 
   async #reserveBatch (requests: readonly Reservation[]): Promise<Array<ServerStatus | null>> {
     const k = this.#keys
-    const args: Array<string | number> = [this.#serverPrefix, k.reservations(''), requests.length]
-    for (const r of requests) args.push(r.aliveWithinMs, r.nonce, r.expiresAt, r.exclude)
-    const reply = await this.#client.sbReserve(k.load, k.alive, ...args)
+    // KEYS: load, alive. ARGV: server hash prefix, reservations prefix, N, then per request: alive window ms, nonce, expiresAt, excluded id.
+    const args = ['2', k.load, k.alive, this.#serverPrefix, k.reservations(''), String(requests.length)]
+    for (const r of requests) args.push(String(r.aliveWithinMs), r.nonce, String(r.expiresAt), r.exclude)
+    const reply = await RESERVE_SCRIPT.run<Array<string | number>>(this.#client, args)
     // Each chosen server once, then each request's row and the load it saw.
     const rows = Number(reply[0])
     const chosen: Array<Omit<ServerStatus, 'load'>> = []
@@ -277,7 +275,7 @@ export class RedisStore implements Store {
   }
 
   async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {
-    return await this.#client.sbAppendBatch(batchCall(entries, this.#batchNames, {
+    return await APPEND_SCRIPT.run<string[]>(this.#client, batchCall(entries, this.#batchNames, {
       epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
     }))
   }
@@ -466,13 +464,13 @@ function isCluster (client: Redis | Cluster): client is Cluster {
   return client.isCluster
 }
 
+/** The batch scripts: hundreds of arguments a call, sent as they are (never auto-pipelined: a batch is one command per turn already). */
+const APPEND_SCRIPT = new BulkScript(APPEND_BATCH)
+const RESERVE_SCRIPT = new BulkScript(RESERVE_BATCH)
+
 function defineScripts (client: Redis | Cluster): void {
   // defineCommand is idempotent per name; a client shared by several stores gets them once.
-  if (typeof client.sbAppendBatch === 'function') return
-  client.defineCommand('sbAppendBatch', { lua: APPEND_BATCH })
-  // A batch is one command per turn already: auto-pipelining would only wrap it in a pipeline of one.
-  const ignored = client.options.autoPipeliningIgnoredCommands ?? []
-  client.options.autoPipeliningIgnoredCommands = [...ignored, ...['sbAppendBatch', 'sbReserve'].filter((name) => !ignored.includes(name))]
+  if (typeof client.sbPosition === 'function') return
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })
@@ -482,7 +480,6 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbRequestDrain', { numberOfKeys: 1, lua: REQUEST_DRAIN })
   client.defineCommand('sbAnnounce', { numberOfKeys: 2, lua: ANNOUNCE })
   client.defineCommand('sbComponents', { numberOfKeys: 1, lua: COMPONENTS })
-  client.defineCommand('sbReserve', { numberOfKeys: 2, lua: RESERVE_BATCH })
   client.defineCommand('sbEvict', { numberOfKeys: 2, lua: EVICT })
   client.defineCommand('sbDropPresence', { numberOfKeys: 2, lua: DROP_PRESENCE })
 }
