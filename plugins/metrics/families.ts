@@ -5,8 +5,9 @@
  * Labels have a small fixed set of values each (no user, channel or message
  * ids), so the number of series stays bounded whatever the traffic.
  */
-import { Counter, Gauge, Histogram } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
+import { TalliedHistogram } from './tallied-histogram.js'
 
 /** How an `/allocate` request ended. */
 export const ALLOCATION_OUTCOMES = ['ok', 'no_capacity', 'unauthorized', 'rate_limited', 'store_unavailable', 'error'] as const
@@ -34,8 +35,8 @@ export interface SwitchboardMetricFamilies {
   readonly messagesIn: Counter<'type'>
   /** frames written to client sockets (socket server) */
   readonly messagesOut: Counter
-  /** from a message's append (its offset's time) to its delivery on this server (socket server) */
-  readonly relayLatency: Histogram
+  /** from a message's append (its offset's time) to its delivery on this server (socket server); `record` on the hot path */
+  readonly relayLatency: TalliedHistogram
   /** Redis connection errors, by connection (every component with Redis) */
   readonly redisErrors: Counter<'connection'>
   /** Redis reconnection attempts, by connection */
@@ -64,7 +65,7 @@ export function createFamilies (registry: Registry, prefix: string): Switchboard
     allocations: counter('allocations_total', 'GET /allocate requests, by outcome.', ['outcome']),
     messagesIn: counter('messages_in_total', 'Client frames accepted (valid and within the rate limit), by frame type.', ['type']),
     messagesOut: counter('messages_out_total', 'Frames written to client websockets (messages, replies and events).'),
-    relayLatency: new Histogram({
+    relayLatency: new TalliedHistogram({
       name: `${prefix}relay_latency_seconds`,
       help: 'Time from a message\'s append (the time in its offset, the store\'s clock) to its delivery to local sockets on a receiving socket server.',
       buckets: RELAY_LATENCY_BUCKETS,

@@ -60,7 +60,7 @@ export function socketMeter (metrics: SwitchboardMetrics | undefined): SocketMet
     relayed: (payload) => {
       const appended = appendedAt(payload)
       // Clocks of different machines can disagree by a little: never a negative latency.
-      if (appended !== undefined) relayLatency.observe(Math.max(0, Date.now() - appended) / 1000)
+      if (appended !== undefined) relayLatency.record(Math.max(0, Date.now() - appended) / 1000)
     },
     slowConsumer: () => { slowConsumerCloses.inc() },
     rateLimited: () => { frames.inc() },
