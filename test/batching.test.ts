@@ -82,18 +82,27 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(fresh, { status: 'appended' })
     t.same(again, { status: 'duplicate', offset: offsetOf(fresh as AppendResult) }, 'the same mid twice in one batch: stored once')
 
+    // A direct message sent again with its mid (a retry), and a new one twice in one batch: the copy is stored once too.
+    const dm = async (n: number, mid: string): Promise<AppendResult> => await store.append({
+      channel: 'user:bob', framePrefix: frame(n, 'user:bob'), sender: 'alice', mid, copy: { channel: 'user:alice', framePrefix: frame(n, 'user:alice') }
+    })
+    const [retry, d9, d9again] = await Promise.all([dm(1, 'd1'), dm(9, 'd9'), dm(9, 'd9')])
+    t.same(retry, { status: 'duplicate', offset: offsetOf(d1 as AppendResult) }, 'a direct message retried: the first offset')
+    t.match(d9, { status: 'appended' })
+    t.same(d9again, { status: 'duplicate', offset: offsetOf(d9 as AppendResult) })
+
     const ns = async (channel: string): Promise<number[]> => (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
-    t.same(await ns('user:bob'), [1, 3], 'each channel in the order asked')
+    t.same(await ns('user:bob'), [1, 3, 9], 'each channel in the order asked')
     t.same(await ns('user:carol'), [2])
-    t.same(await ns('user:alice'), [1, 2, 3], 'every copy')
+    t.same(await ns('user:alice'), [1, 2, 3, 9], 'every copy, once')
     t.same(await ns('room:r'), [0, 4, 7])
-    t.same((await store.history('user:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [offsetOf(d1 as AppendResult), offsetOf(d3 as AppendResult)],
+    t.same((await store.history('user:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
       'the offsets returned are the stored ones')
     t.same((await store.position('user:alice')).offset, JSON.parse((await store.history('user:alice', undefined, 1))[0] ?? '{}').offset,
       'the position is the newest offset')
 
     // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish).
-    await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 3, 3000, 'the live frames')
+    await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 4, 3000, 'the live frames')
     for (const [channel, frames] of live) {
       t.same(frames.map((f) => JSON.parse(f).n), await ns(channel), `${channel}: live frames are the stored frames, once each`)
       t.same(frames, await store.history(channel, undefined, 50), `${channel}: byte for byte`)

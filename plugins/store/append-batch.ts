@@ -38,6 +38,7 @@ export interface BatchSettings {
 const HAS_MID = 1
 const MEMBER_ONLY = 2
 const REPORT = 4
+const FOLLOWS = 8
 
 /** One append of a batch: a message, or a direct message's copy (whose result nobody needs). */
 export interface BatchEntry {
@@ -48,15 +49,18 @@ export interface BatchEntry {
   readonly memberOnly: boolean
   /** the script returns a result for this entry */
   readonly report: boolean
+  /** a copy: the entry it is the copy of */
+  readonly original?: BatchEntry
 }
 
 /** The entries of `inputs`, in order: each input's own, then its copy if it has one. */
 export function batchEntries (inputs: readonly AppendInput[]): BatchEntry[] {
   const entries: BatchEntry[] = []
   for (const input of inputs) {
-    entries.push({ channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true, report: true })
+    const original: BatchEntry = { channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true, report: true }
+    entries.push(original)
     if (input.copy !== undefined) {
-      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, report: false })
+      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, report: false, original })
     }
   }
   return entries
@@ -69,7 +73,11 @@ export function batchCall (entries: readonly BatchEntry[], names: BatchNames, se
   const lives: string[] = []
   const entryKeys: string[] = []
   const fields: string[] = []
-  for (const { channel, framePrefix, sender, mid, memberOnly, report } of entries) {
+  entries.forEach(({ channel, framePrefix, sender, mid: ownMid, memberOnly, report, original }, e) => {
+    // A copy right behind its original in the same call shares its fate (appended, or a duplicate): no dedup key of
+    // its own. On Redis Cluster a copy in another slot than its original is checked on its own.
+    const follows = original !== undefined && entries[e - 1] === original
+    const mid = follows ? undefined : ownMid
     let index = channelIndex.get(channel)
     if (index === undefined) {
       index = String(channelIndex.size + 1)
@@ -77,13 +85,13 @@ export function batchCall (entries: readonly BatchEntry[], names: BatchNames, se
       channelKeys.push(names.history(channel), names.meta(channel))
       lives.push(names.live(channel))
     }
-    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0)))
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0) + (follows ? FOLLOWS : 0)))
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
     if (memberOnly) {
       entryKeys.push(names.members(channel))
       fields.push(sender)
     }
-  }
+  })
   return [String(channelKeys.length + entryKeys.length), ...channelKeys, ...entryKeys, settings.epoch, String(settings.ttlMs), String(settings.maxLen),
     String(settings.dedupTtlMs), settings.publish, String(lives.length), String(entries.length), ...lives, ...fields]
 }

@@ -48,7 +48,8 @@ end`
  *   and its members key (if the sender must be a member).
  * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, the C live channels, then per
  *   entry: channel index, frame prefix, flags (1: has a mid, 2: sender must be a member, 4: report
- *   the result), and the sender if flag 2.
+ *   the result, 8: appended only if the entry before it was: a direct message's copy right behind its original),
+ *   and the sender if flag 2.
  * Returns one string per reported entry: the offset (appended), 'd' .. offset (duplicate), '' (not a member).
  */
 export const APPEND_BATCH = `
@@ -57,6 +58,7 @@ local C, E = tonumber(ARGV[6]), tonumber(ARGV[7])
 local maxLen = tonumber(ARGV[3])
 local a, k = 8 + C, 2 * C + 1
 local out, frames, tops, order = {}, {}, {}, {}
+local previous = false
 for _ = 1, E do
   local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
@@ -66,10 +68,12 @@ for _ = 1, E do
     if redis.call('SISMEMBER', KEYS[k], ARGV[a]) == 0 then result = '' end
     k, a = k + 1, a + 1
   end
+  if flags >= 8 and not previous then result = '' end
   if result == nil and dedup then
     local seen = redis.call('GET', dedup)
     if seen then result = 'd' .. seen end
   end
+  previous = result == nil
   if result == nil then
     local stream = KEYS[2 * c - 1]
     if not frames[c] then
@@ -84,7 +88,7 @@ for _ = 1, E do
     tops[c] = id
     result = id
   end
-  if flags >= 4 then out[#out + 1] = result end
+  if flags % 8 >= 4 then out[#out + 1] = result end
 end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
