@@ -44,6 +44,35 @@ t.test('many arguments reach the script as given, and the reply comes back as st
   await t.rejects(broken.run(client, ['1', `${prefix}{k}:text`]), /not an integer/)
 })
 
+// Appends ARGV[1] to the list KEYS[1].
+const PUSH = "return redis.call('RPUSH', KEYS[1], ARGV[1])"
+
+t.test('calls made while the script is being loaded run in the order they were made', async (t) => {
+  const redis = await sharedRedis()
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const key = `${uniquePrefix()}{order}:list`
+  // A script no node has seen: the first call on the connection carries it (EVAL), the rest follow it
+  // (EVALSHA). Retrying an EVALSHA that came back NOSCRIPT would put it behind later calls.
+  const calls = async (stat: 'eval' | 'evalsha'): Promise<{ calls: number, failed: number }> => {
+    const line = (await client.info('commandstats')).split('\n').find((l) => l.startsWith(`cmdstat_${stat}:`)) ?? ''
+    return { calls: Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), failed: Number(/failed_calls=(\d+)/.exec(line)?.[1] ?? 0) }
+  }
+  await client.config('RESETSTAT')
+  const script = new BulkScript(`${PUSH} -- ${key}`)
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => await script.run(client, ['1', key, String(i)])))
+  t.same((await client.lrange(key, 0, -1)).map(Number), Array.from({ length: 50 }, (_, i) => i))
+  t.same(await calls('eval'), { calls: 1, failed: 0 }, 'the first call carried the script')
+  t.same(await calls('evalsha'), { calls: 49, failed: 0 }, 'the others named it, and none was refused')
+
+  // The same after the node forgot it.
+  await client.script('FLUSH')
+  await client.del(key)
+  await script.run(client, ['1', key, 'first'])
+  await Promise.all(Array.from({ length: 20 }, async (_, i) => await script.run(client, ['1', key, String(i)])))
+  t.same(await client.lrange(key, 0, -1), ['first', ...Array.from({ length: 20 }, (_, i) => String(i))])
+})
+
 t.test("a client with ioredis's keyPrefix gets its keys prefixed, like any other command", async (t) => {
   const redis = await sharedRedis()
   const prefix = uniquePrefix()
@@ -64,5 +93,12 @@ t.test('on Redis Cluster the call goes to the node that owns its keys', async (t
   for (const tag of ['a', 'b', 'c', 'd', 'e', 'f']) {
     const keys = [`${prefix}{${tag}}:1`, `${prefix}{${tag}}:2`]
     t.same(await script.run<string[]>(client, ['2', ...keys, 'x', 'y']), [keys[0], 'x', keys[1], 'y'], `slot of {${tag}}`)
+  }
+  // In order on every node while each loads the script.
+  const push = new BulkScript(`${PUSH} -- ${prefix}`)
+  const lists = ['a', 'b', 'c', 'd', 'e', 'f'].map((tag) => `${prefix}{${tag}}:list`)
+  await Promise.all(Array.from({ length: 120 }, async (_, i) => await push.run(client, ['1', lists[i % lists.length] ?? '', String(i)])))
+  for (const [n, list] of lists.entries()) {
+    t.same((await client.lrange(list, 0, -1)).map(Number), Array.from({ length: 20 }, (_, i) => i * lists.length + n), `${list} in order`)
   }
 })

@@ -5,10 +5,15 @@
  * more than building the rest of the command. A `BulkScript` hands ioredis its
  * argument array as it is: the command is made empty and given its arguments
  * after (`args` is a public field of ioredis's `Command`), then sent with the
- * public `sendCommand`. Like ioredis's own script commands it sends EVALSHA,
- * and EVAL when the node does not know the script yet (a restart, a
- * failover, a new Cluster node). On Redis Cluster the command goes to the
- * node of its first key, as any other.
+ * public `sendCommand`. On Redis Cluster it goes to the node of its first key,
+ * as any other command.
+ *
+ * Loading the script is done as ioredis's own script commands do it: the first
+ * call on each connection is an EVAL carrying the script, later ones EVALSHA.
+ * Calls on one connection are answered in order, so batches stay in order
+ * even while the script is being loaded (an EVALSHA answered NOSCRIPT and
+ * retried would land after batches sent behind it). Only if a node forgets a
+ * script it had (SCRIPT FLUSH) is a call retried as an EVAL.
  */
 import { createHash } from 'node:crypto'
 import { Command } from 'ioredis'
@@ -17,6 +22,8 @@ import type { Cluster, Redis } from 'ioredis'
 export class BulkScript {
   readonly #lua: string
   readonly #sha: string
+  /** connections (ioredis hands `toWritable` its socket) that have been sent the script */
+  readonly #loaded = new WeakSet<object>()
 
   constructor (lua: string) {
     this.#lua = lua
@@ -26,24 +33,50 @@ export class BulkScript {
   /** `args`: the key count, the keys, then the arguments, all strings (nothing converts them on this path). */
   async run<T> (client: Redis | Cluster, args: readonly string[]): Promise<T> {
     try {
-      return await send<T>(client, 'evalsha', this.#sha, args)
+      return await this.#send<T>(client, args)
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await send<T>(client, 'eval', this.#lua, args)
+      // The node lost the script: the connection is no longer marked, so this call carries it again.
+      return await this.#send<T>(client, args)
     }
+  }
+
+  async #send<T> (client: Redis | Cluster, args: readonly string[]): Promise<T> {
+    const keyPrefix = client.options.keyPrefix
+    const plain = keyPrefix === undefined || keyPrefix === ''
+    // A client with a key prefix (a host app's) has the arguments go through the constructor, which prefixes the keys.
+    const command = new ScriptCommand(this.#lua, this.#loaded, plain ? [] : [this.#sha, ...args], plain ? undefined : keyPrefix)
+    if (plain) command.args = [this.#sha, ...args]
+    client.sendCommand(command)
+    return await (command.promise as Promise<T>)
   }
 }
 
-async function send<T> (client: Redis | Cluster, name: 'evalsha' | 'eval', script: string, args: readonly string[]): Promise<T> {
-  const keyPrefix = client.options.keyPrefix
-  let command
-  if (keyPrefix === undefined || keyPrefix === '') {
-    command = new Command(name, [], { replyEncoding: 'utf8' })
-    command.args = [script, ...args]
-  } else {
-    // A client with a key prefix (a host app's): the constructor prefixes the keys, so it must see them.
-    command = new Command(name, [script, ...args], { replyEncoding: 'utf8', keyPrefix })
+/** EVALSHA, or EVAL with the script on a connection that has not been sent it yet. */
+class ScriptCommand extends Command {
+  readonly #lua: string
+  readonly #loaded: WeakSet<object>
+  #socket: object | undefined
+
+  constructor (lua: string, loaded: WeakSet<object>, args: string[], keyPrefix: string | undefined) {
+    super('evalsha', args, { replyEncoding: 'utf8', ...(keyPrefix !== undefined ? { keyPrefix } : {}) })
+    this.#lua = lua
+    this.#loaded = loaded
+    const reject = this.reject
+    this.reject = (err: Error) => {
+      // The connection it went on has lost the script (SCRIPT FLUSH): carry it next time.
+      if (err.message.includes('NOSCRIPT') && this.#socket !== undefined) loaded.delete(this.#socket)
+      reject(err)
+    }
   }
-  client.sendCommand(command)
-  return await (command.promise as Promise<T>)
+
+  override toWritable (socket: object): string | Buffer {
+    this.#socket = socket
+    if (!this.#loaded.has(socket)) {
+      this.#loaded.add(socket)
+      this.name = 'eval'
+      this.args[0] = this.#lua
+    }
+    return super.toWritable(socket)
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * Lua scripts for the Redis store, loaded with ioredis `defineCommand`
- * (EVALSHA, falling back to EVAL once per connection).
+ * (EVALSHA, falling back to EVAL once per connection); the two batch scripts,
+ * `APPEND_BATCH` and `RESERVE_BATCH`, go through `BulkScript` (bulk-script.ts).
  * Time comes from Redis (`TIME`), so heartbeats written by one machine and
  * read by another never depend on their clocks agreeing.
  */
