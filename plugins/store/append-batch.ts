@@ -47,9 +47,7 @@ export interface BatchEntry {
   readonly sender: string
   readonly mid: string | undefined
   readonly memberOnly: boolean
-  /** the script returns a result for this entry */
-  readonly report: boolean
-  /** a copy: the entry it is the copy of */
+  /** a copy: the entry it is the copy of. Only originals have a result (the script reports them alone). */
   readonly original?: BatchEntry
 }
 
@@ -57,23 +55,23 @@ export interface BatchEntry {
 export function batchEntries (inputs: readonly AppendInput[]): BatchEntry[] {
   const entries: BatchEntry[] = []
   for (const input of inputs) {
-    const original: BatchEntry = { channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true, report: true }
+    const original: BatchEntry = { channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true }
     entries.push(original)
     if (input.copy !== undefined) {
-      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, report: false, original })
+      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, original })
     }
   }
   return entries
 }
 
-/** Builds one APPEND_BATCH call for `entries`; the script returns one result per reported entry, in order. */
+/** Builds one APPEND_BATCH call for `entries`; the script returns one result per original entry, in order. */
 export function batchCall (entries: readonly BatchEntry[], names: BatchNames, settings: BatchSettings): BatchCall {
   const channelIndex = new Map<string, string>()
   const channelKeys: string[] = []
   const lives: string[] = []
   const entryKeys: string[] = []
   const fields: string[] = []
-  entries.forEach(({ channel, framePrefix, sender, mid: ownMid, memberOnly, report, original }, e) => {
+  entries.forEach(({ channel, framePrefix, sender, mid: ownMid, memberOnly, original }, e) => {
     // A copy right behind its original in the same call shares its fate (appended, or a duplicate): no dedup key of
     // its own. On Redis Cluster a copy in another slot than its original is checked on its own.
     const follows = original !== undefined && entries[e - 1] === original
@@ -85,7 +83,7 @@ export function batchCall (entries: readonly BatchEntry[], names: BatchNames, se
       channelKeys.push(names.history(channel), names.meta(channel))
       lives.push(names.live(channel))
     }
-    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (report ? REPORT : 0) + (follows ? FOLLOWS : 0)))
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (original === undefined ? REPORT : 0) + (follows ? FOLLOWS : 0)))
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
     if (memberOnly) {
       entryKeys.push(names.members(channel))

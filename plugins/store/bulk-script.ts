@@ -35,7 +35,7 @@ export class BulkScript {
     try {
       return await this.#send<T>(client, args)
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      if (!isNoScript(err)) throw err
       // The node lost the script: the connection is no longer marked, so this call carries it again.
       return await this.#send<T>(client, args)
     }
@@ -52,6 +52,11 @@ export class BulkScript {
   }
 }
 
+/** Redis's answer to an EVALSHA of a script it does not have. */
+function isNoScript (err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT')
+}
+
 /** EVALSHA, or EVAL with the script on a connection that has not been sent it yet. */
 class ScriptCommand extends Command {
   readonly #lua: string
@@ -65,7 +70,7 @@ class ScriptCommand extends Command {
     const reject = this.reject
     this.reject = (err: Error) => {
       // The connection it went on has lost the script (SCRIPT FLUSH): carry it next time.
-      if (err.message.includes('NOSCRIPT') && this.#socket !== undefined) loaded.delete(this.#socket)
+      if (isNoScript(err) && this.#socket !== undefined) loaded.delete(this.#socket)
       reject(err)
     }
   }

@@ -259,12 +259,12 @@ export class RedisStore implements Store {
     const place = new Map<BatchEntry, { group: number, index: number }>()
     groups.forEach((group, g) => {
       let reported = 0
-      for (const entry of group) place.set(entry, { group: g, index: entry.report ? reported++ : -1 })
+      for (const entry of group) place.set(entry, { group: g, index: entry.original === undefined ? reported++ : -1 })
     })
     const results: Array<EntryResult | Error> = []
     for (let e = 0; e < entries.length; e++) {
       const own = entries[e] as BatchEntry
-      const copy = entries[e + 1]?.report === false ? entries[++e] : undefined
+      const copy = entries[e + 1]?.original === own ? entries[++e] : undefined
       const failed = [own, ...(copy !== undefined ? [copy] : [])].map((entry) => settled[place.get(entry)?.group ?? -1]).find((r) => r?.status !== 'fulfilled')
       if (failed !== undefined) {
         results.push(failed.status === 'rejected' ? failed.reason as Error : new Error('no result for a message of the batch'))
