@@ -2,7 +2,7 @@
  * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster] [--peers socketio]
  * npm run bench -- report
  *
- * Scenarios: relay, latency, fanout, memory, allocate, scale (see docs/benchmarks.md). Each starts
+ * Scenarios: relay, latency, fanout, memory, allocate, scale, quota (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …; relay and fanout add the Socket.IO
  * streams-adapter peer: A B C A B C …), prints a table of medians, and with
@@ -21,6 +21,7 @@ import { compareOnCluster } from './scenarios/cluster.js'
 import { fanout } from './scenarios/fanout.js'
 import { memory } from './scenarios/memory.js'
 import { runScale } from './scenarios/scale.js'
+import { REDIS_BUDGET_BYTES, quota } from './scenarios/quota.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { System } from './lib/clients.js'
 import type { Server } from './lib/proc.js'
@@ -157,7 +158,14 @@ export async function runScenario (scenario: string, size: 'tiny' | 'full', roun
     return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && direct.errors === 0 && nginx.errors === 0, rounds }
   }
   if (scenario === 'scale') return await runScale(size, rounds, progress)
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate, scale)`)
+  if (scenario === 'quota') {
+    const results = []
+    for (let r = 0; r < rounds; r++) results.push(await quota(size, progress))
+    const switchboard = medians(results)
+    const ratio = Math.max(switchboard.largeBytes ?? 0, switchboard.smallBytes ?? 0) / REDIS_BUDGET_BYTES
+    return { scenario, switchboard, ratio: round(ratio, 4), target: 0.01, met: ratio <= 0.01, rounds }
+  }
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate, scale, quota)`)
 }
 
 export function table (report: ScenarioReport): string {

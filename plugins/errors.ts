@@ -15,7 +15,8 @@ export const FrameErrorCodes = {
   FORBIDDEN: 'FORBIDDEN',
   UNAVAILABLE: 'UNAVAILABLE',
   RATE_LIMITED: 'RATE_LIMITED',
-  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED'
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED'
 } as const
 export type FrameErrorCode = typeof FrameErrorCodes[keyof typeof FrameErrorCodes]
 

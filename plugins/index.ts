@@ -2,7 +2,9 @@
 export { redisPlugin, createRedis } from './redis/index.js'
 export type { SwitchboardRedis, SwitchboardRedisOptions } from './redis/index.js'
 export { storePlugin, MemoryStore, RedisStore } from './store/index.js'
-export type { Store, ServerRecord, ServerStatus, MessageHandler, AppendInput, AppendResult, StoreLimits, SwitchboardStoreOptions } from './store/index.js'
+export type {
+  Store, ServerRecord, ServerStatus, MessageHandler, AppendInput, AppendResult, StoreLimits, SwitchboardStoreOptions, ConversationEntry, ConversationCursor, QuotaBudget
+} from './store/index.js'
 export { registryPlugin, Allocator } from './registry/index.js'
 export type { SwitchboardRegistry, SwitchboardRegistryOptions, Allocation, Authenticate, AuthOptions } from './registry/index.js'
 export { socketPlugin } from './socket/index.js'

@@ -7,13 +7,39 @@
 export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$'
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 const CHANNEL = /^(user|room):[A-Za-z0-9_.-]{1,64}$/
+const DM_CHANNEL = /^dm:([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_.-]{1,64})$/
+/** the longest channel name: `dm:` and two user ids */
+export const MAX_CHANNEL_LENGTH = 3 + 64 + 1 + 64
 
 export function isName (value: string): boolean {
   return NAME.test(value)
 }
 
+/** `user:{id}`, `room:{name}`, or `dm:{a}:{b}` with its two user ids in order (a ≤ b). */
 export function isChannel (value: string): boolean {
-  return CHANNEL.test(value)
+  return CHANNEL.test(value) || participantsOf(value) !== undefined
+}
+
+/**
+ * The direct conversation between two users: one channel, named the same
+ * whoever writes first (the ids sorted), with its own history, epoch and
+ * retention. A conversation with oneself is `dm:{a}:{a}`.
+ */
+export function dmChannel (a: string, b: string): string {
+  return a <= b ? `dm:${a}:${b}` : `dm:${b}:${a}`
+}
+
+/** The two users of a `dm:` channel (one when it is a user's conversation with themselves), or undefined for any other name. */
+export function participantsOf (channel: string): readonly string[] | undefined {
+  const match = DM_CHANNEL.exec(channel)
+  if (match === null) return undefined
+  const [, a = '', b = ''] = match
+  if (a > b) return undefined
+  return a === b ? [a] : [a, b]
+}
+
+export function isDmChannel (channel: string): boolean {
+  return channel.startsWith('dm:')
 }
 
 export function userChannel (user: string): string {
@@ -32,7 +58,8 @@ export function roomChannel (room: string): string {
  * fleet key (load, alive, server records, reservations, presence,
  * components) carries `{fleet}`, so the allocation, heartbeat, eviction and
  * presence scripts do too, including the names they build inside Lua from a
- * prefix passed in ARGV. A user's room list carries `{user:<id>}`.
+ * prefix passed in ARGV. A user's room list, conversation list and quota
+ * carry `{user:<id>}`.
  * Plain Redis and Sentinel use the same layout.
  */
 export interface Keys {
@@ -52,6 +79,10 @@ export interface Keys {
   dedup (channel: string, sender: string, mid: string): string
   members (room: string): string
   rooms (user: string): string
+  /** sorted set: a user's direct conversations (`dm:` channels) → when each last had a message (ms, store clock) */
+  conversations (user: string): string
+  /** hash: what a user's messages made the store keep in the current quota window (see StoreLimits) */
+  quota (user: string): string
   /** sorted set in the fleet slot: presence scripts read the alive set in the same call */
   presence (channel: string): string
   /** sorted set: ids of one role's fleet components (registries, health checkers) → last seen (ms, store clock) */
@@ -83,6 +114,8 @@ export function keys (prefix: string): Keys {
     dedup: (channel, sender, mid) => `${of(channel)}mid:${sender}:${mid}`,
     members: (room) => `${of(roomChannel(room))}members`,
     rooms: (user) => `${of(userChannel(user))}rooms`,
+    conversations: (user) => `${of(userChannel(user))}dms`,
+    quota: (user) => `${of(userChannel(user))}quota`,
     presence: (channel) => `${fleet}presence:${channel}`,
     components: (role) => `${fleet}components:${role}`,
     component: (role, id) => `${fleet}component:${role}:${id}`

@@ -13,6 +13,7 @@ import type { SwitchboardSocketOptions } from '../plugins/socket/index.js'
 import type { AuthOptions } from '../plugins/registry/index.js'
 import { readFileSync } from 'node:fs'
 import { storePlugin } from '../plugins/store/index.js'
+import type { StoreLimits } from '../plugins/store/index.js'
 import { webPlugin } from '../plugins/web/index.js'
 import { randomBytes } from 'node:crypto'
 import { healthPlugin } from '../plugins/health/index.js'
@@ -24,6 +25,8 @@ import type { SwitchboardMetricsOptions } from '../plugins/metrics/index.js'
 import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
 
 type TlsConfig = Pick<RegistryConfig, 'TLS_CERT' | 'TLS_KEY'>
+type StorageConfig = Pick<SocketConfig, 'HISTORY_SIZE' | 'HISTORY_TTL_MS' | 'QUOTA_WINDOW_MS' | 'QUOTA_MESSAGES' | 'QUOTA_BYTES' | 'QUOTA_CHANNELS' |
+'MAX_ROOMS_PER_USER'>
 type JwtConfig = Pick<RegistryConfig, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>
 type LimitsConfig = Pick<SocketConfig, 'ALLOWED_ORIGINS' | 'MAX_CONNECTIONS_PER_USER' | 'FRAME_RATE' | 'FRAME_BURST' | 'MAX_CHANNELS_PER_CONNECTION' |
 'MAX_BUFFERED_BYTES' | 'PING_INTERVAL_MS' | 'PING_TIMEOUT_MS' | 'MAX_PAYLOAD'>
@@ -65,6 +68,19 @@ function socketLimits (config: LimitsConfig): Partial<SwitchboardSocketOptions> 
       pingIntervalMs: config.PING_INTERVAL_MS,
       pingTimeoutMs: config.PING_TIMEOUT_MS
     }
+  }
+}
+
+/** What the store keeps, and what one user may make it keep. */
+function storage (config: StorageConfig): Partial<StoreLimits> {
+  return {
+    historySize: config.HISTORY_SIZE,
+    historyTtlMs: config.HISTORY_TTL_MS,
+    quotaWindowMs: config.QUOTA_WINDOW_MS,
+    quotaMessages: config.QUOTA_MESSAGES,
+    quotaBytes: config.QUOTA_BYTES,
+    quotaChannels: config.QUOTA_CHANNELS,
+    maxRoomsPerUser: config.MAX_ROOMS_PER_USER
   }
 }
 
@@ -121,9 +137,8 @@ export async function buildSocket (config: SocketConfig, extra: Partial<FastifyS
     type: 'redis',
     prefix: config.SB_PREFIX,
     limits: {
+      ...storage(config),
       aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS,
-      historySize: config.HISTORY_SIZE,
-      historyTtlMs: config.HISTORY_TTL_MS,
       waitReplicas: config.REDIS_WAIT_REPLICAS,
       waitTimeoutMs: config.REDIS_WAIT_TIMEOUT_MS
     }
@@ -163,7 +178,7 @@ export async function buildStandalone (config: StandaloneConfig, extra: Partial<
   const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...tls(config), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
   await app.register(metricsPlugin, metrics(config))
-  await app.register(storePlugin, { type: 'memory', limits: { historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_MS } })
+  await app.register(storePlugin, { type: 'memory', limits: storage(config) })
   await app.register(registryPlugin, { tokenSecret, auth: auth(config), ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {}) })
   await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
   await app.register(healthPlugin)

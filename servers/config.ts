@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { InvalidConfigError } from '../plugins/errors.js'
 import { parseRedisUrl } from '../plugins/redis/url.js'
+import { DEFAULT_LIMITS } from '../plugins/store/types.js'
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback, description: 'a TCP port, 0-65535' })
 const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, default: fallback, description: `milliseconds, at least ${minimum}` })
@@ -23,8 +24,16 @@ const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db
 const TokenSecret = Type.String({ minLength: 16, description: 'the connect-token HMAC secret, at least 16 characters, the same on registries and socket servers' })
 const AdminToken = Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for /admin and its API, at least 16 characters' }))
 const History = {
-  HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'messages kept per channel, 1-1000000' }),
-  HISTORY_TTL_MS: Type.Integer({ minimum: 1000, default: 24 * 3600_000, description: 'ms a channel\'s history is kept after its last message, at least 1000' })
+  HISTORY_SIZE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: DEFAULT_LIMITS.historySize, description: 'messages kept per channel, 1-1000000' }),
+  HISTORY_TTL_MS: Type.Integer({ minimum: 1000, default: DEFAULT_LIMITS.historyTtlMs, description: 'ms a channel\'s history is kept after its last message, at least 1000' })
+}
+/** What one user's messages may make the store keep (docs/security.md): the store's defaults. */
+const Quotas = {
+  QUOTA_WINDOW_MS: Type.Integer({ minimum: 0, default: DEFAULT_LIMITS.quotaWindowMs, description: 'ms of one storage-quota window, 0 = no quotas' }),
+  QUOTA_MESSAGES: Type.Integer({ minimum: 0, default: DEFAULT_LIMITS.quotaMessages, description: 'messages one user may store per quota window, 0 = no limit' }),
+  QUOTA_BYTES: Type.Integer({ minimum: 0, default: DEFAULT_LIMITS.quotaBytes, description: 'bytes of messages one user may store per quota window, 0 = no limit' }),
+  QUOTA_CHANNELS: Type.Integer({ minimum: 0, default: DEFAULT_LIMITS.quotaChannels, description: 'distinct conversations and rooms one user may write to per quota window, 0 = no limit' }),
+  MAX_ROOMS_PER_USER: Type.Integer({ minimum: 1, default: DEFAULT_LIMITS.maxRoomsPerUser, description: 'rooms one user may be a member of, at least 1' })
 }
 const Jwt = {
   JWT_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'the HS256 secret of your identity provider, at least 16 characters' })),
@@ -76,6 +85,7 @@ export const SocketEnv = Type.Object({
   HEARTBEAT_MS: Ms(1000, 50),
   HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
   ...History,
+  ...Quotas,
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for POST /drain, at least 16 characters' })),
   REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0, description: 'replicas that must hold a message before it is acknowledged (WAIT), 0-16' }),
   REDIS_WAIT_TIMEOUT_MS: Ms(500, 10),
@@ -103,6 +113,7 @@ export const StandaloneEnv = Type.Object({
   CAPACITY: SocketEnv.properties.CAPACITY,
   MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD,
   ...History,
+  ...Quotas,
   ADMIN_TOKEN: AdminToken
 })
 

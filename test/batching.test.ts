@@ -8,11 +8,12 @@ import { Batcher } from '../plugins/store/batcher.js'
 import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually } from './helpers/client.js'
 import type { AppendResult, Store } from '../plugins/store/index.js'
+import { compareOffsets } from '../plugins/store/types.js'
 
-const frame = (n: number, channel: string): string => `{"type":"message","channel":"${channel}","n":${n},"offset":"`
+const frame = (n: number, channel: string): string => `{"type":"message","channel":"${channel}","n":${n},"epoch":"`
 
 function offsetOf (result: AppendResult): string {
-  if (result.status === 'forbidden') throw new Error('refused')
+  if (result.status !== 'appended' && result.status !== 'duplicate') throw new Error(`refused: ${result.status}`)
   return result.offset
 }
 
@@ -55,16 +56,14 @@ for (const backend of CLUSTER_BACKENDS) {
     for (const channel of ['user:bob', 'user:alice', 'user:carol', 'room:r']) await listen(channel)
     await store.join('r', 'alice')
     const first = offsetOf(await store.append({ channel: 'room:r', framePrefix: frame(0, 'room:r'), sender: 'alice', mid: 'm0' }))
+    const dm = async (n: number, mid: string, to = 'bob'): Promise<AppendResult> => {
+      const channel = `dm:alice:${to}`
+      return await store.append({ channel, framePrefix: frame(n, channel), sender: 'alice', mid, participants: ['alice', to] })
+    }
 
     const results = await Promise.all([
-      // direct messages with their copies, to two recipients, interleaved
-      ...[1, 2, 3].map(async (n) => await store.append({
-        channel: n === 2 ? 'user:carol' : 'user:bob',
-        framePrefix: frame(n, n === 2 ? 'user:carol' : 'user:bob'),
-        sender: 'alice',
-        mid: `d${n}`,
-        copy: { channel: 'user:alice', framePrefix: frame(n, 'user:alice') }
-      })),
+      // direct messages in two conversations, interleaved, each delivered through both users' personal channels
+      ...[1, 2, 3].map(async (n) => await dm(n, `d${n}`, n === 2 ? 'carol' : 'bob')),
       // a room: a member, a non-member, an earlier mid, and the same new mid twice in the same batch
       store.append({ channel: 'room:r', framePrefix: frame(4, 'room:r'), sender: 'alice', mid: 'm4', requireMember: true }),
       store.append({ channel: 'room:r', framePrefix: frame(5, 'room:r'), sender: 'mallory', requireMember: true }),
@@ -82,31 +81,35 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(fresh, { status: 'appended' })
     t.same(again, { status: 'duplicate', offset: offsetOf(fresh as AppendResult) }, 'the same mid twice in one batch: stored once')
 
-    // A direct message sent again with its mid (a retry), and a new one twice in one batch: the copy is stored once too.
-    const dm = async (n: number, mid: string): Promise<AppendResult> => await store.append({
-      channel: 'user:bob', framePrefix: frame(n, 'user:bob'), sender: 'alice', mid, copy: { channel: 'user:alice', framePrefix: frame(n, 'user:alice') }
-    })
+    // A direct message sent again with its mid (a retry), and a new one twice in one batch: stored once.
     const [retry, d9, d9again] = await Promise.all([dm(1, 'd1'), dm(9, 'd9'), dm(9, 'd9')])
     t.same(retry, { status: 'duplicate', offset: offsetOf(d1 as AppendResult) }, 'a direct message retried: the first offset')
     t.match(d9, { status: 'appended' })
     t.same(d9again, { status: 'duplicate', offset: offsetOf(d9 as AppendResult) })
 
     const ns = async (channel: string): Promise<number[]> => (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
-    t.same(await ns('user:bob'), [1, 3, 9], 'each channel in the order asked')
-    t.same(await ns('user:carol'), [2])
-    t.same(await ns('user:alice'), [1, 2, 3, 9], 'every copy, once')
+    t.same(await ns('dm:alice:bob'), [1, 3, 9], 'each channel in the order asked')
+    t.same(await ns('dm:alice:carol'), [2])
+    t.same(await ns('user:alice'), [], 'nothing is stored on the personal channels')
     t.same(await ns('room:r'), [0, 4, 7])
-    t.same((await store.history('user:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
+    t.same((await store.history('dm:alice:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
       'the offsets returned are the stored ones')
-    t.same((await store.position('user:alice')).offset, JSON.parse((await store.history('user:alice', undefined, 1))[0] ?? '{}').offset,
-      'the position is the newest offset')
+    const bobs = await store.position('dm:alice:bob')
+    t.same(bobs.offset, JSON.parse((await store.history('dm:alice:bob', undefined, 1))[0] ?? '{}').offset, 'the position is the newest offset')
+    t.ok((await store.history('dm:alice:bob', undefined, 50)).every((m) => JSON.parse(m).epoch === bobs.epoch), 'every frame carries its channel\'s epoch')
 
-    // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish).
+    // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish);
+    // a conversation's frames reach both users' personal channels.
     await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 4, 3000, 'the live frames')
-    for (const [channel, frames] of live) {
-      t.same(frames.map((f) => JSON.parse(f).n), await ns(channel), `${channel}: live frames are the stored frames, once each`)
-      t.same(frames, await store.history(channel, undefined, 50), `${channel}: byte for byte`)
-    }
+    const stored = async (...channels: string[]): Promise<string[]> => (await Promise.all(channels.map(async (c) => await store.history(c, undefined, 50)))).flat()
+    const byOffset = (frames: string[]): string[] => [...frames].sort((a, b) => compareOffsets(JSON.parse(a).offset, JSON.parse(b).offset))
+    t.same(live.get('room:r'), await stored('room:r'), 'room: byte for byte, in order')
+    t.same(live.get('user:bob'), await stored('dm:alice:bob'), 'bob hears his conversation with alice, in order')
+    t.same(live.get('user:carol'), await stored('dm:alice:carol'))
+    t.same(byOffset(live.get('user:alice') ?? []), byOffset(await stored('dm:alice:bob', 'dm:alice:carol')), 'alice hears both of hers, once each')
+    t.same((live.get('user:alice') ?? []).filter((f) => JSON.parse(f).channel === 'dm:alice:bob'), await stored('dm:alice:bob'), '…each in its own order')
+    t.same((await store.conversations('alice', undefined, 10)).map((c) => c.channel).sort(), ['dm:alice:bob', 'dm:alice:carol'], 'both are in alice\'s list')
+    t.same((await store.conversations('carol', undefined, 10)).map((c) => c.channel), ['dm:alice:carol'], 'and each in its other user\'s')
   })
 
   t.test(`${backend}: a storm of reservations in one turn spreads by load and respects capacity, draining and exclude`, async (t) => {

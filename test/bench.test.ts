@@ -67,6 +67,14 @@ t.test('scale: every connection is made through /allocate and counted by a serve
   t.same(Object.keys(JSON.parse(JSON.stringify(report))).sort(), ['met', 'ratio', 'rounds', 'scenario', 'switchboard', 'target'], 'the --json shape, no peer')
 })
 
+t.test('quota: one user is refused once a budget is used up, and what Redis kept for it is measured', async (t) => {
+  const report = await runScenario('quota', 'tiny', 1, () => {})
+  t.equal(report.switchboard.smallStored, 100, 'small messages: the messages budget (100 at tiny size)')
+  t.ok((report.switchboard.largeStored ?? 0) > 0 && (report.switchboard.largeStored ?? 0) <= 3, 'large ones: the bytes budget (160 kB: two or three of 64 kB)')
+  t.ok((report.switchboard.largeBytes ?? 0) > 0 && (report.switchboard.smallBytes ?? 0) > 0, 'Redis grew by something for each')
+  t.type(report.ratio, 'number')
+})
+
 t.test('relay --redis cluster: Switchboard on one Redis and on a 3-shard Redis Cluster, every message once on both', async (t) => {
   const report = await runScenario('relay', 'tiny', 1, () => {}, 'cluster')
   t.equal(report.scenario, 'relay-cluster')

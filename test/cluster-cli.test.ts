@@ -68,7 +68,7 @@ t.test('cluster up --redis cluster: a Redis Cluster of 3 primaries + 3 replicas 
   t.teardown(() => { alice.close(); bob.close() })
   t.not(alice.welcome?.server, bob.welcome?.server, 'the two users are on different socket servers')
   t.equal((await alice.request({ type: 'send', to: 'bob', data: { text: 'hi' } })).type, 'ack')
-  t.match(await bob.next((f) => f.type === 'message'), { channel: 'user:bob', from: 'alice', data: { text: 'hi' } }, 'delivered across servers over sharded pub/sub')
+  t.match(await bob.next((f) => f.type === 'message'), { channel: 'dm:alice:bob', from: 'alice', data: { text: 'hi' } }, 'delivered across servers over sharded pub/sub')
 
   t.equal((await run(['down', '--dir', dir])).code, 0)
   for (const c of live.components) t.ok(await portIsFree(c.port), `${c.id}'s port ${c.port} is free`)

@@ -122,13 +122,13 @@ t.test('a channel\'s messages stay in the shard that owns it, delivered once; a 
   }
   await eventually(() => a.pending('message').filter((f) => f.channel === `room:${quiet}`).length >= n &&
     b.pending('message').filter((f) => f.channel === `room:${quiet}`).length >= n &&
-    a.pending('message').filter((f) => f.channel === `user:${alice}`).length >= n, 5000, 'every message')
+    a.pending('message').filter((f) => f.channel === `dm:${alice}:${bob}`).length >= n, 5000, 'every message')
   await sleep(300)
   for (const [who, c] of [['alice', a], ['bob', b]] as const) {
     const room = c.pending('message').filter((f) => f.channel === `room:${quiet}`).map((f) => (f.data as { i: number }).i)
     t.same(room, [...Array(n).keys()], `${who}: every room message once, in order`)
   }
-  t.same(a.pending('message').filter((f) => f.channel === `user:${alice}`).map((f) => (f.data as { i: number }).i), [...Array(n).keys()],
+  t.same(a.pending('message').filter((f) => f.channel === `dm:${alice}:${bob}`).map((f) => (f.data as { i: number }).i), [...Array(n).keys()],
     'every direct message once, in order')
 
   const [primaryA] = [...shards.entries()].find(([port, shard]) => port === shard && `127.0.0.1:${port}` === shardA) ?? []
@@ -139,7 +139,7 @@ t.test('a channel\'s messages stay in the shard that owns it, delivered once; a 
     const inA = `127.0.0.1:${shard ?? 0}` === shardA
     t.equal(delta('publish') + delta('bus'), 0, `node ${port}: no classic PUBLISH, nothing broadcast over the cluster bus`)
     // A batch publishes a channel's new messages together, so there may be fewer SPUBLISHes than messages, never none.
-    if (port === primaryA) t.ok(delta('spublish') >= 3, `shard A's primary ran the SPUBLISHes (${delta('spublish')}: room, DM and copy, probes)`)
+    if (port === primaryA) t.ok(delta('spublish') >= 3, `shard A's primary ran the SPUBLISHes (${delta('spublish')}: room, DMs to both users, probes)`)
     else if (!inA) t.equal(delta('spublish') + delta('busShard'), 0, `node ${port} (shard ${shard ?? '?'}): saw none of shard A's messages`)
     const [, subscribers] = await client.call('PUBSUB', 'SHARDNUMSUB', k.live(`room:${quiet}`)) as [string, number]
     if (port === primaryA) t.equal(subscribers, 2, 'the owning primary has both servers subscribed to the room')

@@ -17,22 +17,24 @@ for (const backend of CLUSTER_BACKENDS) {
 
     const ack = await alice.request({ type: 'send', to: 'bob', data: { text: 'hello bob' }, mid: 'a-1' })
     t.equal(ack.type, 'ack')
-    t.equal(ack.channel, 'user:bob')
+    t.equal(ack.channel, 'dm:alice:bob', 'stored in the conversation of the pair')
     t.match(ack.offset, /^\d+-\d+$/)
 
     const received = await bob.next((f) => f.type === 'message')
-    t.match(received, { channel: 'user:bob', from: 'alice', to: 'bob', mid: 'a-1', data: { text: 'hello bob' }, offset: ack.offset })
+    t.match(received, { channel: 'dm:alice:bob', from: 'alice', to: 'bob', mid: 'a-1', data: { text: 'hello bob' }, offset: ack.offset })
     t.type(received.ts, 'number')
+    t.match(received.epoch, /^[A-Za-z0-9_-]{4,32}$/, 'with its channel\'s epoch')
 
-    const copy = await alice2.next((f) => f.type === 'message')
-    t.match(copy, { channel: 'user:alice', from: 'alice', to: 'bob', data: { text: 'hello bob' } })
-    const echo = await alice.next((f) => f.type === 'message')
-    t.equal(echo.channel, 'user:alice', 'the sending connection gets the copy too')
+    t.same(await alice2.next((f) => f.type === 'message'), received, 'the sender\'s other connection gets the same frame')
+    t.same(await alice.next((f) => f.type === 'message'), received, 'so does the sending connection')
 
-    // Exactly once: nothing else arrives.
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    t.same(bob.pending('message'), [], 'bob got the message once')
-    t.same(alice2.pending('message'), [], 'alice2 got one copy')
+    // Exactly once: a second message is the marker that everything before it has arrived.
+    const marker = await bob.request({ type: 'send', to: 'alice', data: 'marker' })
+    t.equal(marker.channel, 'dm:alice:bob', 'a reply goes to the same conversation')
+    for (const client of [alice, alice2, bob]) {
+      t.match(await client.next((f) => f.type === 'message'), { data: 'marker', offset: marker.offset })
+      t.same(client.pending('message'), [], 'the first message came once')
+    }
   })
 
   t.test(`${backend}: users land on different servers and the relay spans them`, async (t) => {
@@ -60,6 +62,12 @@ for (const backend of CLUSTER_BACKENDS) {
     t.teardown(() => alice.close())
     const ack = await alice.request({ type: 'send', to: 'nobody', data: {} })
     t.equal(ack.type, 'ack')
-    t.equal(ack.channel, 'user:nobody')
+    t.equal(ack.channel, 'dm:alice:nobody')
+    const later = await TestClient.connect(stack.registryUrl, 'nobody')
+    t.teardown(() => later.close())
+    const list = await later.request({ type: 'conversations' })
+    t.match(list.conversations, [{ channel: 'dm:alice:nobody', offset: ack.offset }], 'the recipient finds it in their conversation list')
+    const page = await later.request({ type: 'history', channel: 'dm:alice:nobody' })
+    t.match(page.messages, [{ from: 'alice', to: 'nobody', offset: ack.offset }], 'and in the conversation\'s history')
   })
 }

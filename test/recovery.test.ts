@@ -55,14 +55,19 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(back.welcome, { recovered: true, epoch: userSince.epoch, rooms: ['r'] })
     const subscribed = await back.request({ type: 'subscribe', channel: 'room:r', since: roomSince })
     t.match(subscribed, { type: 'subscribed', recovered: true, epoch: roomSince.epoch, offset: roomAcks[49] })
+    // A conversation begun while away is in the conversation list; never seen, it is recovered from its start.
+    const listed = await back.request({ type: 'conversations' })
+    t.match(listed.conversations, [{ channel: 'dm:alice:bob', offset: dmAcks[49] }])
+    const epoch = (listed.conversations as Array<{ epoch: string }>)[0]?.epoch ?? ''
+    t.match(await back.request({ type: 'subscribe', channel: 'dm:alice:bob', since: { epoch, offset: '0-0' } }), { recovered: true, epoch, offset: dmAcks[49] })
     await eventually(() => back.pending('message').length >= 100, 3000, '100 replayed')
 
-    // Live delivery continues after the replay.
+    // Live delivery continues after the replay; a marker after the live messages says when everything has arrived.
     const liveDm = (await bob.request({ type: 'send', to: 'alice', data: 'live' })).offset as string
     const liveRoom = (await carol.request({ type: 'publish', channel: 'room:r', data: 'live' })).offset as string
-    await eventually(() => back.pending('message').length >= 102, 3000, 'live messages')
-    await sleep(150)
-    checkChannel(t, back.frames, 'user:alice', [...dmAcks, liveDm], 'direct messages')
+    const marker = (await carol.request({ type: 'publish', channel: 'room:r', data: 'marker' })).offset as string
+    await back.next((f) => f.offset === marker)
+    checkChannel(t, back.frames, 'dm:alice:bob', [...dmAcks, liveDm], 'direct messages')
     checkChannel(t, back.frames, 'room:r', [...roomAcks, liveRoom], 'room messages')
   })
 
@@ -92,12 +97,17 @@ for (const backend of CLUSTER_BACKENDS) {
       await sleep(20 + round * 15)
       const back = await TestClient.connect(stack.registryUrl, user, userSince)
       await back.request({ type: 'subscribe', channel: `room:busy${round}`, since: roomSince })
+      // The conversation's frames come from the welcome on; those before the reply are in its replay too.
+      const dm = `dm:${user}:bob${round}`
+      const recovered = await back.request({ type: 'subscribe', channel: dm, since: { epoch: '-', offset: '0-0' } })
+      t.equal(recovered.recovered, true, `round ${round}: a conversation never seen is recovered from its start`)
       await sleep(50)
       state.publishing = false
       await publisher
-      await eventually(() => back.pending('message').length >= dmAcks.length + roomAcks.length, 4000, 'all messages')
-      await sleep(150)
-      checkChannel(t, back.frames, `user:${user}`, dmAcks, `round ${round} direct messages`)
+      const marker = (await bob.request({ type: 'publish', channel: `room:busy${round}`, data: 'marker' })).offset as string
+      await back.next((f) => f.offset === marker, 4000)
+      const afterReply = back.frames.filter((f) => f.channel !== dm || back.arrivalOf(f) > back.arrivalOf(recovered))
+      checkChannel(t, afterReply, dm, dmAcks, `round ${round} direct messages`)
       checkChannel(t, back.frames, `room:busy${round}`, roomAcks, `round ${round} room messages`)
       back.close()
       bob.close()
@@ -107,17 +117,20 @@ for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: recovered:false when the gap exceeds history`, async (t) => {
     const stack = await startStack(t, backend, { sockets: 2, limits: { historySize: 10 } })
     const alice = await TestClient.connect(stack.registryUrl, 'alice')
-    const since = { offset: alice.welcome?.offset, epoch: alice.welcome?.epoch } as Since
-    alice.ws.terminate()
     const bob = await TestClient.connect(stack.registryUrl, 'bob')
     t.teardown(() => bob.close())
+    await bob.request({ type: 'send', to: 'alice', data: 'first' })
+    const seen = await alice.next((f) => f.type === 'message')
+    const since = { offset: seen.offset, epoch: seen.epoch } as Since
+    alice.ws.terminate()
     for (let n = 0; n < 15; n++) await bob.request({ type: 'send', to: 'alice', data: { n } })
-    const back = await TestClient.connect(stack.registryUrl, 'alice', since)
+    const back = await TestClient.connect(stack.registryUrl, 'alice')
     t.teardown(() => back.close())
-    t.match(back.welcome, { recovered: false, epoch: since.epoch })
-    await sleep(100)
+    const reply = await back.request({ type: 'subscribe', channel: 'dm:alice:bob', since })
+    t.match(reply, { recovered: false, epoch: since.epoch })
+    await back.request({ type: 'join', room: 'marker' })
     t.same(back.pending('message'), [], 'nothing is replayed when the replay would have a hole')
-    const page = await back.request({ type: 'history', channel: 'user:alice', limit: 100 })
+    const page = await back.request({ type: 'history', channel: 'dm:alice:bob', limit: 100 })
     const kept = (page.messages as Frame[]).length
     t.ok(kept >= 10 && kept <= 11, `the client can reload what history still holds (${kept}: 10 plus up to 10% before the next trim)`)
   })
@@ -148,9 +161,11 @@ for (const backend of CLUSTER_BACKENDS) {
     const p1 = await alice.request({ type: 'publish', channel: 'room:x', data: 'once', mid: 'room-1' })
     const p2 = await alice.request({ type: 'publish', channel: 'room:x', data: 'once', mid: 'room-1' })
     t.equal(p2.offset, p1.offset)
-    await sleep(200)
+    const marker = await bob.request({ type: 'send', to: 'alice', data: 'marker' })
+    await alice.next((f) => f.offset === marker.offset)
+    await bob.next((f) => f.offset === marker.offset)
     t.equal(bob.pending('message').length, 1, 'bob got the direct message once')
     t.equal(alice.pending('message').filter((f) => f.channel === 'room:x').length, 1, 'the room got it once')
-    t.equal(alice.pending('message').filter((f) => f.channel === 'user:alice').length, 1, 'one copy for the sender')
+    t.equal(alice.pending('message').filter((f) => f.channel === 'dm:alice:bob').length, 1, 'and the sender once')
   })
 }

@@ -9,7 +9,7 @@ import { startProcessCluster } from './helpers/processes.js'
 import { sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, startStack } from './helpers/stack.js'
-import { SwitchboardError, compareOffsets, createClient } from '../client/sdk/index.js'
+import { SwitchboardError, compareOffsets, createClient, dmChannel } from '../client/sdk/index.js'
 import type { PresenceEvent } from '../client/sdk/index.js'
 
 for (const backend of BACKENDS) {
@@ -22,11 +22,14 @@ for (const backend of BACKENDS) {
     t.same([alice.client.server, bob.client.server].sort(), ['s1', 's2'], 'server names the socket server of the welcome')
 
     const ack = await alice.client.send('bob', { text: 'hi bob' })
-    t.equal(ack.channel, 'user:bob')
+    t.equal(ack.channel, 'dm:alice:bob')
+    t.equal(dmChannel('bob', 'alice'), ack.channel, 'dmChannel names the pair\'s conversation')
     await eventually(() => bob.messages.length === 1, 3000, 'bob gets the DM')
-    t.match(bob.messages[0], { channel: 'user:bob', from: 'alice', to: 'bob', data: { text: 'hi bob' }, offset: ack.offset })
-    await eventually(() => alice.messages.length === 1, 3000, 'alice gets her copy')
-    t.match(alice.messages[0], { channel: 'user:alice', to: 'bob' })
+    t.match(bob.messages[0], { channel: 'dm:alice:bob', from: 'alice', to: 'bob', data: { text: 'hi bob' }, offset: ack.offset })
+    await eventually(() => alice.messages.length === 1, 3000, 'alice gets it too')
+    t.same(alice.messages[0], bob.messages[0])
+    t.match(await bob.client.conversations(), [{ channel: 'dm:alice:bob', with: 'alice', offset: ack.offset }], 'bob\'s conversation list')
+    t.match(await alice.client.history('dm:alice:bob'), [{ from: 'alice', data: { text: 'hi bob' } }])
 
     const events: PresenceEvent[] = []
     alice.client.on('presence', (e) => { events.push(e) })
@@ -63,9 +66,11 @@ for (const backend of BACKENDS) {
     await closing
     await Promise.all(sent)
     await eventually(() => bob.messages.length >= 60, 8000, () => `bob got ${bob.messages.length}/60`)
-    await sleep(200)
-    const dms = bob.messages.filter((m) => m.channel === 'user:bob').map((m) => (m.data as { n: number }).n)
-    const room = bob.messages.filter((m) => m.channel === 'room:team').map((m) => (m.data as { n: number }).n)
+    // A marker after everything: once bob has it, any duplicate would have come before it.
+    await alice.client.publish('team', 'marker')
+    await eventually(() => bob.messages.some((m) => m.data === 'marker'), 3000, 'the marker')
+    const dms = bob.messages.filter((m) => m.channel === 'dm:alice:bob').map((m) => (m.data as { n: number }).n)
+    const room = bob.messages.filter((m) => m.channel === 'room:team' && m.data !== 'marker').map((m) => (m.data as { n: number }).n)
     t.same(dms, [...Array(30).keys()], 'every direct message once, in order')
     t.same(room, [...Array(30).keys()], 'every room message once, in order')
     t.ok(bob.states.includes('reconnecting'), 'bob went through reconnecting')
@@ -159,9 +164,10 @@ t.test('kill -9 of a socket server process: the SDK recovers, resends, and prese
     await sleep(5)
   }
   await Promise.all(sent)
-  await eventually(() => bob.messages.filter((m) => m.channel === 'user:bob').length >= 40, 10_000, () => `bob got ${bob.messages.length}/40`)
-  await sleep(300)
-  const got = bob.messages.filter((m) => m.channel === 'user:bob').map((m) => (m.data as { n: number }).n)
+  await eventually(() => bob.messages.filter((m) => m.channel === 'dm:alice:bob').length >= 40, 10_000, () => `bob got ${bob.messages.length}/40`)
+  await alice.client.send('bob', 'marker')
+  await eventually(() => bob.messages.some((m) => m.data === 'marker'), 3000, 'the marker')
+  const got = bob.messages.filter((m) => m.channel === 'dm:alice:bob' && m.data !== 'marker').map((m) => (m.data as { n: number }).n)
   t.same(got, [...Array(40).keys()], 'every message exactly once, in order, despite the kill')
   t.ok(alice.states.includes('reconnecting'), 'alice reconnected')
   t.equal(alice.client.server, 'k2', 'alice is on the surviving server now')

@@ -8,12 +8,12 @@ import type { AppendResult, Store } from '../plugins/store/index.js'
 import { compareOffsets } from '../plugins/store/types.js'
 
 function offsetOf (result: AppendResult): string {
-  if (result.status === 'forbidden') throw new Error('append was refused')
+  if (result.status !== 'appended' && result.status !== 'duplicate') throw new Error(`append was refused: ${result.status}`)
   return result.offset
 }
 
 async function put (store: Store, channel: string, n: number): Promise<string> {
-  return offsetOf(await store.append({ channel, framePrefix: `{"n":${n},"offset":"`, sender: 'alice' }))
+  return offsetOf(await store.append({ channel, framePrefix: `{"n":${n},"epoch":"`, sender: 'alice' }))
 }
 
 const server = (id: string, extra: Partial<{ capacity: number, draining: boolean, url: string }> = {}) =>
@@ -85,9 +85,9 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(await store.roomsOf('alice'), ['general', 'random'])
     t.ok(await store.isMember('general', 'bob'))
     t.notOk(await store.isMember('random', 'bob'))
-    const refused = await store.append({ channel: 'room:random', framePrefix: '{"offset":"', sender: 'bob', requireMember: true })
+    const refused = await store.append({ channel: 'room:random', framePrefix: '{"epoch":"', sender: 'bob', requireMember: true })
     t.same(refused, { status: 'forbidden' })
-    t.equal((await store.append({ channel: 'room:random', framePrefix: '{"offset":"', sender: 'alice', requireMember: true })).status, 'appended')
+    t.equal((await store.append({ channel: 'room:random', framePrefix: '{"epoch":"', sender: 'alice', requireMember: true })).status, 'appended')
     await store.leave('general', 'bob')
     t.same(await store.members('general'), ['alice'])
     t.same(await store.roomsOf('bob'), [])
@@ -255,14 +255,15 @@ for (const backend of CLUSTER_BACKENDS) {
     t.ok(compareOffsets(first.offset, second.offset) < 0, 'offsets increase')
 
     await eventually(() => seen.length >= 2, 2000, 'two deliveries')
+    const { epoch } = await store.position('user:bob')
     t.same(seen, [
-      ['user:bob', `{"n":1,"offset":"${first.offset}"}`],
-      ['user:bob', `{"n":2,"offset":"${second.offset}"}`]
-    ], 'frames are completed with their offset; other channels are not received')
+      ['user:bob', `{"n":1,"epoch":"${epoch}","offset":"${first.offset}"}`],
+      ['user:bob', `{"n":2,"epoch":"${epoch}","offset":"${second.offset}"}`]
+    ], 'frames are completed with their epoch and offset; other channels are not received')
     for (const [, payload] of seen) t.doesNotThrow(() => JSON.parse(payload))
 
     await store.unsubscribe('user:bob', handler)
-    await store.append({ channel: 'user:bob', framePrefix: '{"n":4,"offset":"', sender: 'alice' })
+    await store.append({ channel: 'user:bob', framePrefix: '{"n":4,"epoch":"', sender: 'alice' })
     await new Promise((resolve) => setTimeout(resolve, 100))
     t.equal(seen.length, 2, 'nothing after unsubscribe')
   })
@@ -271,9 +272,9 @@ for (const backend of CLUSTER_BACKENDS) {
     const { store } = await openStore(t, backend)
     const seen: string[] = []
     await store.subscribe('user:bob', (_c, p) => { seen.push(p) })
-    const first = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'alice', mid: 'm-1' })
-    const again = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'alice', mid: 'm-1' })
-    const otherSender = await store.append({ channel: 'user:bob', framePrefix: '{"offset":"', sender: 'carol', mid: 'm-1' })
+    const first = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'alice', mid: 'm-1' })
+    const again = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'alice', mid: 'm-1' })
+    const otherSender = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'carol', mid: 'm-1' })
     t.same(again, { status: 'duplicate', offset: offsetOf(first) })
     t.equal(first.status, 'appended')
     t.not(offsetOf(otherSender), offsetOf(first), 'the same mid from another sender is another message')
@@ -289,10 +290,10 @@ for (const backend of CLUSTER_BACKENDS) {
     const ha = (_c: string, p: string): void => { a.push(p) }
     const hb = (_c: string, p: string): void => { b.push(p) }
     await Promise.all([store.subscribe('room:x', ha), store.subscribe('room:x', hb)])
-    await store.append({ channel: 'room:x', framePrefix: '{"offset":"', sender: 's' })
+    await store.append({ channel: 'room:x', framePrefix: '{"epoch":"', sender: 's' })
     await eventually(() => a.length === 1 && b.length === 1, 2000, 'both')
     await store.unsubscribe('room:x', ha)
-    await store.append({ channel: 'room:x', framePrefix: '{"offset":"', sender: 's' })
+    await store.append({ channel: 'room:x', framePrefix: '{"epoch":"', sender: 's' })
     await eventually(() => b.length === 2, 2000, 'the remaining handler')
     t.equal(a.length, 1)
   })

@@ -13,12 +13,15 @@ function message (channel: string, offset: string, from: string, text: string, t
 
 t.test('direct messages are filed by the other person, rooms by room, the lobby nowhere', async (t) => {
   const model = new ChatModel('alice')
-  t.equal(model.add(message('user:alice', '1-0', 'bob', 'hi', 'alice'), true, true)?.conversation.id, 'dm:bob')
-  t.equal(model.add(message('user:alice', '2-0', 'alice', 'hello', 'bob'), true, true)?.conversation.id, 'dm:bob', 'my copy goes to the same conversation')
+  t.equal(model.add(message('dm:alice:bob', '1-0', 'bob', 'hi', 'alice'), true, true)?.conversation.id, 'dm:bob')
+  t.equal(model.add(message('dm:alice:bob', '2-0', 'alice', 'hello', 'bob'), true, true)?.conversation.id, 'dm:bob', 'mine go to the same conversation')
+  t.equal(model.dm('bob').channel, 'dm:alice:bob', 'whose history is the pair\'s channel')
+  t.equal(model.add(message('dm:alice:carol', '1-0', 'carol', 'hey', 'alice'), true, true)?.conversation.id, 'dm:carol')
   t.equal(model.add(message('room:team', '1-0', 'bob', 'x'), true, true)?.conversation.id, 'room:team')
   t.equal(model.add(message(`room:${LOBBY}`, '1-0', 'bob', 'x'), true, true), undefined, 'the lobby is not a conversation')
-  t.equal(model.add(message('user:alice', '3-0', 'bob', 'no recipient'), true, true), undefined, 'a personal message without `to` is not chat')
-  t.same([...model.conversations.keys()].sort(), ['dm:bob', 'room:team'])
+  t.equal(model.add(message('user:alice', '3-0', 'bob', 'old protocol', 'alice'), true, true), undefined, 'a message on a personal channel is not chat')
+  t.equal(model.add(message('dm:alice:bob', '3-0', 'bob', 'no recipient'), true, true), undefined, 'nor one without `to`')
+  t.same([...model.conversations.keys()].sort(), ['dm:bob', 'dm:carol', 'room:team'])
 })
 
 t.test('messages stay in offset order, each once, whichever way they arrive', async (t) => {
@@ -37,9 +40,9 @@ t.test('unread: live messages from others in a conversation not being read', asy
   const model = new ChatModel('alice')
   model.active = 'room:team'
   model.add(message('room:team', '1-0', 'bob', 'seen'), true, true)
-  model.add(message('user:alice', '1-0', 'bob', 'a', 'alice'), true, true)
-  model.add(message('user:alice', '2-0', 'alice', 'mine', 'bob'), true, true)
-  model.add(message('user:alice', '0-5', 'bob', 'old', 'alice'), false, true)
+  model.add(message('dm:alice:bob', '1-0', 'bob', 'a', 'alice'), true, true)
+  model.add(message('dm:alice:bob', '2-0', 'alice', 'mine', 'bob'), true, true)
+  model.add(message('dm:alice:bob', '0-5', 'bob', 'old', 'alice'), false, true)
   model.add(message('room:team', '2-0', 'bob', 'tab hidden'), true, false)
   t.equal(model.room('team').unread, 1, 'the open room counts only what came while the tab was hidden')
   t.equal(model.dm('bob').unread, 1, 'not my own messages, not history')
@@ -47,14 +50,6 @@ t.test('unread: live messages from others in a conversation not being read', asy
   model.forget('room:team')
   t.equal(model.active, undefined, 'forgetting the open conversation closes it')
   t.equal(model.unreadTotal, 1)
-})
-
-t.test('a direct conversation that starts after the personal channel was read to its end has nothing older', async (t) => {
-  const model = new ChatModel('alice')
-  t.equal(model.dm('bob').exhausted, false)
-  model.personal.exhausted = true
-  t.equal(model.dm('carol').exhausted, true)
-  t.equal(model.room('team').exhausted, false, 'rooms page on their own')
 })
 
 t.test('text of a message', async (t) => {

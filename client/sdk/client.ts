@@ -7,7 +7,9 @@
 import { Emitter } from './emitter.js'
 import { fullJitter, sleep } from './backoff.js'
 import { SwitchboardError } from './types.js'
-import type { Ack, ClientEvents, ClientOptions, ConnectionState, FetchLike, Message, PresenceEvent, WebSocketConstructor, WebSocketLike } from './types.js'
+import type {
+  Ack, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, PresenceEvent, WebSocketConstructor, WebSocketLike
+} from './types.js'
 
 interface Position { epoch: string, offset: string }
 type Frame = Record<string, unknown> & { type: string }
@@ -32,6 +34,16 @@ export function compareOffsets (a: string, b: string): number {
   return am - bm || as - bs
 }
 
+/** The direct conversation of two users: `dm:{a}:{b}`, their ids in order (the same whoever writes). */
+export function dmChannel (a: string, b: string): string {
+  return a <= b ? `dm:${a}:${b}` : `dm:${b}:${a}`
+}
+
+/** The milliseconds of an offset (`<ms>-<seq>`). */
+function offsetMs (offset: string): number {
+  return Number(offset.slice(0, offset.indexOf('-')))
+}
+
 function randomId (): string {
   const bytes = new Uint8Array(6)
   globalThis.crypto.getRandomValues(bytes)
@@ -52,6 +64,20 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #pending = new Map<number, Pending>()
   /** recent (channel, from, mid), oldest first */
   readonly #seenMids = new Set<string>()
+  /**
+   * The newest `at` seen in the conversation list (and of any direct message): a conversation the
+   * client does not know yet that is newer was begun while it was away, and is recovered from there.
+   * Undefined until the first list: a new client reads its conversations' history itself.
+   */
+  #listedUpTo: number | undefined
+  /** while conversations begun meanwhile are being found after a reconnect: live messages of unknown ones, held */
+  #undiscovered: Map<string, Message[]> | undefined
+  /**
+   * Direct conversations being recovered on this connection, and their live messages that came before the
+   * `subscribed` reply. A conversation's messages come through the personal channel from the welcome on, so
+   * some arrive before its replay; the replay holds them too, in order (recovered: true), so they are dropped.
+   */
+  readonly #recovering = new Map<string, Message[]>()
   #socket: WebSocketLike | undefined
   #state: ConnectionState = 'connecting'
   #user: string | undefined
@@ -90,7 +116,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** the id of the socket server of the last welcome (the one in use while `connected`) */
   get server (): string | undefined { return this.#server }
 
-  /** A direct message to `to`. Resolves with the offset in `user:{to}` once stored. */
+  /**
+   * A direct message to `to`, stored in your conversation with them (`dm:{a}:{b}`, see dmChannel).
+   * Resolves with its channel and offset once stored.
+   */
   async send (to: string, data: unknown): Promise<Ack> {
     const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() })
     return { channel: reply.channel as string, offset: reply.offset as string }
@@ -131,6 +160,27 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return (await this.#request({ type: 'presence', channel })).users as string[]
   }
 
+  /**
+   * Your direct conversations, most recent first, at most `limit` (1-100, default 50); for the next page pass
+   * the last one of this page as `after`.
+   */
+  async conversations (options: { after?: Conversation, limit?: number } = {}): Promise<Conversation[]> {
+    return await this.#listConversations(options, false)
+  }
+
+  async #listConversations ({ after, limit }: { after?: Conversation, limit?: number }, perConnection: boolean): Promise<Conversation[]> {
+    const reply = await this.#request({
+      type: 'conversations', ...(after === undefined ? {} : { after: { at: after.at, channel: after.channel } }), ...(limit === undefined ? {} : { limit })
+    }, perConnection)
+    const me = this.#user ?? ''
+    const list = (reply.conversations as Array<Omit<Conversation, 'with'>>).map((c) => {
+      const [, a = '', b = ''] = c.channel.split(':')
+      return { ...c, with: a === me ? b : a }
+    })
+    this.#listedUpTo = Math.max(this.#listedUpTo ?? 0, ...list.map((c) => c.at))
+    return list
+  }
+
   /** Rooms this client listens to. */
   get rooms (): string[] { return [...this.#rooms] }
 
@@ -155,7 +205,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         if (this.#closed) return
       } catch (err) {
         if (this.#closed) return
-        const error = err as SwitchboardError & { retryAfterMs?: number }
+        const error = err as SwitchboardError
         if (error.code === 'UNAUTHORIZED') {
           this.emit('error', error)
           this.#rejectReady(error)
@@ -191,10 +241,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const response = await this.#fetch(url, { headers })
     const body = await response.json().catch(() => ({})) as { url?: string, token?: string, code?: string, message?: string }
     if (response.status === 200 && typeof body.url === 'string' && typeof body.token === 'string') return { url: body.url, token: body.token }
-    const error = new SwitchboardError(body.code ?? `HTTP_${response.status}`, body.message ?? `allocation failed with ${response.status}`)
     const retryAfter = Number(response.headers.get('retry-after'))
-    if (response.status === 503 && retryAfter > 0) Object.assign(error, { retryAfterMs: retryAfter * 1000 })
-    throw error
+    throw new SwitchboardError(body.code ?? `HTTP_${response.status}`, body.message ?? `allocation failed with ${response.status}`,
+      response.status === 503 && retryAfter > 0 ? retryAfter * 1000 : undefined)
   }
 
   /** Opens one connection and resolves when it closes. */
@@ -261,6 +310,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     this.#setState('connected', {})
     this.#resolveReady()
     for (const room of this.#rooms) this.#resubscribe(room)
+    // Direct conversations come through the personal channel; each known one is recovered after its position.
+    for (const [channel, since] of this.#positions) if (channel.startsWith('dm:')) this.#recoverConversation(channel, since)
+    this.#discoverConversations().catch(() => {})
     // Everything not yet answered goes out again on this connection; sends keep their mid.
     for (const pending of unanswered) if (socket.readyState === OPEN) socket.send(JSON.stringify(pending.frame))
   }
@@ -279,6 +331,60 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const room = channel.slice('room:'.length)
     this.#positions.delete(channel)
     if (this.#rooms.delete(room)) this.emit('left', room)
+  }
+
+  #recoverConversation (channel: string, since: Position): void {
+    this.#recovering.set(channel, [])
+    this.#request({ type: 'subscribe', channel, since }, true).then(() => {}, (err: Error) => {
+      const held = this.#recovering.get(channel) ?? []
+      this.#recovering.delete(channel)
+      const code = err instanceof SwitchboardError ? err.code : ''
+      // Connection lost: recovered on the next one, from the same position. No longer ours: forgotten.
+      if (code === 'RECONNECTING' || code === 'CLOSED') return
+      if (code === 'FORBIDDEN') {
+        this.#positions.delete(channel)
+        return
+      }
+      // It could not be replayed: what came live is shown, and the gap before it is the application's to reload.
+      this.emit('reset', channel)
+      this.#positions.delete(channel)
+      for (const message of held) this.#onMessage(message)
+    })
+  }
+
+  /**
+   * Conversations begun while the client was away (it knows none of their messages): each is recovered from
+   * where the previous list ended. Their live messages that arrive meanwhile are held; the replay covers them.
+   * A client's first list only marks where that is.
+   */
+  async #discoverConversations (): Promise<void> {
+    const from = this.#listedUpTo
+    if (from === undefined) {
+      await this.#listConversations({ limit: 1 }, true)
+      return
+    }
+    const held = new Map<string, Message[]>()
+    const recovered = new Set<string>()
+    this.#undiscovered = held
+    try {
+      let after: Conversation | undefined
+      for (let more = true; more;) {
+        const page = await this.#listConversations({ ...(after === undefined ? {} : { after }), limit: 100 }, true)
+        for (const c of page) {
+          if (c.at <= from) break
+          if (this.#positions.has(c.channel) || c.epoch === '-') continue
+          const since = { epoch: c.epoch, offset: `${from}-0` }
+          this.#positions.set(c.channel, since)
+          recovered.add(c.channel)
+          this.#recoverConversation(c.channel, since)
+        }
+        after = page[page.length - 1]
+        more = page.length === 100 && after !== undefined && after.at > from
+      }
+    } finally {
+      if (this.#undiscovered === held) this.#undiscovered = undefined
+      for (const [channel, messages] of held) if (!recovered.has(channel)) for (const message of messages) this.#onMessage(message)
+    }
   }
 
   #resubscribe (room: string): void {
@@ -304,10 +410,27 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   #onMessage (message: Message): void {
     const position = this.#positions.get(message.channel)
-    if (position !== undefined) {
+    const recovering = this.#recovering.get(message.channel)
+    if (recovering !== undefined) {
+      if (recovering.length < SEEN_MIDS) recovering.push(message)
+      return
+    }
+    const held = position === undefined && message.channel.startsWith('dm:') ? this.#undiscovered : undefined
+    if (held !== undefined) {
+      const list = held.get(message.channel)
+      if (list === undefined) held.set(message.channel, [message])
+      else if (list.length < SEEN_MIDS) list.push(message)
+      return
+    }
+    // A message in another epoch than the one kept: the channel's history began again (or had none, '-').
+    if (position !== undefined && (message.epoch === undefined || message.epoch === position.epoch)) {
       if (compareOffsets(message.offset, position.offset) <= 0) return // already delivered
       position.offset = message.offset
+    } else if (message.epoch !== undefined && (position !== undefined || message.channel.startsWith('dm:'))) {
+      // A conversation is known from its first message on: its position is kept (and recovered) from then.
+      this.#positions.set(message.channel, { epoch: message.epoch, offset: message.offset })
     }
+    if (message.channel.startsWith('dm:') && this.#listedUpTo !== undefined) this.#listedUpTo = Math.max(this.#listedUpTo, offsetMs(message.offset))
     if (message.mid !== undefined) {
       // The same (from, mid) at another offset: a resend stored again after a failover lost the
       // first copy from history (it had already been delivered live). Deliver it once.
@@ -330,6 +453,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       const recovered = frame.recovered === true
       if (pending.frame.since !== undefined && frame.recovered === false) this.emit('reset', channel)
       this.#position(channel, frame as unknown as Position, recovered)
+      // Now, before the replay that follows in the same read: the messages held meanwhile are in it (or, not recovered, history).
+      const held = this.#recovering.get(channel)
+      this.#recovering.delete(channel)
+      if (held !== undefined && !recovered) for (const message of held) this.#onMessage(message)
     }
     pending.resolve(frame)
   }
@@ -346,7 +473,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       return
     }
     this.#pending.delete(pending.frame.id)
-    pending.reject(new SwitchboardError(String(frame.code), String(frame.message)))
+    pending.reject(new SwitchboardError(String(frame.code), String(frame.message), typeof frame.retryAfterMs === 'number' ? frame.retryAfterMs : undefined))
   }
 
   async #request (body: Record<string, unknown>, perConnection = false): Promise<Frame> {

@@ -10,9 +10,9 @@
 import { SwitchboardClient } from './client.js'
 import type { ClientOptions } from './types.js'
 
-export { SwitchboardClient, compareOffsets } from './client.js'
+export { SwitchboardClient, compareOffsets, dmChannel } from './client.js'
 export { SwitchboardError } from './types.js'
-export type { Ack, Auth, ClientEvents, ClientOptions, ConnectionState, Message, PresenceEvent, WebSocketLike, WebSocketConstructor, FetchLike } from './types.js'
+export type { Ack, Auth, ClientEvents, ClientOptions, Conversation, ConnectionState, Message, PresenceEvent, WebSocketLike, WebSocketConstructor, FetchLike } from './types.js'
 
 export function createClient (options: ClientOptions): SwitchboardClient {
   return new SwitchboardClient(options)

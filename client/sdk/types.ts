@@ -39,8 +39,11 @@ export interface ClientOptions {
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed'
 
 export interface Message {
+  /** `room:{name}`, or the direct conversation `dm:{a}:{b}` (the two user ids in order) */
   readonly channel: string
   readonly offset: string
+  /** the channel's epoch (offsets compare only within one); absent on messages stored before protocol 2 */
+  readonly epoch?: string
   readonly from: string
   /** direct messages: the recipient */
   readonly to?: string
@@ -62,6 +65,19 @@ export interface Ack {
   readonly offset: string
 }
 
+/** A direct conversation of the user's, as `conversations()` lists it. */
+export interface Conversation {
+  /** `dm:{a}:{b}` */
+  readonly channel: string
+  /** the other user (yourself, for your conversation with yourself) */
+  readonly with: string
+  /** when it last had a message, ms since epoch (the store's clock) */
+  readonly at: number
+  /** its epoch and newest offset ('-' and '0-0' once its history is gone) */
+  readonly epoch: string
+  readonly offset: string
+}
+
 export interface ClientEvents {
   message: (message: Message) => void
   presence: (event: PresenceEvent) => void
@@ -78,8 +94,12 @@ export interface ClientEvents {
 }
 
 export class SwitchboardError extends Error {
-  constructor (readonly code: string, message: string) {
+  /** `code` QUOTA_EXCEEDED: when the user may store messages again, ms from now */
+  readonly retryAfterMs: number | undefined
+
+  constructor (readonly code: string, message: string, retryAfterMs?: number) {
     super(message)
     this.name = 'SwitchboardError'
+    this.retryAfterMs = retryAfterMs
   }
 }

@@ -6,11 +6,12 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
 import { CloseCode, FrameErrorCodes } from '../errors.js'
 import type { FrameErrorCode } from '../errors.js'
-import { isChannel, roomChannel, userChannel } from '../names.js'
+import { dmChannel, isChannel, isDmChannel, participantsOf, roomChannel, userChannel } from '../names.js'
 import { compareOffsets } from '../store/types.js'
-import type { Position, Store } from '../store/types.js'
+import type { AppendResult, Position, Store } from '../store/types.js'
 import {
-  ackFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix, presenceFrame, subscribedFrame
+  ackFrame, conversationOf, conversationsFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
+  presenceFrame, subscribedFrame
 } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
@@ -22,7 +23,8 @@ import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
 import { parseFrame } from './protocol.js'
 import type {
-  ClientFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeFrame, UnsubscribeFrame
+  ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeFrame,
+  UnsubscribeFrame
 } from './protocol.js'
 
 /** Decides whether `user` may join `room` (open by default). */
@@ -45,15 +47,30 @@ export interface ConnectionContext {
 
 /** A refusal that becomes an error frame for the request that caused it. */
 class Refusal extends Error {
-  constructor (readonly code: FrameErrorCode, message: string) {
+  constructor (readonly code: FrameErrorCode, message: string, readonly extra?: Readonly<Record<string, string | number>>) {
     super(message)
   }
 }
 
+/** The offset of an accepted append, or the refusal its status means. */
+function accepted (result: AppendResult, forbidden: string): string {
+  if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden)
+  if (result.status === 'quota') {
+    throw new Refusal(FrameErrorCodes.QUOTA_EXCEEDED, `storage quota used up: too many ${result.budget === 'channels' ? 'conversations and rooms written' : result.budget} ` +
+      `in this window; it starts again in ${Math.ceil(result.retryAfterMs / 1000)} s`, { budget: result.budget, retryAfterMs: result.retryAfterMs })
+  }
+  return result.offset
+}
+
+/** Per-connection exactly-once state of direct conversations is kept for at most this many of them (see #floors). */
+const MAX_FLOORS = 256
+
 export class Connection implements Listener {
   readonly user: string
   readonly socket: WebSocket
+  /** the channels this connection has a live subscription to (its personal channel and rooms) */
   readonly channels = new Set<string>()
+  readonly #personal: string
   readonly #context: ConnectionContext
   /** live frames held back per channel while its replay is being sent */
   #held: Map<string, string[]> | undefined
@@ -73,13 +90,28 @@ export class Connection implements Listener {
     // Without permessage-deflate `ws` writes every frame at once, so ours can go to the socket directly (see text-frame.ts).
     this.#plain = socket.extensions === ''
     this.user = user
+    this.#personal = userChannel(user)
     this.#budget = new FrameBudget(context.limits.frameRate, context.limits.frameBurst)
   }
 
   deliver (channel: string, payload: string): void {
     // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
     const left = leftEventChannel(payload)
-    if (left !== undefined && channel === userChannel(this.user) && left !== channel) this.detach(left)
+    if (left !== undefined && channel === this.#personal && left !== channel) this.detach(left)
+    const held = this.#held?.get(channel)
+    if (held !== undefined) {
+      held.push(payload)
+      return
+    }
+    this.#gate(channel === this.#personal ? conversationOf(payload) ?? channel : channel, payload)
+  }
+
+  /**
+   * Exactly once per channel: frames of a channel being attached are held, older ones than its
+   * boundary dropped. A direct conversation's frames arrive through the personal channel and are
+   * gated by their own channel.
+   */
+  #gate (channel: string, payload: string): void {
     const held = this.#held?.get(channel)
     if (held !== undefined) {
       held.push(payload)
@@ -134,7 +166,8 @@ export class Connection implements Listener {
    */
   async attach (channel: string, since: Position | undefined, reply: (position: Position, recovered: boolean | undefined) => string | Promise<string>): Promise<void> {
     const { hub, store, presence } = this.#context
-    const alreadyListening = this.channels.has(channel)
+    // A direct conversation needs no subscription: its frames come through the personal channel.
+    const alreadyListening = this.channels.has(channel) || isDmChannel(channel)
     const held: string[] = []
     let counted = false
     this.#held ??= new Map()
@@ -165,16 +198,31 @@ export class Connection implements Listener {
         last = !recovery.recovered ? recovery.offset : replayedTo ?? since.offset
       }
       let newest = last
+      // Let go before releasing: frames of other channels held here (conversations, on the personal channel) go through their own gate.
+      if (this.#held.get(channel) === held) this.#held.delete(channel)
       for (const frame of held) {
+        const other = channel === this.#personal ? conversationOf(frame) : undefined
+        if (other !== undefined) {
+          this.#gate(other, frame)
+          continue
+        }
         const offset = frameOffset(frame)
         if (offset !== undefined && compareOffsets(offset, newest) <= 0) continue
         this.send(frame)
         if (offset !== undefined) newest = offset
       }
       this.#floors ??= new Map()
+      this.#floors.delete(channel)
       this.#floors.set(channel, newest)
+      // A quiet conversation's floor would stay forever: the oldest go (a stale copy after that long is not expected).
+      if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string)
     } catch (err) {
       if (!alreadyListening) this.#undo(channel, counted)
+      // A conversation's frames reach this connection whether or not it attached: none is lost to a failed attach.
+      if (isDmChannel(channel) && this.#held.get(channel) === held) {
+        this.#held.delete(channel)
+        for (const frame of held) this.#gate(channel, frame)
+      }
       throw err
     } finally {
       if (this.#held.get(channel) === held) this.#held.delete(channel)
@@ -235,29 +283,23 @@ export class Connection implements Listener {
       case 'unsubscribe': return Promise.resolve().then(() => { this.#unsubscribe(frame) })
       case 'history': return this.#history(frame)
       case 'presence': return this.#presence(frame)
+      case 'conversations': return this.#conversations(frame)
     }
   }
 
   async #send (frame: SendFrame): Promise<void> {
-    const { store } = this.#context
     const from = this.user
     const to = frame.to
-    const dataJson = JSON.stringify(frame.data)
-    const ts = Date.now()
-    const target = userChannel(to)
-    const own = userChannel(from)
-    // One atomic step stores the message on the recipient's channel and, unless they are the
-    // same, a copy on the sender's own (for their other devices and their history).
-    const delivered = store.append({
-      channel: target,
-      framePrefix: messagePrefix(target, from, to, dataJson, ts, frame.mid),
+    // One conversation per pair, stored once: a stranger's messages have a history of their own and cannot push out anyone else's.
+    const channel = dmChannel(from, to)
+    const result = await this.#context.store.append({
+      channel,
+      framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), Date.now(), frame.mid),
       sender: from,
       mid: frame.mid,
-      ...(to !== from ? { copy: { channel: own, framePrefix: messagePrefix(own, from, to, dataJson, ts, frame.mid) } } : {})
+      participants: participantsOf(channel)
     })
-    const result = await delivered
-    if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'not allowed')
-    this.send(ackFrame(frame.id, target, result.offset))
+    this.send(ackFrame(frame.id, channel, accepted(result, 'not allowed')))
   }
 
   async #publish (frame: PublishFrame): Promise<void> {
@@ -265,8 +307,7 @@ export class Connection implements Listener {
     if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
     const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now(), frame.mid)
     const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
-    if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} is not a member of ${channel}; join it first`)
-    this.send(ackFrame(frame.id, channel, result.offset))
+    this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} is not a member of ${channel}; join it first`)))
   }
 
   async #join (frame: JoinFrame): Promise<void> {
@@ -275,7 +316,9 @@ export class Connection implements Listener {
     if (!this.channels.has(roomChannel(frame.room)) && this.channels.size >= this.#context.limits.maxChannels) {
       throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${this.#context.limits.maxChannels} channels`)
     }
-    await store.join(frame.room, this.user)
+    if (!(await store.join(frame.room, this.user))) {
+      throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `${this.user} is a member of too many rooms; leave one first`)
+    }
     const channel = roomChannel(frame.room)
     let joinedAt: Position | undefined
     await this.attach(channel, undefined, (position) => { joinedAt = position; return joinedFrame(frame.id, channel, position) })
@@ -309,7 +352,7 @@ export class Connection implements Listener {
 
   #unsubscribe (frame: UnsubscribeFrame): void {
     const channel = this.#channel(frame.channel)
-    if (channel === userChannel(this.user)) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'the personal channel cannot be unsubscribed')
+    if (channel === this.#personal) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'the personal channel cannot be unsubscribed')
     this.detach(channel)
     this.send(doneFrame('unsubscribed', frame.id, channel))
   }
@@ -323,19 +366,30 @@ export class Connection implements Listener {
 
   async #presence (frame: PresenceFrame): Promise<void> {
     const channel = this.#channel(frame.channel)
+    if (isDmChannel(channel)) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'presence is asked of a user (user:{id}) or a room')
     // Whether a user is online is public; who is in a room is for its members.
     if (channel.startsWith('room:')) await this.#authorizeRead(channel)
     this.send(presenceFrame(frame.id, channel, await this.#context.store.presence(channel)))
   }
 
+  async #conversations (frame: ConversationsFrame): Promise<void> {
+    this.send(conversationsFrame(frame.id, await this.#context.store.conversations(this.user, frame.after, frame.limit ?? 50)))
+  }
+
   #channel (name: string): string {
-    if (!isChannel(name)) throw new Refusal(FrameErrorCodes.INVALID_CHANNEL, 'channels are user:{id} or room:{name}, with 1-64 of [A-Za-z0-9_.-]')
+    if (!isChannel(name)) {
+      throw new Refusal(FrameErrorCodes.INVALID_CHANNEL, 'channels are user:{id}, room:{name} or dm:{a}:{b} (the two user ids in order), with ids of 1-64 of [A-Za-z0-9_.-]')
+    }
     return name
   }
 
   async #authorizeRead (channel: string): Promise<void> {
     if (channel.startsWith('user:')) {
-      if (channel !== userChannel(this.user)) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only your own personal channel can be read')
+      if (channel !== this.#personal) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only your own personal channel can be read')
+      return
+    }
+    if (isDmChannel(channel)) {
+      if (participantsOf(channel)?.includes(this.user) !== true) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only its two users can read a direct conversation')
       return
     }
     const room = channel.slice('room:'.length)
@@ -344,7 +398,7 @@ export class Connection implements Listener {
 
   #failed (id: RequestId, err: unknown): void {
     if (err instanceof Refusal) {
-      this.send(errorFrame(err.code, err.message, id))
+      this.send(errorFrame(err.code, err.message, id, err.extra))
       return
     }
     this.#context.log.warn({ err, user: this.user }, 'request failed')

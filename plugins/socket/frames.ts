@@ -4,13 +4,21 @@
  * validated against a pattern that needs no JSON escaping.
  */
 import type { FrameErrorCode } from '../errors.js'
-import type { Position } from '../store/types.js'
+import type { ConversationEntry, Position } from '../store/types.js'
 import type { RequestId } from './protocol.js'
 
 const id = (value: RequestId): string => JSON.stringify(value)
 
+/**
+ * The protocol's version, in `welcome` (docs/protocol.md). 2: direct messages live in per-pair
+ * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch.
+ */
+export const PROTOCOL_VERSION = 2
+
 export function welcomeFrame (user: string, server: string, channel: string, position: Position, rooms: string[], recovered: boolean | undefined): string {
-  return JSON.stringify({ type: 'welcome', user, server, channel, epoch: position.epoch, offset: position.offset, rooms, ...(recovered === undefined ? {} : { recovered }) })
+  return JSON.stringify({
+    type: 'welcome', protocol: PROTOCOL_VERSION, user, server, channel, epoch: position.epoch, offset: position.offset, rooms, ...(recovered === undefined ? {} : { recovered })
+  })
 }
 
 export function ackFrame (requestId: RequestId, channel: string, offset: string): string {
@@ -69,20 +77,39 @@ export function reconnectFrame (allocation: { url: string, token: string, server
   return JSON.stringify({ type: 'reconnect', reason: 'drain', url: allocation.url, token: allocation.token, server: allocation.server, expiresAt: allocation.expiresAt })
 }
 
-export function errorFrame (code: FrameErrorCode, message: string, requestId?: RequestId): string {
-  return JSON.stringify(requestId === undefined ? { type: 'error', code, message } : { type: 'error', id: requestId, code, message })
+export function errorFrame (code: FrameErrorCode, message: string, requestId?: RequestId, extra?: Readonly<Record<string, string | number>>): string {
+  return JSON.stringify({ type: 'error', ...(requestId === undefined ? {} : { id: requestId }), code, message, ...extra })
 }
 
+/** A page of the user's direct conversations, most recent first. */
+export function conversationsFrame (requestId: RequestId, conversations: readonly ConversationEntry[]): string {
+  return JSON.stringify({ type: 'conversations', id: requestId, conversations })
+}
+
+const MESSAGE_HEAD = '{"type":"message","channel":"'
+
 /**
- * A message frame up to (not including) its offset. The store appends the
- * offset and `"}` when it assigns one, so the frame is serialized exactly once.
+ * A message frame up to (not including) its epoch. The store adds the
+ * channel's epoch, the offset it assigns and `"}` (finishFrame), so the frame
+ * is serialized exactly once and every message says where it stands.
  * `mid` is the sender's message id: a receiver can drop a second copy of the
  * same (from, mid), which is what a resend after a failover can produce.
  */
 export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number, mid?: string): string {
   const toField = to === null ? '' : `"to":"${to}",`
   const midField = mid === undefined ? '' : `"mid":"${mid}",`
-  return `{"type":"message","channel":"${channel}","from":"${from}",${toField}${midField}"data":${dataJson},"ts":${ts},"offset":"`
+  return `${MESSAGE_HEAD}${channel}","from":"${from}",${toField}${midField}"data":${dataJson},"ts":${ts},"epoch":"`
+}
+
+/**
+ * The channel of a direct conversation's message frame (its second field, as messagePrefix
+ * writes it), or undefined for any other frame. Such frames reach a connection through its
+ * user's personal channel.
+ */
+export function conversationOf (frame: string): string | undefined {
+  if (!frame.startsWith(MESSAGE_HEAD) || !frame.startsWith('dm:', MESSAGE_HEAD.length)) return undefined
+  const end = frame.indexOf('"', MESSAGE_HEAD.length)
+  return end < 0 ? undefined : frame.slice(MESSAGE_HEAD.length, end)
 }
 
 const OFFSET_FIELD = '"offset":"'

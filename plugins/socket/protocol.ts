@@ -8,7 +8,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { TypeCheck } from '@sinclair/typebox/compiler'
 import { FrameErrorCodes } from '../errors.js'
 import type { FrameErrorCode } from '../errors.js'
-import { NAME_PATTERN } from '../names.js'
+import { MAX_CHANNEL_LENGTH, NAME_PATTERN } from '../names.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
 const RequestIdSchema = Type.Union([
@@ -17,7 +17,7 @@ const RequestIdSchema = Type.Union([
 ], { description: 'client-chosen request id, echoed in the reply' })
 const Name = Type.String({ pattern: NAME_PATTERN })
 /** Channel names are checked by isChannel() so the error code can say INVALID_CHANNEL. */
-const Channel = Type.String({ maxLength: 80 })
+const Channel = Type.String({ maxLength: MAX_CHANNEL_LENGTH })
 const Mid = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'client message id for idempotent resends' })
 const Offset = Type.String({ pattern: OFFSET_PATTERN })
 const Epoch = Type.String({ minLength: 1, maxLength: 32 })
@@ -41,6 +41,13 @@ export const HistoryFrameSchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 }))
 })
 export const PresenceFrameSchema = Type.Object({ type: Type.Literal('presence'), id: RequestIdSchema, channel: Channel })
+export const ConversationsFrameSchema = Type.Object({
+  type: Type.Literal('conversations'),
+  id: RequestIdSchema,
+  /** the `at` and `channel` of the last entry of the previous page */
+  after: Type.Optional(Type.Object({ at: Type.Integer({ minimum: 0 }), channel: Channel })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 }))
+})
 
 export type RequestId = Static<typeof RequestIdSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
@@ -51,7 +58,8 @@ export type SubscribeFrame = Static<typeof SubscribeFrameSchema>
 export type UnsubscribeFrame = Static<typeof UnsubscribeFrameSchema>
 export type HistoryFrame = Static<typeof HistoryFrameSchema>
 export type PresenceFrame = Static<typeof PresenceFrameSchema>
-export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame
+export type ConversationsFrame = Static<typeof ConversationsFrameSchema>
+export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -61,7 +69,8 @@ const schemas = {
   subscribe: SubscribeFrameSchema,
   unsubscribe: UnsubscribeFrameSchema,
   history: HistoryFrameSchema,
-  presence: PresenceFrameSchema
+  presence: PresenceFrameSchema,
+  conversations: ConversationsFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])

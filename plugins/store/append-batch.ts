@@ -6,14 +6,11 @@
  * bookkeeping and PUBLISH, once per batch instead of once per message. Order
  * is kept: entries run in the order they were asked for, and batches in the
  * order they were sent (one connection per node, answered in order).
+ *
+ * This file is the one definition of the call's layout (KEYS and ARGV) and of
+ * its replies; the script (APPEND_BATCH in scripts.ts) reads exactly this.
  */
-import type { AppendInput } from './types.js'
-
-/** An input's own result: its offset, or undefined when the sender is not a member. */
-export interface EntryResult {
-  readonly offset: string | undefined
-  readonly duplicate: boolean
-}
+import type { AppendInput, AppendResult, QuotaBudget, StoreLimits } from './types.js'
 
 /** The arguments of one APPEND_BATCH call: numkeys, the keys, then the arguments, as strings (see bulk-script.ts). */
 export type BatchCall = string[]
@@ -25,77 +22,120 @@ export interface BatchNames {
   dedup (channel: string, sender: string, mid: string): string
   /** the members set of a room channel (`room:x`) */
   members (channel: string): string
+  /** a user's conversation list */
+  conversations (user: string): string
+  /** a user's quota hash */
+  quota (user: string): string
+  /** a user's personal channel, through whose live channel a conversation's frames are delivered */
+  personal (user: string): string
 }
 
 export interface BatchSettings {
   readonly epoch: string
-  readonly ttlMs: number
-  readonly maxLen: number
-  readonly dedupTtlMs: number
+  readonly limits: StoreLimits
   readonly publish: 'PUBLISH' | 'SPUBLISH'
+  /**
+   * Whether this call may touch keys outside its channels' slots: one Redis yes; on Redis Cluster
+   * no, so a conversation's frames are published, its lists updated and quotas charged outside it.
+   */
+  readonly anySlot: boolean
 }
 
 const HAS_MID = 1
 const MEMBER_ONLY = 2
-const REPORT = 4
-const FOLLOWS = 8
 
-/** One append of a batch: a message, or a direct message's copy (whose result nobody needs). */
-export interface BatchEntry {
-  readonly channel: string
-  readonly framePrefix: string
-  readonly sender: string
-  readonly mid: string | undefined
-  readonly memberOnly: boolean
-  /** a copy: the entry it is the copy of. Only originals have a result (the script reports them alone). */
-  readonly original?: BatchEntry
+/** The budgets as the script names them in a refusal ('q' .. letter .. ':' .. ms left). */
+const BUDGET_LETTERS: Record<string, QuotaBudget> = { m: 'messages', b: 'bytes', c: 'channels' }
+
+/** The quota part of the arguments, shared with QUOTA_BATCH: window ms, messages, bytes, channels (0 = off). */
+export function quotaArguments (limits: StoreLimits): string[] {
+  return [String(limits.quotaWindowMs), String(limits.quotaMessages), String(limits.quotaBytes), String(limits.quotaChannels)]
 }
 
-/** The entries of `inputs`, in order: each input's own, then its copy if it has one. */
-export function batchEntries (inputs: readonly AppendInput[]): BatchEntry[] {
-  const entries: BatchEntry[] = []
-  for (const input of inputs) {
-    const original: BatchEntry = { channel: input.channel, framePrefix: input.framePrefix, sender: input.sender, mid: input.mid, memberOnly: input.requireMember === true }
-    entries.push(original)
-    if (input.copy !== undefined) {
-      entries.push({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid, memberOnly: false, original })
-    }
-  }
-  return entries
+/** Whether any quota is on (a window and at least one budget). */
+export function quotasOn (limits: StoreLimits): boolean {
+  return limits.quotaWindowMs > 0 && (limits.quotaMessages > 0 || limits.quotaBytes > 0 || limits.quotaChannels > 0)
 }
 
-/** Builds one APPEND_BATCH call for `entries`; the script returns one result per original entry, in order. */
-export function batchCall (entries: readonly BatchEntry[], names: BatchNames, settings: BatchSettings): BatchCall {
+/**
+ * Builds one APPEND_BATCH call for `inputs` (all of them in this call's slot on Redis Cluster).
+ * KEYS: per channel (1..C) stream, meta; then per channel its conversation lists (when it has
+ *   participants and the call may touch them); then per sender (1..S) its quota hash (when quotas are
+ *   checked here); then, entry by entry, its dedup key (if it has a mid) and its members key (if the
+ *   sender must be a member).
+ * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, S, the 4 quota
+ *   arguments, max conversations; then per channel: L, its L live channels, I (its conversation list
+ *   keys among KEYS) and, when I > 0, the channel's name; then per entry: channel index, frame prefix, flags (1: has a mid, 2: sender
+ *   must be a member), sender index (if S > 0), the sender (if flag 2).
+ */
+export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
+  const { limits, anySlot } = settings
   const channelIndex = new Map<string, string>()
   const channelKeys: string[] = []
-  const lives: string[] = []
+  const listKeys: string[] = []
+  const channelArgs: string[] = []
+  const senderIndex = new Map<string, string>()
+  const quotaKeys: string[] = []
+  const checkQuotas = anySlot && quotasOn(limits)
   const entryKeys: string[] = []
   const fields: string[] = []
-  entries.forEach(({ channel, framePrefix, sender, mid: ownMid, memberOnly, original }, e) => {
-    // A copy right behind its original in the same call shares its fate (appended, or a duplicate): no dedup key of
-    // its own. On Redis Cluster a copy in another slot than its original is checked on its own.
-    const follows = original !== undefined && entries[e - 1] === original
-    const mid = follows ? undefined : ownMid
+  for (const { channel, framePrefix, sender, mid, requireMember, participants } of inputs) {
     let index = channelIndex.get(channel)
     if (index === undefined) {
       index = String(channelIndex.size + 1)
       channelIndex.set(channel, index)
       channelKeys.push(names.history(channel), names.meta(channel))
-      lives.push(names.live(channel))
+      // A conversation is heard through its users' personal channels; on Redis Cluster those are other slots.
+      const lives = participants === undefined ? [names.live(channel)] : anySlot ? participants.map((u) => names.live(names.personal(u))) : []
+      const lists = participants !== undefined && anySlot ? participants.map((u) => names.conversations(u)) : []
+      channelArgs.push(String(lives.length), ...lives, String(lists.length), ...(lists.length > 0 ? [channel] : []))
+      listKeys.push(...lists)
     }
-    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (memberOnly ? MEMBER_ONLY : 0) + (original === undefined ? REPORT : 0) + (follows ? FOLLOWS : 0)))
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (requireMember === true ? MEMBER_ONLY : 0)))
+    if (checkQuotas) {
+      let s = senderIndex.get(sender)
+      if (s === undefined) {
+        s = String(senderIndex.size + 1)
+        senderIndex.set(sender, s)
+        quotaKeys.push(names.quota(sender))
+      }
+      fields.push(s)
+    }
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
-    if (memberOnly) {
+    if (requireMember === true) {
       entryKeys.push(names.members(channel))
       fields.push(sender)
     }
-  })
-  return [String(channelKeys.length + entryKeys.length), ...channelKeys, ...entryKeys, settings.epoch, String(settings.ttlMs), String(settings.maxLen),
-    String(settings.dedupTtlMs), settings.publish, String(lives.length), String(entries.length), ...lives, ...fields]
+  }
+  const keys = [...channelKeys, ...listKeys, ...quotaKeys, ...entryKeys]
+  return [String(keys.length), ...keys, settings.epoch, String(limits.historyTtlMs), String(limits.historySize), String(limits.dedupWindowMs),
+    settings.publish, String(channelIndex.size), String(inputs.length), String(quotaKeys.length), ...quotaArguments(limits),
+    String(limits.maxConversations), ...channelArgs, ...fields]
 }
 
-/** One reported result of APPEND_BATCH. */
-export function entryResult (reply: string): EntryResult {
-  if (reply === '') return { offset: undefined, duplicate: false }
-  return reply.startsWith('d') ? { offset: reply.slice(1), duplicate: true } : { offset: reply, duplicate: false }
+/**
+ * One entry's reply, from APPEND_BATCH or QUOTA_BATCH: the offset (appended), 'd' .. offset
+ * (duplicate), '' (not a member), 'q' .. budget letter .. ':' .. ms until the window ends (over a quota).
+ */
+export function entryResult (reply: string): AppendResult {
+  if (reply === '') return { status: 'forbidden' }
+  const first = reply.charCodeAt(0)
+  if (first === 100) return { status: 'duplicate', offset: reply.slice(1) } // 'd'
+  if (first === 113) { // 'q'
+    return { status: 'quota', budget: BUDGET_LETTERS[reply[1] ?? ''] ?? 'messages', retryAfterMs: Math.max(0, Number(reply.slice(3)) || 0) }
+  }
+  return { status: 'appended', offset: reply }
+}
+
+/**
+ * The reply of one APPEND_BATCH call: one string per entry (see entryResult), then the epoch of each
+ * of the call's channels in order ('' for one that got no message).
+ */
+export function splitReply (reply: readonly string[], entries: number): { results: readonly string[], epochs: readonly string[] } {
+  return { results: reply.slice(0, entries), epochs: reply.slice(entries) }
+}
+
+/** A stored frame, as the script builds it from its prefix: the epoch, the offset, the end. */
+export function finishFrame (framePrefix: string, epoch: string, offset: string): string {
+  return `${framePrefix}${epoch}","offset":"${offset}"}`
 }

@@ -6,11 +6,13 @@
  */
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
-import { DEFAULT_LIMITS, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
+import { finishFrame } from './append-batch.js'
+import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store,
-  StoreLimits
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
+  QuotaBudget, Recovery, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
+import { isDmChannel, userChannel } from '../names.js'
 
 interface Entry { readonly offset: string, readonly frame: string }
 interface History {
@@ -20,6 +22,14 @@ interface History {
   /** newest offset removed by trimming */
   trimmed: string
   expiresAt: number
+}
+
+/** What one sender's messages made the store keep in the current quota window. */
+interface QuotaUse {
+  readonly endsAt: number
+  messages: number
+  bytes: number
+  readonly channels: Set<string>
 }
 
 export class MemoryStore implements Store {
@@ -40,6 +50,9 @@ export class MemoryStore implements Store {
   readonly #dedup = new Map<string, { offset: string, expiresAt: number }>()
   readonly #members = new Map<string, Set<string>>()
   readonly #rooms = new Map<string, Set<string>>()
+  /** user → conversation → when it last had a message */
+  readonly #conversations = new Map<string, Map<string, number>>()
+  readonly #quotas = new Map<string, QuotaUse>()
   /** channel → user → servers */
   readonly #presence = new Map<string, Map<string, Set<string>>>()
   readonly #listeners = new ChannelListeners()
@@ -136,9 +149,11 @@ export class MemoryStore implements Store {
       const seen = this.#dedup.get(dedupKey)
       if (seen !== undefined && seen.expiresAt > Date.now()) return { status: 'duplicate', offset: seen.offset }
     }
+    const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
+    if (refused !== undefined) return refused
     const history = this.#channel(input.channel)
     const offset = this.#nextOffset()
-    const frame = `${input.framePrefix}${offset}"}`
+    const frame = finishFrame(input.framePrefix, history.epoch, offset)
     history.entries.push({ offset, frame })
     history.top = offset
     history.expiresAt = Date.now() + this.#limits.historyTtlMs
@@ -148,9 +163,47 @@ export class MemoryStore implements Store {
       history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
     }
     if (dedupKey !== undefined) this.#dedup.set(dedupKey, { offset, expiresAt: Date.now() + this.#limits.dedupWindowMs })
-    this.#listeners.dispatch(input.channel, frame)
-    if (input.copy !== undefined) await this.append({ channel: input.copy.channel, framePrefix: input.copy.framePrefix, sender: input.sender, mid: input.mid })
+    if (input.participants === undefined) {
+      this.#listeners.dispatch(input.channel, frame)
+    } else {
+      for (const user of input.participants) {
+        this.#touch(user, input.channel, this.#lastMs)
+        this.#listeners.dispatch(userChannel(user), frame)
+      }
+    }
     return { status: 'appended', offset }
+  }
+
+  /** Counts a message to its sender's quota window, or says which budget it would go over. */
+  #charge (sender: string, channel: string, bytes: number): AppendResult | undefined {
+    const { quotaWindowMs, quotaMessages, quotaBytes, quotaChannels } = this.#limits
+    if (quotaWindowMs <= 0) return undefined
+    const now = Date.now()
+    let use = this.#quotas.get(sender)
+    if (use === undefined || use.endsAt <= now) {
+      use = { endsAt: now + quotaWindowMs, messages: 0, bytes: 0, channels: new Set() }
+      this.#quotas.set(sender, use)
+    }
+    const over: QuotaBudget | undefined = quotaMessages > 0 && use.messages + 1 > quotaMessages
+      ? 'messages'
+      : quotaBytes > 0 && use.bytes + bytes > quotaBytes
+        ? 'bytes'
+        : quotaChannels > 0 && !use.channels.has(channel) && use.channels.size >= quotaChannels ? 'channels' : undefined
+    if (over !== undefined) return { status: 'quota', budget: over, retryAfterMs: use.endsAt - now }
+    use.messages++
+    use.bytes += bytes
+    if (quotaChannels > 0) use.channels.add(channel)
+    return undefined
+  }
+
+  /** A conversation moved to the top of a user's list (never back), the oldest beyond maxConversations dropped. */
+  #touch (user: string, channel: string, at: number): void {
+    let list = this.#conversations.get(user)
+    if (list === undefined) this.#conversations.set(user, list = new Map())
+    list.set(channel, Math.max(at, list.get(channel) ?? 0))
+    if (list.size <= this.#limits.maxConversations) return
+    const oldest = [...list].sort(byRecency).slice(this.#limits.maxConversations)
+    for (const [gone] of oldest) list.delete(gone)
   }
 
   async publishEvent (channel: string, frame: string): Promise<void> {
@@ -158,14 +211,16 @@ export class MemoryStore implements Store {
   }
 
   async position (channel: string): Promise<Position> {
-    const { epoch, top } = this.#channel(channel)
-    return { epoch, offset: top }
+    const history = this.#read(channel)
+    return history === undefined ? { epoch: NO_HISTORY, offset: '0-0' } : { epoch: history.epoch, offset: history.top }
   }
 
   async recover (channel: string, since: Position): Promise<Recovery> {
-    const history = this.#channel(channel)
+    const history = this.#read(channel)
+    if (history === undefined) return { epoch: NO_HISTORY, offset: '0-0', recovered: since.epoch === NO_HISTORY, messages: [] }
     const position = { epoch: history.epoch, offset: history.top }
-    if (since.epoch !== history.epoch || compareOffsets(since.offset, history.trimmed) < 0 || compareOffsets(since.offset, history.top) > 0) {
+    const sameEpoch = since.epoch === history.epoch || (since.epoch === NO_HISTORY && history.trimmed === '0-0')
+    if (!sameEpoch || compareOffsets(since.offset, history.trimmed) < 0 || compareOffsets(since.offset, history.top) > 0) {
       return { ...position, recovered: false, messages: [] }
     }
     const messages = history.entries.filter((e) => compareOffsets(e.offset, since.offset) > 0).map((e) => e.frame)
@@ -193,11 +248,31 @@ export class MemoryStore implements Store {
     this.#listeners.remove(channel, handler)
   }
 
+  // Conversations -------------------------------------------------------------
+
+  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
+    const oldest = Date.now() - this.#limits.historyTtlMs
+    const list = [...this.#conversations.get(user) ?? []].filter(([, at]) => at > oldest).sort(byRecency)
+    let start = 0
+    if (cursor !== undefined) {
+      const at = list.findIndex(([channel]) => channel === cursor.channel)
+      start = at >= 0 && list[at]?.[1] === cursor.at ? at + 1 : list.findIndex(([, when]) => when < cursor.at)
+      if (start < 0) start = list.length
+    }
+    return list.slice(start, start + limit).map(([channel, at]) => {
+      const history = this.#live(channel)
+      return { channel, at, epoch: history?.epoch ?? NO_HISTORY, offset: history?.top ?? '0-0' }
+    })
+  }
+
   // Rooms ---------------------------------------------------------------------
 
-  async join (room: string, user: string): Promise<void> {
+  async join (room: string, user: string): Promise<boolean> {
+    const rooms = setOf(this.#rooms, user)
+    if (!rooms.has(room) && rooms.size >= this.#limits.maxRoomsPerUser) return false
     setOf(this.#members, room).add(user)
-    setOf(this.#rooms, user).add(room)
+    rooms.add(room)
+    return true
   }
 
   async leave (room: string, user: string): Promise<void> {
@@ -311,6 +386,11 @@ export class MemoryStore implements Store {
     return history
   }
 
+  /** The channel's history as a reader finds it: created if missing, except a direct conversation's. */
+  #read (channel: string): History | undefined {
+    return isDmChannel(channel) ? this.#live(channel) : this.#channel(channel)
+  }
+
   /** The channel's history, created (with a new epoch) if missing or expired. */
   #channel (channel: string): History {
     let history = this.#live(channel)
@@ -357,7 +437,18 @@ export class MemoryStore implements Store {
     const now = Date.now()
     for (const [key, value] of this.#dedup) if (value.expiresAt <= now) this.#dedup.delete(key)
     for (const [key, value] of this.#history) if (value.expiresAt <= now) this.#history.delete(key)
+    for (const [key, value] of this.#quotas) if (value.endsAt <= now) this.#quotas.delete(key)
+    const oldest = now - this.#limits.historyTtlMs
+    for (const [user, list] of this.#conversations) {
+      for (const [channel, at] of list) if (at <= oldest) list.delete(channel)
+      if (list.size === 0) this.#conversations.delete(user)
+    }
   }
+}
+
+/** Newest first; equal times by channel, descending (as Redis's ZREVRANGE orders them). */
+function byRecency ([a, at]: [string, number], [b, bt]: [string, number]): number {
+  return bt - at || (a < b ? 1 : a > b ? -1 : 0)
 }
 
 function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {

@@ -5,22 +5,23 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
-import { batchCall, batchEntries, entryResult } from './append-batch.js'
-import type { BatchEntry, BatchNames, EntryResult } from './append-batch.js'
+import { batchCall, entryResult, finishFrame, quotaArguments, quotasOn, splitReply } from './append-batch.js'
+import type { BatchNames } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { BulkScript } from './bulk-script.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
+  ANNOUNCE, APPEND_BATCH, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE,
+  QUOTA_BATCH, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
 } from './scripts.js'
-import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
+import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store,
-  StoreLimits
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
+  Recovery, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
-import { keys as makeKeys } from '../names.js'
+import { isDmChannel, keys as makeKeys, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
 import type { Keys } from '../names.js'
 
@@ -29,8 +30,10 @@ type Str = string | number
 type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
-    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
+    sbPosition (stream: string, meta: string, epoch: string, ttlMs: number, create: number): Result<[string, string], Context>
+    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string, create: number): Result<[number, string, string, ...string[]], Context>
+    sbConversations (list: string, cursorAt: Str, cursorChannel: string, limit: number, oldest: number): Result<string[], Context>
+    sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
       channel: string): Result<number, Context>
     sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
@@ -79,7 +82,7 @@ export class RedisStore implements Store {
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
   /** appends leave in batches: one script call per event-loop turn (per slot on Redis Cluster) */
-  readonly #appends: Batcher<AppendInput, EntryResult>
+  readonly #appends: Batcher<AppendInput, AppendResult>
   /** `/allocate` storms: a registry's reservations of one event-loop turn are one script call */
   readonly #reservations = new Batcher<Reservation, ServerStatus | null>(async (requests) => await this.#reserveBatch(requests))
   readonly #gapListeners = new Set<() => void>()
@@ -105,13 +108,13 @@ export class RedisStore implements Store {
     this.#subscriber = options.subscriber
     this.#keys = makeKeys(prefix)
     const k = this.#keys
-    this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)) }
+    this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)), personal: userChannel }
     this.#serverPrefix = this.#keys.server('')
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
     defineScripts(this.#client)
     // At most 256 messages or ~1 MB of frames per batch: a script call must not hold Redis up for long.
     this.#appends = new Batcher(async (inputs) => await this.#appendBatch(inputs),
-      { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length * (input.copy !== undefined ? 2 : 1) })
+      { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length })
     if (isCluster(this.#subscriber)) {
       this.#publish = 'SPUBLISH'
       this.#relay = new ShardedRelay({
@@ -230,57 +233,111 @@ export class RedisStore implements Store {
 
   // Not async: the hot path; a function that returns its promise spares a promise and a turn of the microtask queue.
   append (input: AppendInput): Promise<AppendResult> {
-    return this.#appends.add(input).then(appendResult)
+    return this.#appends.add(input)
   }
 
   /**
-   * One APPEND_BATCH call on one Redis; on Redis Cluster one per slot, sent together (a direct message and its copy
-   * are in two slots: the two calls are not one atomic step, and a retry with the same mid heals a half-done one).
-   * With `waitReplicas`, confirmed by the replicas before anyone is acknowledged.
+   * One APPEND_BATCH call on one Redis. On Redis Cluster a script touches one slot, so: the senders'
+   * quotas are charged first (QUOTA_BATCH, per sender slot), then one APPEND_BATCH per channel slot, sent
+   * together, and a direct conversation's frames then reach each of its users in their own slot
+   * (DELIVER_TO_USER). A failed slot fails only its own messages, and a retry with the same mid heals a
+   * half-done one (its conversation lists are touched again). With `waitReplicas`, confirmed by the
+   * replicas before anyone is acknowledged.
    */
-  async #appendBatch (inputs: readonly AppendInput[]): Promise<Array<EntryResult | Error>> {
-    const entries = batchEntries(inputs)
+  async #appendBatch (inputs: readonly AppendInput[]): Promise<Array<AppendResult | Error>> {
     if (!isCluster(this.#client)) {
-      const replies = await this.#runBatch(entries)
+      const { results } = splitReply(await this.#runBatch(inputs, true), inputs.length)
       await this.#confirm(() => [this.#client as Redis])
-      return replies.map(entryResult)
+      return results.map(entryResult)
     }
-    const bySlot = new Map<number, BatchEntry[]>()
-    for (const entry of entries) {
-      const slot = slotOf(this.#keys.history(entry.channel))
+    const results: Array<AppendResult | Error | undefined> = await this.#chargeQuotas(inputs)
+    const bySlot = new Map<number, number[]>()
+    inputs.forEach((input, i) => {
+      if (results[i] !== undefined) return
+      const slot = slotOf(this.#keys.history(input.channel))
       const group = bySlot.get(slot)
-      if (group === undefined) bySlot.set(slot, [entry])
-      else group.push(entry)
-    }
+      if (group === undefined) bySlot.set(slot, [i])
+      else group.push(i)
+    })
     const groups = [...bySlot.values()]
     // A slot that fails (a failover, a slot on the move) fails only the messages with an entry in it.
-    const settled = await Promise.allSettled(groups.map(async (group) => await this.#runBatch(group)))
-    await this.#confirm(() => groups.filter((_, g) => settled[g]?.status === 'fulfilled').map((group) => this.#nodeFor(this.#keys.history(group[0]?.channel ?? ''))))
-    const place = new Map<BatchEntry, { group: number, index: number }>()
+    const settled = await Promise.allSettled(groups.map(async (group) => {
+      const batch = group.map((i) => inputs[i] as AppendInput)
+      const reply = splitReply(await this.#runBatch(batch, false), batch.length)
+      await this.#deliverConversations(batch, reply.results, reply.epochs)
+      return reply.results
+    }))
+    await this.#confirm(() => groups.filter((_, g) => settled[g]?.status === 'fulfilled').map((group) => this.#nodeFor(this.#keys.history(inputs[group[0] ?? 0]?.channel ?? ''))))
     groups.forEach((group, g) => {
-      let reported = 0
-      for (const entry of group) place.set(entry, { group: g, index: entry.original === undefined ? reported++ : -1 })
+      const outcome = settled[g]
+      group.forEach((i, j) => {
+        results[i] = outcome?.status === 'fulfilled' ? entryResult(outcome.value[j] ?? '') : outcome?.reason as Error
+      })
     })
-    const results: Array<EntryResult | Error> = []
-    for (let e = 0; e < entries.length; e++) {
-      const own = entries[e] as BatchEntry
-      const copy = entries[e + 1]?.original === own ? entries[++e] : undefined
-      const failed = [own, ...(copy !== undefined ? [copy] : [])].map((entry) => settled[place.get(entry)?.group ?? -1]).find((r) => r?.status !== 'fulfilled')
-      if (failed !== undefined) {
-        results.push(failed.status === 'rejected' ? failed.reason as Error : new Error('no result for a message of the batch'))
-        continue
+    return results.map((r) => r ?? new Error('no result for a message of the batch'))
+  }
+
+  async #runBatch (inputs: readonly AppendInput[], anySlot: boolean): Promise<string[]> {
+    return await APPEND_SCRIPT.run<string[]>(this.#client, batchCall(inputs, this.#batchNames, {
+      epoch: newEpoch(), limits: this.#limits, publish: this.#publish, anySlot
+    }))
+  }
+
+  /** Redis Cluster: each input's quota refusal, or undefined once charged (QUOTA_BATCH, one call per sender slot). */
+  async #chargeQuotas (inputs: readonly AppendInput[]): Promise<Array<AppendResult | Error | undefined>> {
+    const results: Array<AppendResult | Error | undefined> = inputs.map(() => undefined)
+    if (!quotasOn(this.#limits)) return results
+    const bySlot = new Map<number, { keys: string[], args: string[], entries: number[] }>()
+    inputs.forEach((input, i) => {
+      const key = this.#keys.quota(input.sender)
+      const slot = slotOf(key)
+      let group = bySlot.get(slot)
+      if (group === undefined) bySlot.set(slot, group = { keys: [], args: [], entries: [] })
+      let s = group.keys.indexOf(key)
+      if (s < 0) s = group.keys.push(key) - 1
+      group.args.push(String(s + 1), String(input.framePrefix.length), this.#keys.history(input.channel))
+      group.entries.push(i)
+    })
+    await Promise.all([...bySlot.values()].map(async ({ keys, args, entries }) => {
+      try {
+        const replies = await QUOTA_SCRIPT.run<string[]>(this.#client, [String(keys.length), ...keys, ...quotaArguments(this.#limits), String(entries.length), ...args])
+        entries.forEach((i, j) => { if (replies[j] !== '' && replies[j] !== undefined) results[i] = entryResult(replies[j]) })
+      } catch (err) {
+        for (const i of entries) results[i] = err as Error
       }
-      const { group, index } = place.get(own) ?? { group: -1, index: -1 }
-      const replies = settled[group]
-      results.push(entryResult(replies?.status === 'fulfilled' ? replies.value[index] ?? '' : ''))
-    }
+    }))
+    // Charged before the dedup check (another slot): a refused retry of a message already stored is still its duplicate.
+    await Promise.all(inputs.map(async ({ channel, sender, mid }, i) => {
+      if (mid === undefined || (results[i] as AppendResult | undefined)?.status !== 'quota') return
+      const offset = await this.#client.get(this.#keys.dedup(channel, sender, mid)).catch(() => null)
+      if (offset !== null) results[i] = { status: 'duplicate', offset }
+    }))
     return results
   }
 
-  async #runBatch (entries: readonly BatchEntry[]): Promise<string[]> {
-    return await APPEND_SCRIPT.run<string[]>(this.#client, batchCall(entries, this.#batchNames, {
-      epoch: newEpoch(), ttlMs: this.#limits.historyTtlMs, maxLen: this.#limits.historySize, dedupTtlMs: this.#limits.dedupWindowMs, publish: this.#publish
-    }))
+  /**
+   * Redis Cluster: the frames one APPEND_BATCH stored in direct conversations, to each of their users (their
+   * personal live channel and conversation list are in their own slots). A duplicate is not published again,
+   * but its lists are touched, so a retry heals one whose delivery failed.
+   */
+  async #deliverConversations (inputs: readonly AppendInput[], replies: readonly string[], epochs: readonly string[]): Promise<void> {
+    const byChannel = new Map<string, { participants: readonly string[], frames: string[], top: string }>()
+    const channelIndex = new Map<string, number>()
+    inputs.forEach((input, i) => {
+      if (!channelIndex.has(input.channel)) channelIndex.set(input.channel, channelIndex.size)
+      if (input.participants === undefined) return
+      const result = entryResult(replies[i] ?? '')
+      if (result.status !== 'appended' && result.status !== 'duplicate') return
+      let entry = byChannel.get(input.channel)
+      if (entry === undefined) byChannel.set(input.channel, entry = { participants: input.participants, frames: [], top: result.offset })
+      if (compareOffsets(result.offset, entry.top) > 0) entry.top = result.offset
+      if (result.status === 'appended') entry.frames.push(finishFrame(input.framePrefix, epochs[channelIndex.get(input.channel) ?? -1] ?? '', result.offset))
+    })
+    const { maxConversations, historyTtlMs } = this.#limits
+    await Promise.all([...byChannel].flatMap(([channel, { participants, frames, top }]) => participants.map(async (user) => {
+      await this.#client.sbDeliverToUser(this.#keys.conversations(user), frames.length === 0 ? '' : this.#keys.live(userChannel(user)), frames.join('\n'),
+        channel, offsetMs(top), maxConversations, historyTtlMs)
+    })))
   }
 
   /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */
@@ -308,14 +365,28 @@ export class RedisStore implements Store {
   }
 
   async position (channel: string): Promise<Position> {
-    const [epoch, offset] = await this.#client.sbPosition(this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs)
+    const [epoch, offset] = await this.#client.sbPosition(this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs,
+      creates(channel))
     return { epoch, offset }
   }
 
   async recover (channel: string, since: Position): Promise<Recovery> {
     const [recovered, epoch, offset, ...messages] = await this.#client.sbRecover(
-      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch)
+      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch, creates(channel))
     return { recovered: recovered === 1, epoch, offset, messages }
+  }
+
+  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
+    const oldest = (await this.clock()) - this.#limits.historyTtlMs
+    const flat = await this.#client.sbConversations(this.#keys.conversations(user), cursor?.at ?? '+', cursor?.channel ?? '', limit, oldest)
+    const entries: Array<{ channel: string, at: number }> = []
+    for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ channel: flat[i] as string, at: Number(flat[i + 1]) })
+    // Each conversation's meta is in its own slot: one small read each, pipelined.
+    const metas = await Promise.all(entries.map(async ({ channel }) => await this.#client.hmget(this.#keys.meta(channel), 'epoch', 'top')))
+    return entries.map(({ channel, at }, i) => {
+      const [epoch, top] = metas[i] ?? []
+      return { channel, at, epoch: epoch ?? NO_HISTORY, offset: epoch === null || epoch === undefined ? '0-0' : top ?? '0-0' }
+    })
   }
 
   async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
@@ -363,14 +434,19 @@ export class RedisStore implements Store {
     else await this.#subscriber.unsubscribe(this.#keys.live(channel))
   }
 
-  async join (room: string, user: string): Promise<void> {
+  async join (room: string, user: string): Promise<boolean> {
+    const rooms = this.#keys.rooms(user)
+    // Checked before, not with, the join: two joins of one user at the same instant may both pass (at most a few over).
+    const [already, count] = await Promise.all([this.#client.sismember(rooms, room), this.#client.scard(rooms)])
+    if (already === 0 && count >= this.#limits.maxRoomsPerUser) return false
     if (isCluster(this.#client)) {
       // Two slots (the room's, the user's): no MULTI across them. The members set, which the append checks, comes first.
       await this.#client.sadd(this.#keys.members(room), user)
-      await this.#client.sadd(this.#keys.rooms(user), room)
-      return
+      await this.#client.sadd(rooms, room)
+      return true
     }
-    await this.#client.multi().sadd(this.#keys.members(room), user).sadd(this.#keys.rooms(user), room).exec()
+    await this.#client.multi().sadd(this.#keys.members(room), user).sadd(rooms, room).exec()
+    return true
   }
 
   async leave (room: string, user: string): Promise<void> {
@@ -458,9 +534,14 @@ export class RedisStore implements Store {
   }
 }
 
-function appendResult ({ offset, duplicate }: EntryResult): AppendResult {
-  if (offset === undefined) return { status: 'forbidden' }
-  return { status: duplicate ? 'duplicate' : 'appended', offset }
+/** Reading a direct conversation never creates its history; reading any other channel gives it an epoch. */
+function creates (channel: string): number {
+  return isDmChannel(channel) ? 0 : 1
+}
+
+/** The milliseconds of an offset (`<ms>-<seq>`). */
+function offsetMs (offset: string): number {
+  return Number(offset.slice(0, offset.indexOf('-')))
 }
 
 function isCluster (client: Redis | Cluster): client is Cluster {
@@ -469,6 +550,7 @@ function isCluster (client: Redis | Cluster): client is Cluster {
 
 /** The batch scripts: hundreds of arguments a call, sent as they are (never auto-pipelined: a batch is one command per turn already). */
 const APPEND_SCRIPT = new BulkScript(APPEND_BATCH)
+const QUOTA_SCRIPT = new BulkScript(QUOTA_BATCH)
 const RESERVE_SCRIPT = new BulkScript(RESERVE_BATCH)
 
 function defineScripts (client: Redis | Cluster): void {
@@ -476,6 +558,8 @@ function defineScripts (client: Redis | Cluster): void {
   if (typeof client.sbPosition === 'function') return
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
+  client.defineCommand('sbConversations', { numberOfKeys: 1, lua: CONVERSATIONS })
+  client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })
   client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })

@@ -21,12 +21,16 @@ end`
 
 /**
  * A channel's meta hash (epoch, top, trimmed) lives and expires with its
- * stream. Missing meta means history is gone: start a new epoch.
+ * stream. Missing meta means history is gone: start a new epoch, unless the
+ * caller only reads a direct conversation (`create` false), which is then
+ * reported in the NO_HISTORY epoch '-' and not created: reading one costs
+ * the store nothing.
  * ARGV[1]: a fresh epoch, ARGV[2]: ttl ms.
  */
-const ENSURE_META = `local function ensure (stream, meta)
+const ENSURE_META = `local function ensure (stream, meta, create)
   local m = redis.call('HMGET', meta, 'epoch', 'top', 'trimmed')
   if m[1] then return m[1], m[2] or '0-0', m[3] or '0-0' end
+  if not create then return '-', '0-0', '0-0' end
   redis.call('DEL', stream)
   redis.call('HSET', meta, 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
   redis.call('PEXPIRE', meta, ARGV[2])
@@ -34,62 +38,114 @@ const ENSURE_META = `local function ensure (stream, meta)
 end`
 
 /**
+ * Storage quotas: what one sender's messages made the store keep in the
+ * current window, in one hash per sender (`m` messages, `b` bytes, and one
+ * field per channel written, named by its stream key) that expires when the
+ * window ends. `charge` counts one message of `bytes` to `target`, or refuses
+ * it with 'q' .. budget (m, b or c) .. ':' .. ms until the window ends.
+ * Q = { window ms, max messages, max bytes, max channels }, 0 = that budget is off.
+ */
+const QUOTA = `local Q = {}
+local function charge (key, target, bytes)
+  local used = redis.call('HMGET', key, 'm', 'b')
+  local m, b = tonumber(used[1] or '0'), tonumber(used[2] or '0')
+  local over = nil
+  if Q[2] > 0 and m + 1 > Q[2] then over = 'm'
+  elseif Q[3] > 0 and b + bytes > Q[3] then over = 'b'
+  elseif Q[4] > 0 and redis.call('HEXISTS', key, target) == 0 and redis.call('HLEN', key) - 2 >= Q[4] then over = 'c' end
+  if over then return 'q' .. over .. ':' .. math.max(redis.call('PTTL', key), 0) end
+  redis.call('HINCRBY', key, 'm', 1)
+  redis.call('HINCRBY', key, 'b', bytes)
+  if Q[4] > 0 then redis.call('HSET', key, target, 1) end
+  if not used[1] then redis.call('PEXPIRE', key, Q[1]) end
+  return nil
+end`
+
+/**
+ * A user's conversation list: `channel` moved to `at` (never back), the
+ * oldest beyond `max` and those whose history has expired dropped, the list
+ * itself kept as long as its newest conversation's history.
+ */
+const TOUCH_LIST = `local function touch (list, channel, at, max, ttl)
+  redis.call('ZADD', list, 'GT', at, channel)
+  redis.call('ZREMRANGEBYSCORE', list, '-inf', '(' .. (at - ttl))
+  redis.call('ZREMRANGEBYRANK', list, 0, -(max + 1))
+  redis.call('PEXPIRE', list, ttl)
+end`
+
+/**
  * Appends, atomically with their history: a live message is always in history,
  * and its offset is the stream id. One call holds what a socket server gathered
  * during one turn of its event loop (on Redis Cluster, that turn's entries of one
- * slot). Each entry is checked (room membership, a repeated (sender, mid)) and
- * appended in order; then each channel that got messages is trimmed exactly
+ * slot). Each entry is checked (room membership, a repeated (sender, mid), the
+ * sender's quota) and appended in order, its frame given the channel's epoch and
+ * its offset; then each channel that got messages is trimmed exactly
  * (remembering the newest dropped offset: recovery from before it is
- * impossible), refreshed and published once (PUBLISH, or SPUBLISH on Redis
- * Cluster: the live channel shares the stream's slot), its frames joined by
- * newlines (a JSON frame never holds a raw newline; subscribers split them).
- * So a busy channel costs its meta, trim and expiry calls and one PUBLISH per
- * batch instead of per message.
- * KEYS: per channel (1..C) stream, meta; then, entry by entry, its dedup key (if it has a mid)
- *   and its members key (if the sender must be a member).
- * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, the C live channels, then per
- *   entry: channel index, frame prefix, flags (1: has a mid, 2: sender must be a member, 4: report
- *   the result, 8: appended only if the entry before it was: a direct message's copy right behind its original),
- *   and the sender if flag 2.
- * Returns one string per reported entry: the offset (appended), 'd' .. offset (duplicate), '' (not a member).
+ * impossible), refreshed and published once on each of its live channels
+ * (PUBLISH, or SPUBLISH on Redis Cluster where only a room's own live channel is
+ * in its slot), its frames joined by newlines (a JSON frame never holds a raw
+ * newline; subscribers split them), and a direct conversation moved to the top
+ * of its users' conversation lists. So a busy channel costs its meta, trim and
+ * expiry calls and one PUBLISH per batch instead of per message.
+ * KEYS and ARGV: as built by batchCall() in append-batch.ts, the one definition of the layout.
+ * Returns one string per entry (see entryResult()), then the epoch of each channel ('' if it got none).
  */
 export const APPEND_BATCH = `
 ${ENSURE_META}
-local C, E = tonumber(ARGV[6]), tonumber(ARGV[7])
+${QUOTA}
+${TOUCH_LIST}
+local C, E, S = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+Q = { tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]) }
+local maxConversations, ttl = tonumber(ARGV[13]), tonumber(ARGV[2])
 local maxLen = tonumber(ARGV[3])
-local a, k = 8 + C, 2 * C + 1
-local out, frames, tops, order = {}, {}, {}, {}
-local previous = false
+local a, k = 14, 2 * C + 1
+local lives, lists, names = {}, {}, {}
+for c = 1, C do
+  local l = {}
+  for i = 1, tonumber(ARGV[a]) do l[i] = ARGV[a + i] end
+  a = a + #l + 1
+  lives[c] = l
+  local x = {}
+  for i = 1, tonumber(ARGV[a]) do x[i] = KEYS[k]; k = k + 1 end
+  a = a + 1
+  if #x > 0 then names[c] = ARGV[a]; a = a + 1 end
+  lists[c] = x
+end
+local quotas = {}
+for s = 1, S do quotas[s] = KEYS[k]; k = k + 1 end
+local out, frames, tops, epochs, order = {}, {}, {}, {}, {}
 for _ = 1, E do
   local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
+  local quota = false
+  if S > 0 then quota = quotas[tonumber(ARGV[a])]; a = a + 1 end
   local dedup, result = false, nil
   if flags % 2 == 1 then dedup = KEYS[k]; k = k + 1 end
   if flags % 4 >= 2 then
     if redis.call('SISMEMBER', KEYS[k], ARGV[a]) == 0 then result = '' end
     k, a = k + 1, a + 1
   end
-  if flags >= 8 and not previous then result = '' end
   if result == nil and dedup then
     local seen = redis.call('GET', dedup)
     if seen then result = 'd' .. seen end
   end
-  previous = result == nil
+  if result == nil and quota then result = charge(quota, KEYS[2 * c - 1], #prefix) end
   if result == nil then
     local stream = KEYS[2 * c - 1]
     if not frames[c] then
-      ensure(stream, KEYS[2 * c])
+      epochs[c] = ensure(stream, KEYS[2 * c], true)
       frames[c] = {}
       order[#order + 1] = c
     end
-    local id = redis.call('XADD', stream, '*', 'f', prefix)
+    local f = prefix .. epochs[c] .. '","offset":"'
+    local id = redis.call('XADD', stream, '*', 'f', f)
     if dedup then redis.call('SET', dedup, id, 'PX', ARGV[4]) end
     local list = frames[c]
-    list[#list + 1] = prefix .. id .. '"}'
+    list[#list + 1] = f .. id .. '"}'
     tops[c] = id
     result = id
   end
-  if flags % 8 >= 4 then out[#out + 1] = result end
+  out[#out + 1] = result
 end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
@@ -101,34 +157,104 @@ for _, c in ipairs(order) do
     redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
     redis.call('HSET', meta, 'trimmed', head[excess][1])
   end
-  redis.call('PEXPIRE', stream, ARGV[2])
-  redis.call('PEXPIRE', meta, ARGV[2])
-  redis.call(ARGV[5], ARGV[7 + c], table.concat(frames[c], '\\n'))
+  redis.call('PEXPIRE', stream, ttl)
+  redis.call('PEXPIRE', meta, ttl)
+  local payload = table.concat(frames[c], '\\n')
+  for _, live in ipairs(lives[c]) do redis.call(ARGV[5], live, payload) end
+  local at = tonumber(string.match(tops[c], '^(%d+)'))
+  for _, list in ipairs(lists[c]) do touch(list, names[c], at, maxConversations, ttl) end
+end
+for c = 1, C do out[#out + 1] = epochs[c] or '' end
+return out
+`
+
+/**
+ * Redis Cluster: charge the quotas of one slot's senders for a batch before it
+ * is appended (their hashes are in their own slots, not the channels').
+ * KEYS: the senders' quota hashes (1..S). ARGV: the 4 quota arguments, N, then per entry: sender
+ * index, bytes, target (the channel's stream key). Returns per entry '' (charged) or the refusal.
+ */
+export const QUOTA_BATCH = `
+${QUOTA}
+Q = { tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]) }
+local out = {}
+for e = 0, tonumber(ARGV[5]) - 1 do
+  local a = 6 + e * 3
+  out[#out + 1] = charge(KEYS[tonumber(ARGV[a])], ARGV[a + 2], tonumber(ARGV[a + 1])) or ''
 end
 return out
 `
 
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Returns { epoch, top }. */
+/**
+ * Redis Cluster: a direct conversation's frames reach one of its users (the
+ * conversation's slot is not theirs): published on their personal live channel
+ * and the conversation moved to the top of their list, in one call in their slot.
+ * KEYS: the list. ARGV: live channel ('' = publish nothing: a retry's duplicate), frames (joined by
+ * newlines), channel, at, max, ttl ms.
+ */
+export const DELIVER_TO_USER = `
+${TOUCH_LIST}
+if ARGV[1] ~= '' then redis.call('SPUBLISH', ARGV[1], ARGV[2]) end
+touch(KEYS[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+`
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, create (1|0). Returns { epoch, top }. */
 export const POSITION = `
 ${ENSURE_META}
-local epoch, top = ensure(KEYS[1], KEYS[2])
+local epoch, top = ensure(KEYS[1], KEYS[2], ARGV[3] == '1')
 return { epoch, top }
 `
 
 /**
- * Everything after ARGV[3] if history still holds all of it.
- * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch.
+ * Everything after ARGV[3] if history still holds all of it. A since in the
+ * NO_HISTORY epoch '-' (the client saw a conversation that had none) covers a
+ * whole history that nothing was trimmed from.
+ * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch, create (1|0).
  * Returns { 1|0 recovered, epoch, top, frame… }.
  */
 export const RECOVER = `
 ${ENSURE_META}
 ${COMPARE}
-local epoch, top, trimmed = ensure(KEYS[1], KEYS[2])
+local epoch, top, trimmed = ensure(KEYS[1], KEYS[2], ARGV[5] == '1')
 local since = ARGV[3]
-if epoch ~= ARGV[4] or cmp(since, trimmed) < 0 or cmp(since, top) > 0 then return { 0, epoch, top } end
+local same = epoch == ARGV[4] or (ARGV[4] == '-' and trimmed == '0-0')
+if not same or cmp(since, trimmed) < 0 or cmp(since, top) > 0 then return { 0, epoch, top } end
 local out = { 1, epoch, top }
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. since, '+')) do
   out[#out + 1] = entry[2][2] .. entry[1] .. '"}'
+end
+return out
+`
+
+/**
+ * A user's conversations, most recent first, after a cursor (the channel and
+ * `at` of the last entry of the previous page): the page starts right after
+ * the cursor's entry in ZREVRANGE order (newest first, equal times by channel,
+ * descending) when it has not moved since, else at the entries older than its
+ * `at`. Conversations whose history has expired are not listed.
+ * KEYS: the list. ARGV: cursor at ('+' for the first page), cursor channel, limit, oldest at kept.
+ * Returns a flat list: channel, at, …
+ */
+export const CONVERSATIONS = `
+local limit, oldest = tonumber(ARGV[3]), tonumber(ARGV[4])
+local page
+if ARGV[1] == '+' then
+  page = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit)
+else
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+  if score and tonumber(score) == tonumber(ARGV[1]) then
+    local rank = redis.call('ZREVRANK', KEYS[1], ARGV[2])
+    page = redis.call('ZREVRANGE', KEYS[1], rank + 1, rank + limit, 'WITHSCORES')
+  else
+    page = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit)
+  end
+end
+local out = {}
+for i = 1, #page, 2 do
+  if tonumber(page[i + 1]) > oldest then
+    out[#out + 1] = page[i]
+    out[#out + 1] = page[i + 1]
+  end
 end
 return out
 `

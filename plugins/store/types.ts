@@ -63,11 +63,12 @@ export interface ComponentStatus extends ComponentRecord {
 export type MessageHandler = (channel: string, payload: string) => void
 
 export interface AppendInput {
-  /** channel name, e.g. `user:bob` */
+  /** channel name: `room:{name}` or a direct conversation `dm:{a}:{b}` */
   readonly channel: string
   /**
-   * The message frame up to its offset: the store appends the offset and the
-   * closing `"}` and publishes the result, so no process parses it again.
+   * The message frame up to its epoch (ending in `"epoch":"`): the store
+   * adds the channel's epoch, the offset it assigns and the closing `"}`, and
+   * publishes the result, so no process parses it again.
    */
   readonly framePrefix: string
   /** sender id and client message id: a repeat of (sender, mid) is not appended again */
@@ -76,20 +77,46 @@ export interface AppendInput {
   /** for `room:` channels: refuse unless the sender is a member (checked atomically with the append) */
   readonly requireMember?: boolean
   /**
-   * Also append this frame to another channel in the same step (a direct
-   * message's copy on the sender's own channel), deduplicated the same way.
-   * The result is the first channel's.
+   * A direct conversation's users. Its frames are delivered live through each
+   * one's personal channel (`user:{id}`, which every connection of theirs
+   * listens to) instead of a channel of its own, and the conversation moves to
+   * the top of each one's conversation list.
    */
-  readonly copy?: { readonly channel: string, readonly framePrefix: string }
+  readonly participants?: readonly string[]
 }
+
+/** The budget of StoreLimits that a refused append would have gone over. */
+export type QuotaBudget = 'messages' | 'bytes' | 'channels'
 
 export type AppendResult =
   | { readonly status: 'appended' | 'duplicate', readonly offset: string }
   | { readonly status: 'forbidden' }
+  /** the sender used up a budget of the current quota window; it starts again in `retryAfterMs` */
+  | { readonly status: 'quota', readonly budget: QuotaBudget, readonly retryAfterMs: number }
+
+/** A direct conversation in a user's conversation list. */
+export interface ConversationEntry {
+  /** `dm:{a}:{b}` */
+  readonly channel: string
+  /** when it last had a message, ms since epoch (store clock) */
+  readonly at: number
+  /** its epoch and newest offset; '-' and '0-0' when its history is gone */
+  readonly epoch: string
+  readonly offset: string
+}
+
+/** Where `conversations()` continues: the `at` and `channel` of the last entry of the previous page. */
+export interface ConversationCursor {
+  readonly at: number
+  readonly channel: string
+}
 
 /** Where a channel's history stands. */
 export interface Position {
-  /** changes whenever the channel's history is lost; offsets only compare within one epoch */
+  /**
+   * changes whenever the channel's history is lost; offsets only compare within one epoch.
+   * `-` (NO_HISTORY) for a direct conversation that has no history: reading one never creates it.
+   */
   readonly epoch: string
   /** the offset of the newest message ('0-0' when there is none) */
   readonly offset: string
@@ -143,9 +170,15 @@ export interface Store {
   append (input: AppendInput): Promise<AppendResult>
   /** Publish a frame live without keeping it in history (presence events). */
   publishEvent (channel: string, frame: string): Promise<void>
-  /** The channel's epoch and newest offset (creating the epoch if the channel has none). */
+  /**
+   * The channel's epoch and newest offset, creating the epoch if the channel has none; a direct
+   * conversation without history is not created (NO_HISTORY), so reading costs the store nothing.
+   */
   position (channel: string): Promise<Position>
-  /** Everything after `since`, if history still holds all of it. */
+  /**
+   * Everything after `since`, if history still holds all of it. A `since` in the NO_HISTORY epoch
+   * recovers the whole history of a conversation that began since, as long as none of it was trimmed.
+   */
   recover (channel: string, since: Position): Promise<Recovery>
   /** Up to `limit` message frames older than `before` (newest when absent), oldest first. */
   history (channel: string, before: string | undefined, limit: number): Promise<string[]>
@@ -161,8 +194,16 @@ export interface Store {
    */
   onRelayGap (listener: () => void): () => void
 
+  // Conversations -------------------------------------------------------------
+  /**
+   * A user's direct conversations, most recent first, at most `limit`, after `cursor` (the last entry
+   * of the previous page). The list keeps a user's newest `maxConversations`.
+   */
+  conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]>
+
   // Rooms ---------------------------------------------------------------------
-  join (room: string, user: string): Promise<void>
+  /** Makes `user` a member; false (and nothing changed) when they are already in `maxRoomsPerUser` other rooms. */
+  join (room: string, user: string): Promise<boolean>
   leave (room: string, user: string): Promise<void>
   isMember (room: string, user: string): Promise<boolean>
   roomsOf (user: string): Promise<string[]>
@@ -212,6 +253,22 @@ export interface StoreLimits {
   readonly waitReplicas: number
   /** how long WAIT may take before the append counts as failed (the client resends), ms */
   readonly waitTimeoutMs: number
+  /**
+   * Storage quotas: what one user's messages may make the store keep per window, counted
+   * fleet-wide (docs/security.md sizes them). A window starts with the user's first message
+   * and lasts `quotaWindowMs`; 0 turns a budget off.
+   */
+  readonly quotaWindowMs: number
+  /** messages stored per window */
+  readonly quotaMessages: number
+  /** bytes of stored frames per window */
+  readonly quotaBytes: number
+  /** distinct channels written per window (each new one may be a new history kept for historyTtlMs) */
+  readonly quotaChannels: number
+  /** rooms one user may be a member of */
+  readonly maxRoomsPerUser: number
+  /** direct conversations kept in one user's conversation list (the oldest fall off) */
+  readonly maxConversations: number
 }
 
 /** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
@@ -223,8 +280,18 @@ export const DEFAULT_LIMITS: StoreLimits = {
   dedupWindowMs: 10 * 60_000,
   aliveWithinMs: 3000,
   waitReplicas: 0,
-  waitTimeoutMs: 500
+  waitTimeoutMs: 500,
+  // A day, like the history's retention: what one user can make the store keep is about one window's worth.
+  quotaWindowMs: 24 * 3600_000,
+  quotaMessages: 10_000,
+  quotaBytes: 16 * 1024 * 1024,
+  quotaChannels: 500,
+  maxRoomsPerUser: 500,
+  maxConversations: 1000
 }
+
+/** The epoch of a direct conversation that has no history (see Position). */
+export const NO_HISTORY = '-'
 
 /** Compares two offsets (`<ms>-<seq>`). */
 export function compareOffsets (a: string, b: string): number {

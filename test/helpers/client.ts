@@ -18,6 +18,9 @@ export async function allocate (registryUrl: string, user: string): Promise<Allo
 export class TestClient {
   readonly ws: WebSocket
   readonly frames: Frame[] = []
+  /** each frame's place in the order of arrival (frames are removed from `frames` as they are consumed) */
+  readonly #arrival = new WeakMap<Frame, number>()
+  #arrived = 0
   readonly closed: Promise<{ code: number, reason: string }>
   #waiters: Array<() => void> = []
   #nextId = 1
@@ -25,7 +28,9 @@ export class TestClient {
   constructor (url: string) {
     this.ws = new WebSocket(url)
     this.ws.on('message', (data) => {
-      this.frames.push(JSON.parse(data.toString()) as Frame)
+      const frame = JSON.parse(data.toString()) as Frame
+      this.#arrival.set(frame, this.#arrived++)
+      this.frames.push(frame)
       for (const wake of this.#waiters.splice(0)) wake()
     })
     this.closed = new Promise((resolve) => {
@@ -74,6 +79,11 @@ export class TestClient {
         this.#waiters.push(() => { clearTimeout(timer); resolve() })
       })
     }
+  }
+
+  /** Where a frame came in the order of arrival: 0 for the first frame this client received. */
+  arrivalOf (frame: Frame): number {
+    return this.#arrival.get(frame) ?? -1
   }
 
   /** Frames of a type received so far and not yet consumed. */

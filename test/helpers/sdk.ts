@@ -1,7 +1,7 @@
 /** SDK clients for tests: Node's `ws` as the WebSocket, closed in teardown. */
 import WebSocket from 'ws'
 import { createClient } from '../../client/sdk/index.js'
-import type { Message, SwitchboardClient, WebSocketConstructor } from '../../client/sdk/index.js'
+import type { FetchLike, Message, SwitchboardClient, WebSocketConstructor } from '../../client/sdk/index.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -11,21 +11,26 @@ export interface SdkClient {
   /** when each message reached the application (Date.now()), same order as messages */
   readonly arrivals: number[]
   readonly states: string[]
+  /** channels the SDK said it could not recover (`reset`) */
+  readonly resets: string[]
 }
 
-export async function sdkClient (t: Teardown, registryUrl: string, user: string): Promise<SdkClient> {
+export async function sdkClient (t: Teardown, registryUrl: string, user: string, options: { fetch?: FetchLike } = {}): Promise<SdkClient> {
   const client = createClient({
     registryUrl,
     auth: { user },
     WebSocket: WebSocket as unknown as WebSocketConstructor,
-    backoff: { baseMs: 50, maxMs: 500 }
+    backoff: { baseMs: 50, maxMs: 500 },
+    ...options
   })
   t.teardown(() => client.close())
   const messages: Message[] = []
   const arrivals: number[] = []
   const states: string[] = []
+  const resets: string[] = []
   client.on('message', (m) => { messages.push(m); arrivals.push(Date.now()) })
   client.on('state', (s) => { states.push(s) })
+  client.on('reset', (channel) => { resets.push(channel) })
   await client.ready
-  return { client, messages, arrivals, states }
+  return { client, messages, arrivals, states, resets }
 }

@@ -13,10 +13,8 @@ import { ChatView, byId } from './view.js'
 
 /** the name is kept for this tab, so a reload signs in again */
 const NAME_KEY = 'switchboard.name'
-/** the personal channel holds every direct conversation: read it in larger pages */
-const PERSONAL_PAGE = 100
-/** pages of the personal channel read at most, looking for one direct conversation's older messages */
-const PERSONAL_PAGES_PER_LOAD = 5
+/** direct conversations listed when the page starts (the most recent ones) */
+const CONVERSATIONS = 50
 /** how close to the top (px) scrolling loads earlier messages */
 const LOAD_OLDER_PX = 40
 
@@ -65,7 +63,7 @@ class ChatPage {
     await client.ready
     if (!client.rooms.includes(LOBBY)) await client.join(LOBBY)
     for (const room of client.rooms) if (room !== LOBBY) this.#model.room(room)
-    await Promise.all([this.#loadPersonalPage(), this.#refreshPresence()])
+    await Promise.all([this.#listConversations(), this.#refreshPresence()])
     this.#started = true
     this.#view.lists()
     const first = [...this.#model.conversations.values()].sort((a, b) => a.name.localeCompare(b.name))[0]
@@ -82,7 +80,7 @@ class ChatPage {
     conversation.unread = 0
     this.#view.conversation()
     this.#view.lists()
-    if (!conversation.opened && conversation.kind === 'room') this.loadOlder().catch(showError)
+    if (!conversation.opened) this.loadOlder().catch(showError)
     if (focus) byId('text').focus()
   }
 
@@ -117,7 +115,7 @@ class ChatPage {
     if (conversation === undefined) return
     this.#outbox(+1)
     try {
-      // The message is shown when it comes back on its channel (for a direct message, as my copy).
+      // The message is shown when it comes back on its channel (every connection of both users gets it).
       if (conversation.kind === 'room') await this.#client.publish(conversation.name, { text })
       else await this.#client.send(conversation.name, { text })
     } finally {
@@ -132,12 +130,7 @@ class ChatPage {
     this.#loading.add(conversation.id)
     this.#view.paging(true)
     try {
-      if (conversation.kind === 'room') await this.#loadRoomPage(conversation)
-      else {
-        for (let n = 0; n < PERSONAL_PAGES_PER_LOAD && !this.#model.personal.exhausted; n++) {
-          if ((await this.#loadPersonalPage()).has(conversation.id)) break
-        }
-      }
+      await this.#loadPage(conversation)
     } finally {
       this.#loading.delete(conversation.id)
       if (this.#model.active === conversation.id) this.#view.paging()
@@ -151,7 +144,7 @@ class ChatPage {
     this.#view.lists()
   }
 
-  async #loadRoomPage (conversation: Conversation): Promise<void> {
+  async #loadPage (conversation: Conversation): Promise<void> {
     const first = !conversation.opened
     const before = first ? undefined : conversation.messages[0]?.offset
     const page = await this.#client.history(conversation.channel, { limit: PAGE, ...(before === undefined ? {} : { before }) })
@@ -162,22 +155,14 @@ class ChatPage {
     if (first && this.#model.active === conversation.id) this.#view.conversation()
   }
 
-  /** The next older page of my personal channel; returns the conversations that gained messages. */
-  async #loadPersonalPage (): Promise<Set<string>> {
-    const { personal } = this.#model
-    const page = await this.#client.history(this.#model.personalChannel, { limit: PERSONAL_PAGE, ...(personal.before === undefined ? {} : { before: personal.before }) })
-    personal.before = page[0]?.offset ?? personal.before
-    if (page.length < PERSONAL_PAGE) personal.exhausted = true
-    const gained = this.#file(page, false)
-    for (const conversation of this.#model.conversations.values()) {
-      if (conversation.kind === 'dm') conversation.exhausted = personal.exhausted
-    }
-    return gained
+  /** My most recent direct conversations, in the sidebar (each loads its history when opened). */
+  async #listConversations (): Promise<void> {
+    for (const conversation of await this.#client.conversations({ limit: CONVERSATIONS })) this.#model.dm(conversation.with)
   }
 
   /** A channel that could not be recovered: its newest messages again (the ones already shown are skipped). */
   async #reloadNewest (channel: string): Promise<void> {
-    this.#file(await this.#client.history(channel, { limit: PERSONAL_PAGE }), false)
+    this.#file(await this.#client.history(channel, { limit: PAGE }), false)
   }
 
   /** Files messages in their conversations and shows the new ones; returns the conversations that gained any. */

@@ -3,7 +3,7 @@
  * direct conversations), their messages in offset order, each once, unread
  * counts, and who is online where. The page renders from it.
  */
-import { compareOffsets } from '../../sdk/index.js'
+import { compareOffsets, dmChannel } from '../../sdk/index.js'
 import type { Message } from '../../sdk/index.js'
 
 /** the room everyone joins to see who is online; not shown as a room */
@@ -24,7 +24,7 @@ export interface Conversation {
   readonly kind: 'room' | 'dm'
   /** the room name or the other person's user id */
   readonly name: string
-  /** the channel its messages come from: the room, or my personal channel */
+  /** the channel its messages come from: the room, or our direct conversation `dm:{a}:{b}` */
   readonly channel: string
   /** oldest first, one per offset */
   readonly messages: ChatMessage[]
@@ -44,28 +44,23 @@ export class ChatModel {
   readonly conversations = new Map<string, Conversation>()
   /** users online, by room (the lobby: everyone signed in) */
   readonly online = new Map<string, Set<string>>()
-  /** paging through my personal channel, which holds every direct conversation */
-  readonly personal = { before: undefined as string | undefined, exhausted: false }
   active: string | undefined
 
   constructor (readonly me: string) {}
-
-  get personalChannel (): string { return `user:${this.me}` }
 
   room (name: string): Conversation {
     return this.#conversation(`room:${name}`, 'room', name, `room:${name}`)
   }
 
   dm (user: string): Conversation {
-    // Direct conversations share my personal channel, whose history is paged once for all of them.
-    return this.#conversation(`dm:${user}`, 'dm', user, this.personalChannel)
+    return this.#conversation(`dm:${user}`, 'dm', user, dmChannel(this.me, user))
   }
 
   /** The conversation a message belongs to, or undefined for the lobby and for messages that are not chat. */
   conversationOf (message: Message): Conversation | undefined {
     if (message.channel === `room:${LOBBY}`) return undefined
     if (message.channel.startsWith('room:')) return this.room(message.channel.slice(5))
-    if (message.channel !== this.personalChannel || message.to === undefined) return undefined
+    if (message.channel !== dmChannel(message.from, message.to ?? '') || message.to === undefined) return undefined
     return this.dm(message.from === this.me ? message.to : message.from)
   }
 
@@ -108,8 +103,7 @@ export class ChatModel {
   #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
     let conversation = this.conversations.get(id)
     if (conversation === undefined) {
-      // A new direct conversation has nothing older than what my personal channel's paging reached.
-      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: kind === 'dm' && this.personal.exhausted }
+      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: false }
       this.conversations.set(id, conversation)
     }
     return conversation
