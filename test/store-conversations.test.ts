@@ -117,6 +117,17 @@ for (const backend of CLUSTER_BACKENDS) {
     t.pass('other users are not affected')
   })
 
+  t.test(`${backend}: one batch holding a sender's messages past a budget stores exactly up to it`, async (t) => {
+    const { store } = await openStore(t, backend, { quotaWindowMs: 60_000, quotaMessages: 3, quotaBytes: 0, quotaChannels: 2 })
+    // All asked in one turn: one script call (per slot on Cluster), the sender's usage read once and written once.
+    const results = await Promise.all([1, 2, 3, 4, 5].map(async (n) => await store.append(dm('mallory', n % 2 === 0 ? 'v1' : 'v2', n))))
+    t.same(results.map((r) => r.status), ['appended', 'appended', 'appended', 'quota', 'quota'], 'the first three, in order')
+    const third = await Promise.all([store.append(dm('eve', 'v1', 1)), store.append(dm('eve', 'v2', 2)), store.append(dm('eve', 'v3', 3)), store.append(dm('eve', 'v1', 4))])
+    t.same(third.map((r) => r.status), ['appended', 'appended', 'quota', 'appended'], 'a third channel is refused; the first two still take messages')
+    t.match(third[2], { budget: 'channels' })
+    t.match(await store.append(dm('mallory', 'v1', 6)), { status: 'quota', budget: 'messages' }, 'the counts were written: the next call sees them')
+  })
+
   t.test(`${backend}: the bytes and channels budgets`, async (t) => {
     const { store } = await openStore(t, backend, { quotaWindowMs: 60_000, quotaMessages: 0, quotaBytes: 600, quotaChannels: 2 })
     const big = (to: string, n: number): AppendInput => {

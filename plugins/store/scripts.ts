@@ -42,34 +42,61 @@ end`
  * current window, in one hash per sender (`m` messages, `b` bytes, and one
  * field per channel written, named by its stream key) that expires when the
  * window ends. `charge` counts one message of `bytes` to `target`, or refuses
- * it with 'q' .. budget (m, b or c) .. ':' .. ms until the window ends.
+ * it with 'q' .. budget (m, b or c) .. ':' .. ms until the window ends. A
+ * sender's hash is read once per call and written once, by `settle`, however
+ * many of its messages the call holds.
  * Q = { window ms, max messages, max bytes, max channels }, 0 = that budget is off.
  */
 const QUOTA = `local Q = {}
+local quotaUse, quotaOrder = {}, {}
 local function charge (key, target, bytes)
-  local used = redis.call('HMGET', key, 'm', 'b')
-  local m, b = tonumber(used[1] or '0'), tonumber(used[2] or '0')
+  local u = quotaUse[key]
+  if not u then
+    local h = redis.call('HMGET', key, 'm', 'b')
+    u = { m = tonumber(h[1] or '0'), b = tonumber(h[2] or '0'), fresh = not h[1], seen = {}, new = {}, dm = 0, db = 0 }
+    u.n = u.fresh and 0 or redis.call('HLEN', key) - 2
+    quotaUse[key] = u
+    quotaOrder[#quotaOrder + 1] = key
+  end
+  local known = Q[4] == 0 or u.seen[target]
+  if not known and not u.fresh and redis.call('HEXISTS', key, target) == 1 then
+    u.seen[target] = true
+    known = true
+  end
   local over = nil
-  if Q[2] > 0 and m + 1 > Q[2] then over = 'm'
-  elseif Q[3] > 0 and b + bytes > Q[3] then over = 'b'
-  elseif Q[4] > 0 and redis.call('HEXISTS', key, target) == 0 and redis.call('HLEN', key) - 2 >= Q[4] then over = 'c' end
-  if over then return 'q' .. over .. ':' .. math.max(redis.call('PTTL', key), 0) end
-  redis.call('HINCRBY', key, 'm', 1)
-  redis.call('HINCRBY', key, 'b', bytes)
-  if Q[4] > 0 then redis.call('HSET', key, target, 1) end
-  if not used[1] then redis.call('PEXPIRE', key, Q[1]) end
+  if Q[2] > 0 and u.m + 1 > Q[2] then over = 'm'
+  elseif Q[3] > 0 and u.b + bytes > Q[3] then over = 'b'
+  elseif not known and u.n >= Q[4] then over = 'c' end
+  if over then return 'q' .. over .. ':' .. (u.fresh and Q[1] or math.max(redis.call('PTTL', key), 0)) end
+  u.m, u.b, u.dm, u.db = u.m + 1, u.b + bytes, u.dm + 1, u.db + bytes
+  if not known then
+    u.seen[target] = true
+    u.n = u.n + 1
+    u.new[#u.new + 1] = target
+  end
   return nil
+end
+local function settle ()
+  for _, key in ipairs(quotaOrder) do
+    local u = quotaUse[key]
+    if u.dm > 0 then
+      redis.call('HINCRBY', key, 'm', u.dm)
+      redis.call('HINCRBY', key, 'b', u.db)
+      for _, target in ipairs(u.new) do redis.call('HSET', key, target, 1) end
+      if u.fresh then redis.call('PEXPIRE', key, Q[1]) end
+    end
+  end
 end`
 
 /**
  * A user's conversation list: `channel` moved to `at` (never back), the
- * oldest beyond `max` and those whose history has expired dropped, the list
- * itself kept as long as its newest conversation's history.
+ * oldest beyond `max` dropped when one is added, the list itself kept as long
+ * as its newest conversation's history (expired entries are skipped when read).
  */
 const TOUCH_LIST = `local function touch (list, channel, at, max, ttl)
-  redis.call('ZADD', list, 'GT', at, channel)
-  redis.call('ZREMRANGEBYSCORE', list, '-inf', '(' .. (at - ttl))
-  redis.call('ZREMRANGEBYRANK', list, 0, -(max + 1))
+  if redis.call('ZADD', list, 'GT', at, channel) == 1 and redis.call('ZCARD', list) > max then
+    redis.call('ZREMRANGEBYRANK', list, 0, -(max + 1))
+  end
   redis.call('PEXPIRE', list, ttl)
 end`
 
@@ -164,6 +191,7 @@ for _, c in ipairs(order) do
   local at = tonumber(string.match(tops[c], '^(%d+)'))
   for _, list in ipairs(lists[c]) do touch(list, names[c], at, maxConversations, ttl) end
 end
+settle()
 for c = 1, C do out[#out + 1] = epochs[c] or '' end
 return out
 `
@@ -182,6 +210,7 @@ for e = 0, tonumber(ARGV[5]) - 1 do
   local a = 6 + e * 3
   out[#out + 1] = charge(KEYS[tonumber(ARGV[a])], ARGV[a + 2], tonumber(ARGV[a + 1])) or ''
 end
+settle()
 return out
 `
 
