@@ -11,6 +11,7 @@ import { CLUSTER_PRIMARIES, DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS
 
 interface Service {
   command?: string[]
+  networks?: Record<string, { ipv4_address?: string }>
   environment?: Record<string, string>
   ports?: string[]
   volumes?: string[]
@@ -21,7 +22,11 @@ interface Service {
   profiles?: string[]
 }
 
-const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> }
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+  services: Record<string, Service>
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>
+  volumes?: Record<string, unknown>
+}
 const services = compose.services
 /** The Switchboard topology; optional extras (the monitoring profile) are checked in metrics-infra.test.ts. */
 const topology = Object.fromEntries(Object.entries(services).filter(([, service]) => service.profiles === undefined))
@@ -85,6 +90,16 @@ t.test('nginx runs the template the launcher fills', async (t) => {
   const actual = readFileSync('infra/compose/nginx.conf', 'utf8').split('\n').slice(1).join('\n')
   t.equal(actual, expected, 'infra/compose/nginx.conf is the template with the compose values')
   t.ok(services.nginx?.volumes?.some((v) => v.startsWith('./infra/compose/nginx.conf:')), 'and compose mounts it')
+})
+
+t.test('registries believe X-Forwarded-For from nginx alone, and nginx sets it to the client address', async (t) => {
+  const address = services.nginx?.networks?.default?.ipv4_address ?? ''
+  t.match(address, /^172\.28\.0\.\d+$/, 'nginx has a fixed address')
+  t.equal(compose.networks?.default?.ipam?.config?.[0]?.subnet, '172.28.0.0/24', 'on the default network, whose subnet is fixed')
+  for (const [name, service] of byRole('registry')) t.equal(service.environment?.TRUSTED_PROXIES, address, `${name} trusts exactly nginx`)
+  const template = readFileSync('infra/nginx/nginx.conf.template', 'utf8')
+  t.match(template, /proxy_set_header X-Forwarded-For \$remote_addr;/, 'set, not appended to')
+  t.notMatch(template, /proxy_add_x_forwarded_for/)
 })
 
 t.test('the redis-cluster profile: the launcher\'s Redis Cluster, and REDIS_URL points every component at it', async (t) => {

@@ -85,6 +85,7 @@ export async function startProcessCluster (t: Teardown, options: {
     HEARTBEAT_MS: '200',
     // Tests allocate and send faster than people: limits are tested on their own (security.test.ts).
     ALLOCATE_RATE_MAX: '0',
+    ALLOCATE_USER_RATE_MAX: '0',
     FRAME_RATE: '10000',
     FRAME_BURST: '10000',
     ...options.env
