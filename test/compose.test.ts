@@ -102,6 +102,27 @@ t.test('registries believe X-Forwarded-For from nginx alone, and nginx sets it t
   t.notMatch(template, /proxy_add_x_forwarded_for/)
 })
 
+t.test('every Redis node and Sentinel keeps its data in a volume, with an append-only file', async (t) => {
+  for (const [name, service] of [...byRole('redis-master'), ...byRole('redis-replica')]) {
+    const mount = service.volumes?.find((v) => v.endsWith(':/etc/switchboard/redis.conf:ro')) ?? ''
+    const file = mount.split(':')[0] ?? ''
+    t.match(file, /^\.\/infra\/compose\/redis-(master|replica)\.conf$/, `${name} runs a compose config file`)
+    const conf = readFileSync(file, 'utf8')
+    t.match(conf, /^appendonly yes$/m, `${name}: AOF on`)
+    t.notMatch(conf, /^dir /m, `${name}: in the image's working folder, /data`)
+    t.match(conf, /^maxmemory-policy noeviction$/m, `${name}: refuses writes rather than evicting keys`)
+    t.ok(service.volumes?.includes(`${name}:/data`), `${name}: /data is a named volume`)
+    t.match(service.command?.join(' '), /\[ -f \/data\/redis\.conf \] \|\| cp/, `${name}: the config is copied on the first start only (Sentinel rewrites it)`)
+  }
+  t.match(readFileSync('infra/compose/redis-replica.conf', 'utf8'), /^replicaof redis-master 6379$/m)
+  for (const [name, service] of byRole('sentinel')) {
+    t.ok(service.volumes?.includes(`${name}:/data`), `${name}: its state survives a restart`)
+    t.match(service.command?.join(' '), /\[ -f \/data\/sentinel\.conf \] \|\|/, `${name}: its rewritten config is kept`)
+  }
+  t.match(readFileSync('infra/compose/redis-cluster-node.conf', 'utf8'), /^appendonly yes$/m, 'Redis Cluster nodes too')
+  t.match(readFileSync('infra/redis/redis.conf.template', 'utf8'), /^appendonly yes$/m, 'and the nodes of switchboard cluster up')
+})
+
 t.test('the redis-cluster profile: the launcher\'s Redis Cluster, and REDIS_URL points every component at it', async (t) => {
   const nodes = Object.entries(services).filter(([name]) => name.startsWith('redis-node-'))
   t.equal(nodes.length, 2 * CLUSTER_PRIMARIES, `${CLUSTER_PRIMARIES} primaries + ${CLUSTER_PRIMARIES} replicas`)
