@@ -39,6 +39,8 @@ export const BadTokenError = createError('SB_ERR_BAD_TOKEN', 'Connect token refu
 export const RateLimitedError = createError('SB_ERR_RATE_LIMITED', 'Too many requests; retry in %s', 429)
 export const OriginNotAllowedError = createError('SB_ERR_ORIGIN_NOT_ALLOWED', 'Origin %s is not allowed to connect', 403)
 export const TooManyConnectionsError = createError('SB_ERR_TOO_MANY_CONNECTIONS', 'This user already has %s connections on this server', 429)
+export const TooManyAllocationsError = createError('SB_ERR_TOO_MANY_ALLOCATIONS',
+  'This user already holds %s connections and unused allocations across the fleet; close one, or wait for an unused allocation to expire', 429)
 export const ShuttingDownError = createError('SB_ERR_SHUTTING_DOWN', 'This server is shutting down; allocate again', 503)
 export const StoreUnavailableError = createError('SB_ERR_STORE_UNAVAILABLE', 'The store (Redis) did not answer: %s', 503)
 export const AdminDisabledError = createError('SB_ERR_ADMIN_DISABLED', 'The admin dashboard is off: set ADMIN_TOKEN to enable it', 404)

@@ -56,7 +56,7 @@ export function roomChannel (room: string): string {
  * pub/sub channel, and a room's members) carries the channel as its hash tag
  * (`sb:{room:general}:hist`), so the append script touches one slot; every
  * fleet key (load, alive, server records, reservations, presence,
- * components) carries `{fleet}`, so the allocation, heartbeat, eviction and
+ * components, per-user holds and rate counters) carries `{fleet}`, so the allocation, heartbeat, eviction and
  * presence scripts do too, including the names they build inside Lua from a
  * prefix passed in ARGV. A user's room list, conversation list and quota
  * carry `{user:<id>}`.
@@ -70,6 +70,13 @@ export interface Keys {
   reservations (id: string): string
   /** set: channels where a server has presence entries */
   presenceIndex (id: string): string
+  /**
+   * sorted set: what one user holds across the fleet, `<server>|<nonce>` → the expiry (ms) of an
+   * unused reservation, or 0 for an open connection (counted while its server is in the fleet)
+   */
+  holds (user: string): string
+  /** counter with an expiry: requests in the current window of one rate limit (`allocate:user:<id>`, `allocate:ip:<ip>`) */
+  rate (bucket: string): string
   live (channel: string): string
   /** the channel a live pub/sub name belongs to, or undefined for another name */
   channelOfLive (name: string): string | undefined
@@ -105,6 +112,8 @@ export function keys (prefix: string): Keys {
     server: (id) => `${fleet}server:${id}`,
     reservations: (id) => `${fleet}resv:${id}`,
     presenceIndex: (id) => `${fleet}presence-of:${id}`,
+    holds: (user) => `${fleet}holds:${user}`,
+    rate: (bucket) => `${fleet}rate:${bucket}`,
     live: (channel) => `${of(channel)}ch`,
     channelOfLive: (name) => name.startsWith(liveHead) && name.endsWith(liveTail) && name.length > liveHead.length + liveTail.length
       ? name.slice(liveHead.length, -liveTail.length)

@@ -22,12 +22,13 @@ import { beaconPlugin } from '../plugins/beacon/index.js'
 import { adminPlugin } from '../plugins/admin/index.js'
 import { metricsPlugin } from '../plugins/metrics/index.js'
 import type { SwitchboardMetricsOptions } from '../plugins/metrics/index.js'
+import { trustedProxies } from './config.js'
 import type { HealthConfig, RegistryConfig, SocketConfig, StandaloneConfig } from './config.js'
 
 type TlsConfig = Pick<RegistryConfig, 'TLS_CERT' | 'TLS_KEY'>
 type StorageConfig = Pick<SocketConfig, 'HISTORY_SIZE' | 'HISTORY_TTL_MS' | 'QUOTA_WINDOW_MS' | 'QUOTA_MESSAGES' | 'QUOTA_BYTES' | 'QUOTA_CHANNELS' |
 'MAX_ROOMS_PER_USER'>
-type JwtConfig = Pick<RegistryConfig, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>
+type JwtConfig = Pick<RegistryConfig, 'AUTH_MODE' | 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_MAX_LIFETIME_MS'>
 type LimitsConfig = Pick<SocketConfig, 'ALLOWED_ORIGINS' | 'MAX_CONNECTIONS_PER_USER' | 'FRAME_RATE' | 'FRAME_BURST' | 'MAX_CHANNELS_PER_CONNECTION' |
 'MAX_BUFFERED_BYTES' | 'PING_INTERVAL_MS' | 'PING_TIMEOUT_MS' | 'MAX_PAYLOAD'>
 
@@ -46,6 +47,7 @@ function auth (config: JwtConfig): AuthOptions {
   if (config.AUTH_MODE === 'dev') return { mode: 'dev' }
   return {
     mode: 'jwt',
+    maxLifetimeMs: config.JWT_MAX_LIFETIME_MS,
     ...(config.JWT_SECRET !== undefined ? { secret: config.JWT_SECRET } : {}),
     ...(config.JWT_PUBLIC_KEY !== undefined ? { publicKey: readFileSync(config.JWT_PUBLIC_KEY, 'utf8') } : {}),
     ...(config.JWKS_URL !== undefined ? { jwksUrl: config.JWKS_URL } : {}),
@@ -96,7 +98,12 @@ async function healthBeacon (app: FastifyInstance, intervalMs: number, heartbeat
   await app.register(async (scope) => { await scope.register(beaconPlugin, { role: 'health', details }) })
 }
 
-export function serverOptions (level: string, role: string): FastifyServerOptions {
+/**
+ * `trusted`: the proxies (IPs, CIDRs) whose X-Forwarded-For is believed, so `request.ip` (the per-IP
+ * `/allocate` limit, logs) is the real client behind them. None by default: a registry reached
+ * directly must not let each request name its own address.
+ */
+export function serverOptions (level: string, role: string, trusted: readonly string[] = []): FastifyServerOptions {
   return {
     logger: {
       level,
@@ -107,13 +114,12 @@ export function serverOptions (level: string, role: string): FastifyServerOption
     },
     // A request's logger is made when it first writes a line: most requests write none.
     childLoggerFactory: lazyChildLogger,
-    // Registries sit behind nginx: take the client address from X-Forwarded-For.
-    trustProxy: role === 'registry'
+    trustProxy: trusted.length > 0 ? [...trusted] : false
   }
 }
 
 export async function buildRegistry (config: RegistryConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
-  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry'), ...tls(config), ...extra })
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'registry', trustedProxies(config.TRUSTED_PROXIES)), ...tls(config), ...extra })
   await app.register(metricsPlugin, metrics(config))
   await app.register(redisPlugin, { url: config.REDIS_URL })
   await app.register(storePlugin, { type: 'redis', prefix: config.SB_PREFIX, limits: { aliveWithinMs: config.HEARTBEAT_TIMEOUT_MS } })
@@ -122,6 +128,7 @@ export async function buildRegistry (config: RegistryConfig, extra: Partial<Fast
     auth: auth(config),
     heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
     allocateRateLimit: config.ALLOCATE_RATE_MAX === 0 ? false : { max: config.ALLOCATE_RATE_MAX, timeWindowMs: config.ALLOCATE_RATE_WINDOW_MS },
+    userLimits: { maxConnections: config.MAX_CONNECTIONS_PER_USER, allocateMax: config.ALLOCATE_USER_RATE_MAX, windowMs: config.ALLOCATE_RATE_WINDOW_MS },
     ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {})
   })
   await app.register(webPlugin)
@@ -175,11 +182,16 @@ export async function buildHealth (config: HealthConfig, extra: Partial<FastifyS
 
 /** Registry + one socket server + health checker + the web page in one process, on the memory store. */
 export async function buildStandalone (config: StandaloneConfig, extra: Partial<FastifyServerOptions> = {}): Promise<FastifyInstance> {
-  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone'), ...tls(config), ...extra })
+  const app = Fastify({ ...serverOptions(config.LOG_LEVEL, 'standalone', trustedProxies(config.TRUSTED_PROXIES)), ...tls(config), ...extra })
   const tokenSecret = config.TOKEN_SECRET ?? randomBytes(24).toString('base64url')
   await app.register(metricsPlugin, metrics(config))
   await app.register(storePlugin, { type: 'memory', limits: storage(config) })
-  await app.register(registryPlugin, { tokenSecret, auth: auth(config), ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {}) })
+  await app.register(registryPlugin, {
+    tokenSecret,
+    auth: auth(config),
+    userLimits: { maxConnections: config.MAX_CONNECTIONS_PER_USER },
+    ...(config.ALLOWED_ORIGINS !== undefined ? { allowedOrigins: config.ALLOWED_ORIGINS.split(',') } : {})
+  })
   await app.register(socketPlugin, { ...socketLimits(config), tokenSecret, serverId: 'standalone', capacity: config.CAPACITY })
   await app.register(healthPlugin)
   await healthBeacon(app, 1000, 3000)

@@ -6,10 +6,13 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TObject, TProperties } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { existsSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { InvalidConfigError } from '../plugins/errors.js'
 import { parseRedisUrl } from '../plugins/redis/url.js'
 import { DEFAULT_LIMITS } from '../plugins/store/types.js'
+import { DEFAULT_JWT_MAX_LIFETIME_MS } from '../plugins/registry/auth.js'
+import { DEFAULT_USER_LIMITS } from '../plugins/registry/limits.js'
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback, description: 'a TCP port, 0-65535' })
 const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, default: fallback, description: `milliseconds, at least ${minimum}` })
@@ -40,7 +43,8 @@ const Jwt = {
   JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'a PEM file with your identity provider\'s public key (RS256/ES256 tokens)' })),
   JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'your identity provider\'s JWKS URL (RS256/ES256 tokens, keys by kid)' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'the required iss claim' })),
-  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the required aud claim' }))
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'the required aud claim' })),
+  JWT_MAX_LIFETIME_MS: Ms(DEFAULT_JWT_MAX_LIFETIME_MS, 1000)
 }
 const Auth = {
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens from your identity provider) or 'dev' (?user=, demos only)" }),
@@ -51,9 +55,18 @@ const Tls = {
   TLS_CERT: Type.Optional(Type.String({ minLength: 1, description: 'a PEM certificate (chain) file: serve https:// and wss://' })),
   TLS_KEY: Type.Optional(Type.String({ minLength: 1, description: 'the PEM private key file for TLS_CERT' }))
 }
+/** Proxies whose X-Forwarded-For is believed (Fastify's trustProxy); checked entry by entry in readEnv. */
+const TrustedProxies = Type.Optional(Type.String({
+  pattern: '^[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*$',
+  description: 'comma-separated IP addresses or CIDRs of the proxies in front (e.g. 127.0.0.1,10.0.0.0/8); none by default'
+}))
 const Limits = {
   ALLOWED_ORIGINS: Type.Optional(Type.String({ pattern: '^https?://[^\\s,]+(,https?://[^\\s,]+)*$', description: 'comma-separated browser origins allowed to connect, e.g. https://chat.example.com' })),
-  MAX_CONNECTIONS_PER_USER: Type.Integer({ minimum: 1, default: 10, description: 'connections one user may hold on one server, at least 1' }),
+  MAX_CONNECTIONS_PER_USER: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_USER_LIMITS.maxConnections,
+    description: 'connections (plus unused allocations, on a registry) one user may hold, at least 1'
+  }),
   FRAME_RATE: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'frames per second a connection may send on average, above 0' }),
   FRAME_BURST: Type.Integer({ minimum: 1, default: 40, description: 'frames a connection may send in a burst, at least 1' }),
   MAX_CHANNELS_PER_CONNECTION: Type.Integer({ minimum: 1, default: 100, description: 'channels one connection may listen to, at least 1' }),
@@ -70,7 +83,10 @@ export const RegistryEnv = Type.Object({
   REDIS_URL: RedisUrl,
   TOKEN_SECRET: TokenSecret,
   ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: 600, description: '/allocate requests per client IP per window, 0 = no limit' }),
-  ALLOCATE_RATE_WINDOW_MS: Ms(60_000, 100),
+  ALLOCATE_USER_RATE_MAX: Type.Integer({ minimum: 0, default: DEFAULT_USER_LIMITS.allocateMax, description: '/allocate requests per user per window, 0 = no limit' }),
+  ALLOCATE_RATE_WINDOW_MS: Ms(DEFAULT_USER_LIMITS.windowMs, 100),
+  MAX_CONNECTIONS_PER_USER: Limits.MAX_CONNECTIONS_PER_USER,
+  TRUSTED_PROXIES: TrustedProxies,
   ALLOWED_ORIGINS: Limits.ALLOWED_ORIGINS,
   ADMIN_TOKEN: AdminToken
 })
@@ -110,6 +126,7 @@ export const StandaloneEnv = Type.Object({
   ...Jwt,
   ...Tls,
   ...Limits,
+  TRUSTED_PROXIES: TrustedProxies,
   CAPACITY: SocketEnv.properties.CAPACITY,
   MAX_PAYLOAD: SocketEnv.properties.MAX_PAYLOAD,
   ...History,
@@ -154,12 +171,28 @@ export function readEnv<T extends TProperties> (schema: TObject<T>, env: Env): S
     problems.push("  JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when AUTH_MODE is 'jwt' (or set AUTH_MODE=dev for demos)")
   }
   if ((value.TLS_CERT === undefined) !== (value.TLS_KEY === undefined)) problems.push('  TLS_CERT and TLS_KEY go together: set both or neither')
+  if (typeof value.TRUSTED_PROXIES === 'string' && !seen.has('TRUSTED_PROXIES')) {
+    const bad = trustedProxies(value.TRUSTED_PROXIES).filter((entry) => !isAddressOrCidr(entry))
+    if (bad.length > 0) problems.push(`  TRUSTED_PROXIES: not an IP address or CIDR: ${bad.join(', ')}`)
+  }
   for (const name of ['TLS_CERT', 'TLS_KEY', 'JWT_PUBLIC_KEY']) {
     const file = value[name]
     if (typeof file === 'string' && !seen.has(name) && !existsSync(file)) problems.push(`  ${name}: no such file: ${file}`)
   }
   if (problems.length > 0) throw new InvalidConfigError(problems.join('\n'))
   return value as Static<TObject<T>>
+}
+
+/** TRUSTED_PROXIES as the list Fastify's trustProxy takes (none: trust no proxy). */
+export function trustedProxies (value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',')
+}
+
+function isAddressOrCidr (entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
 }
 
 export function registryConfig (env: Env = process.env): RegistryConfig {

@@ -93,7 +93,7 @@ t.test('identity: jwt mode maps a verified bearer token to its sub', async (t) =
   const handle = await openStore(t, 'memory')
   const { app } = await startRegistry(t, handle, { auth: { mode: 'jwt', secret } })
   await handle.store.heartbeat(record('a'), 0)
-  const sign = createSigner({ key: secret })
+  const sign = createSigner({ key: secret, expiresIn: 60_000 })
   const allowed = await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${sign({ sub: 'alice' })}` } })
   t.equal(allowed.statusCode, 200)
   const verified = new TokenSigner(TOKEN_SECRET).verify(allowed.json().token, 'a')
@@ -102,7 +102,7 @@ t.test('identity: jwt mode maps a verified bearer token to its sub', async (t) =
   const refused: Array<[string, Record<string, string>]> = [
     ['no header', {}],
     ['not bearer', { authorization: 'Basic abc' }],
-    ['another key', { authorization: `Bearer ${createSigner({ key: 'other-secret-0123456789' })({ sub: 'alice' })}` }],
+    ['another key', { authorization: `Bearer ${createSigner({ key: 'other-secret-0123456789', expiresIn: 60_000 })({ sub: 'alice' })}` }],
     ['expired', { authorization: `Bearer ${createSigner({ key: secret, expiresIn: 1 })({ sub: 'alice', iat: 1 })}` }],
     ['no sub', { authorization: `Bearer ${sign({ name: 'alice' })}` }],
     ['bad sub', { authorization: `Bearer ${sign({ sub: 'alice smith' })}` }],

@@ -121,7 +121,10 @@ for (const backend of CLUSTER_BACKENDS) {
     await store.heartbeat(server('c', 3), 0)
     await store.heartbeat(server('d', 100, true), 0)
     const expiresAt = Date.now() + 30_000
-    const picks = await Promise.all(Array.from({ length: 20 }, async (_, i) => await store.reserve(3000, `n${i}`, expiresAt, i === 0 ? 'a' : '')))
+    const picks = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const result = await store.reserve({ aliveWithinMs: 3000, nonce: `n${i}`, expiresAt, user: `u${i}`, ...(i === 0 ? { exclude: 'a' } : {}) })
+      return result.status === 'reserved' ? result.server : null
+    }))
     const count = (id: string): number => picks.filter((p) => p?.id === id).length
     t.equal(picks[0]?.id !== 'a', true, 'exclude holds inside a batch')
     t.equal(count('d'), 0, 'a draining server gets nothing')
@@ -134,8 +137,9 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same([loads.get('a'), loads.get('b'), loads.get('c')], [10, 10, 3], 'every place is counted in the load at once')
     const reported = picks.filter((p) => p?.id === 'b').map((p) => p?.load)
     t.same(reported, [4, 5, 6, 7, 8, 9], 'each pick reports the load it saw, counting the batch\'s earlier picks')
-    t.equal(await store.claim('b', `n${picks.findIndex((p) => p?.id === 'b')}`), true, 'each nonce is a reservation the server can claim')
-    t.equal(await store.claim('b', 'n-unknown'), false)
+    const first = picks.findIndex((p) => p?.id === 'b')
+    t.equal(await store.claim('b', `n${first}`, `u${first}`), true, 'each nonce is a reservation the server can claim')
+    t.equal(await store.claim('b', 'n-unknown', 'u0'), false)
   })
 }
 

@@ -11,6 +11,7 @@ import { CLUSTER_PRIMARIES, DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS
 
 interface Service {
   command?: string[]
+  networks?: Record<string, { ipv4_address?: string }>
   environment?: Record<string, string>
   ports?: string[]
   volumes?: string[]
@@ -21,7 +22,11 @@ interface Service {
   profiles?: string[]
 }
 
-const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> }
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+  services: Record<string, Service>
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>
+  volumes?: Record<string, unknown>
+}
 const services = compose.services
 /** The Switchboard topology; optional extras (the monitoring profile) are checked in metrics-infra.test.ts. */
 const topology = Object.fromEntries(Object.entries(services).filter(([, service]) => service.profiles === undefined))
@@ -85,6 +90,37 @@ t.test('nginx runs the template the launcher fills', async (t) => {
   const actual = readFileSync('infra/compose/nginx.conf', 'utf8').split('\n').slice(1).join('\n')
   t.equal(actual, expected, 'infra/compose/nginx.conf is the template with the compose values')
   t.ok(services.nginx?.volumes?.some((v) => v.startsWith('./infra/compose/nginx.conf:')), 'and compose mounts it')
+})
+
+t.test('registries believe X-Forwarded-For from nginx alone, and nginx sets it to the client address', async (t) => {
+  const address = services.nginx?.networks?.default?.ipv4_address ?? ''
+  t.match(address, /^172\.28\.0\.\d+$/, 'nginx has a fixed address')
+  t.equal(compose.networks?.default?.ipam?.config?.[0]?.subnet, '172.28.0.0/24', 'on the default network, whose subnet is fixed')
+  for (const [name, service] of byRole('registry')) t.equal(service.environment?.TRUSTED_PROXIES, address, `${name} trusts exactly nginx`)
+  const template = readFileSync('infra/nginx/nginx.conf.template', 'utf8')
+  t.match(template, /proxy_set_header X-Forwarded-For \$remote_addr;/, 'set, not appended to')
+  t.notMatch(template, /proxy_add_x_forwarded_for/)
+})
+
+t.test('every Redis node and Sentinel keeps its data in a volume, with an append-only file', async (t) => {
+  for (const [name, service] of [...byRole('redis-master'), ...byRole('redis-replica')]) {
+    const mount = service.volumes?.find((v) => v.endsWith(':/etc/switchboard/redis.conf:ro')) ?? ''
+    const file = mount.split(':')[0] ?? ''
+    t.match(file, /^\.\/infra\/compose\/redis-(master|replica)\.conf$/, `${name} runs a compose config file`)
+    const conf = readFileSync(file, 'utf8')
+    t.match(conf, /^appendonly yes$/m, `${name}: AOF on`)
+    t.notMatch(conf, /^dir /m, `${name}: in the image's working folder, /data`)
+    t.match(conf, /^maxmemory-policy noeviction$/m, `${name}: refuses writes rather than evicting keys`)
+    t.ok(service.volumes?.includes(`${name}:/data`), `${name}: /data is a named volume`)
+    t.match(service.command?.join(' '), /\[ -f \/data\/redis\.conf \] \|\| cp/, `${name}: the config is copied on the first start only (Sentinel rewrites it)`)
+  }
+  t.match(readFileSync('infra/compose/redis-replica.conf', 'utf8'), /^replicaof redis-master 6379$/m)
+  for (const [name, service] of byRole('sentinel')) {
+    t.ok(service.volumes?.includes(`${name}:/data`), `${name}: its state survives a restart`)
+    t.match(service.command?.join(' '), /\[ -f \/data\/sentinel\.conf \] \|\|/, `${name}: its rewritten config is kept`)
+  }
+  t.match(readFileSync('infra/compose/redis-cluster-node.conf', 'utf8'), /^appendonly yes$/m, 'Redis Cluster nodes too')
+  t.match(readFileSync('infra/redis/redis.conf.template', 'utf8'), /^appendonly yes$/m, 'and the nodes of switchboard cluster up')
 })
 
 t.test('the redis-cluster profile: the launcher\'s Redis Cluster, and REDIS_URL points every component at it', async (t) => {

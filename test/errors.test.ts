@@ -14,6 +14,7 @@ t.test('each registered error has a code, a status code and a message', async (t
     OriginNotAllowedError: ['SB_ERR_ORIGIN_NOT_ALLOWED', 403],
     RateLimitedError: ['SB_ERR_RATE_LIMITED', 429],
     TooManyConnectionsError: ['SB_ERR_TOO_MANY_CONNECTIONS', 429],
+    TooManyAllocationsError: ['SB_ERR_TOO_MANY_ALLOCATIONS', 429],
     StoreUnavailableError: ['SB_ERR_STORE_UNAVAILABLE', 503],
     AdminDisabledError: ['SB_ERR_ADMIN_DISABLED', 404],
     UnknownServerError: ['SB_ERR_UNKNOWN_SERVER', 404],

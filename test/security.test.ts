@@ -21,15 +21,16 @@ t.test('JWTs: alg none, a wrong key, a wrong issuer are refused and nothing is c
   const handle = await openStore(t, 'redis')
   await startSocket(t, handle, 's1')
   const { app } = await startRegistry(t, handle, { auth: { mode: 'jwt', secret: JWT_SECRET, issuer: 'https://id.example.com' } })
-  const good = createSigner({ key: JWT_SECRET, iss: 'https://id.example.com' })({ sub: 'alice' })
+  const good = createSigner({ key: JWT_SECRET, iss: 'https://id.example.com', expiresIn: 60_000 })({ sub: 'alice' })
   t.equal((await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${good}` } })).statusCode, 200)
   await handle.store.heartbeat({ id: 's1', url: 'ws://x', capacity: 100, draining: false, startedAt: 0 }, 0)
   const before = await loadOf(handle.store, 's1')
-  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"alice","iss":"https://id.example.com"}').toString('base64url')}.`
+  const exp = Math.floor(Date.now() / 1000) + 60
+  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(`{"sub":"alice","iss":"https://id.example.com","exp":${exp}}`).toString('base64url')}.`
   const cases: Array<[string, string]> = [
     ['alg none', none],
-    ['another key', createSigner({ key: 'another-secret-entirely-0123456', iss: 'https://id.example.com' })({ sub: 'alice' })],
-    ['another issuer', createSigner({ key: JWT_SECRET, iss: 'https://evil.example.com' })({ sub: 'alice' })],
+    ['another key', createSigner({ key: 'another-secret-entirely-0123456', iss: 'https://id.example.com', expiresIn: 60_000 })({ sub: 'alice' })],
+    ['another issuer', createSigner({ key: JWT_SECRET, iss: 'https://evil.example.com', expiresIn: 60_000 })({ sub: 'alice' })],
     ['garbage', 'not.a.jwt']
   ]
   for (const [what, token] of cases) {
@@ -37,6 +38,27 @@ t.test('JWTs: alg none, a wrong key, a wrong issuer are refused and nothing is c
     t.equal(response.statusCode, 401, what)
   }
   t.equal(await loadOf(handle.store, 's1'), before, 'refusals reserve nothing')
+})
+
+t.test('JWTs must say when they expire, and not too far ahead (JWT_MAX_LIFETIME_MS, counted from now)', async (t) => {
+  const handle = await openStore(t, 'redis')
+  await startSocket(t, handle, 's1')
+  const { app } = await startRegistry(t, handle, { auth: { mode: 'jwt', secret: JWT_SECRET, maxLifetimeMs: 3600_000 } })
+  const status = async (token: string): Promise<{ status: number, body: { code?: string, message?: string } }> => {
+    const response = await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${token}` } })
+    return { status: response.statusCode, body: response.json() }
+  }
+  const before = await loadOf(handle.store, 's1')
+  const noExp = await status(createSigner({ key: JWT_SECRET })({ sub: 'alice' }))
+  t.equal(noExp.status, 401, 'a JWT without exp is refused')
+  t.match(noExp.body, { code: 'UNAUTHORIZED', message: /exp/ }, 'saying why')
+  const tooFar = await status(createSigner({ key: JWT_SECRET, expiresIn: 2 * 3600_000 })({ sub: 'alice' }))
+  t.equal(tooFar.status, 401, 'a JWT that expires in 2 h, when the maximum is 1 h, is refused')
+  t.match(tooFar.body, { code: 'UNAUTHORIZED', message: /lives too long/ })
+  const yearOld = createSigner({ key: JWT_SECRET })({ sub: 'alice', iat: Math.floor(Date.now() / 1000) - 365 * 86_400, exp: Math.floor(Date.now() / 1000) + 600 })
+  t.equal((await status(yearOld)).status, 200, 'what counts is the time left: a token issued a year ago that expires in 10 min passes')
+  t.equal((await status(createSigner({ key: JWT_SECRET, expiresIn: 3500_000 })({ sub: 'alice' }))).status, 200, 'within the maximum: accepted')
+  t.equal(await loadOf(handle.store, 's1'), (before ?? 0) + 2, 'the refusals reserved nothing')
 })
 
 t.test('JWTs signed with RS256, verified against the provider\'s JWKS', async (t) => {
@@ -53,12 +75,12 @@ t.test('JWTs signed with RS256, verified against the provider\'s JWKS', async (t
   await startSocket(t, handle, 's1')
   const { app } = await startRegistry(t, handle, { auth: { mode: 'jwt', jwksUrl: `${idpUrl}/keys.json` } })
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  const token = createSigner({ key: pem, algorithm: 'RS256', kid: 'k1' })({ sub: 'alice' })
+  const token = createSigner({ key: pem, algorithm: 'RS256', kid: 'k1', expiresIn: 60_000 })({ sub: 'alice' })
   t.equal((await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${token}` } })).statusCode, 200, 'a token the IdP signed')
   const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  const forged = createSigner({ key: otherKey, algorithm: 'RS256', kid: 'k1' })({ sub: 'alice' })
+  const forged = createSigner({ key: otherKey, algorithm: 'RS256', kid: 'k1', expiresIn: 60_000 })({ sub: 'alice' })
   t.equal((await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${forged}` } })).statusCode, 401, 'a token signed with another key')
-  const hsWithPublic = createSigner({ key: JSON.stringify(jwk), algorithm: 'HS256', kid: 'k1' })({ sub: 'alice' })
+  const hsWithPublic = createSigner({ key: JSON.stringify(jwk), algorithm: 'HS256', kid: 'k1', expiresIn: 60_000 })({ sub: 'alice' })
   t.equal((await app.inject({ url: '/allocate', headers: { authorization: `Bearer ${hsWithPublic}` } })).statusCode, 401, 'HS256 with the public key as secret (algorithm confusion)')
 })
 

@@ -4,7 +4,8 @@
 import t from 'tap'
 import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually, sleep } from './helpers/client.js'
-import type { AppendResult, Store } from '../plugins/store/index.js'
+import type { AppendResult, ServerStatus, Store } from '../plugins/store/index.js'
+import type { ReserveResult } from '../plugins/store/types.js'
 import { compareOffsets } from '../plugins/store/types.js'
 
 function offsetOf (result: AppendResult): string {
@@ -14,6 +15,12 @@ function offsetOf (result: AppendResult): string {
 
 async function put (store: Store, channel: string, n: number): Promise<string> {
   return offsetOf(await store.append({ channel, framePrefix: `{"n":${n},"epoch":"`, sender: 'alice' }))
+}
+
+/** One reservation for user u (no budget): the server it got, or null. */
+async function reserve (store: Store, aliveWithinMs: number, nonce: string, expiresAt: number, exclude?: string): Promise<ServerStatus | null> {
+  const result = await store.reserve({ aliveWithinMs, nonce, expiresAt, user: 'u', ...(exclude !== undefined ? { exclude } : {}) })
+  return result.status === 'reserved' ? result.server : null
 }
 
 const server = (id: string, extra: Partial<{ capacity: number, draining: boolean, url: string }> = {}) =>
@@ -126,7 +133,7 @@ for (const backend of CLUSTER_BACKENDS) {
     const { store } = await openStore(t, backend)
     await store.ping()
     t.same(await store.listServers(), [])
-    t.equal(await store.reserve(5000, 'n0', Date.now() + 30_000), null)
+    t.equal(await reserve(store, 5000, 'n0', Date.now() + 30_000), null)
 
     t.same(await store.heartbeat(server('a'), 3), { readmitted: true, drainRequested: false }, 'the first heartbeat admits')
     t.equal((await store.heartbeat(server('b'), 1)).readmitted, true)
@@ -137,15 +144,15 @@ for (const backend of CLUSTER_BACKENDS) {
 
     // Reservations count at once, so back-to-back allocations spread out.
     const expires = Date.now() + 30_000
-    t.match(await store.reserve(5000, 'n1', expires), { id: 'b', load: 1, url: 'ws://h/b' })
-    t.match(await store.reserve(5000, 'n2', expires), { id: 'b', load: 2 })
-    t.match(await store.reserve(5000, 'n3', expires), { id: 'a', load: 3 }, 'a and b tie at 3: the first by id')
-    t.match(await store.reserve(5000, 'n4', expires, 'b'), { id: 'a', load: 4 }, 'exclude is never picked')
+    t.match(await reserve(store, 5000, 'n1', expires), { id: 'b', load: 1, url: 'ws://h/b' })
+    t.match(await reserve(store, 5000, 'n2', expires), { id: 'b', load: 2 })
+    t.match(await reserve(store, 5000, 'n3', expires), { id: 'a', load: 3 }, 'a and b tie at 3: the first by id')
+    t.match(await reserve(store, 5000, 'n4', expires, 'b'), { id: 'a', load: 4 }, 'exclude is never picked')
     t.match(await store.listServers(), [{ id: 'b', load: 3 }, { id: 'a', load: 5 }])
 
-    t.equal(await store.claim('b', 'n1'), true, 'a reservation is claimed once')
-    t.equal(await store.claim('b', 'n1'), false, 'and only once')
-    t.equal(await store.claim('b', 'n3'), false, 'a reservation of another server is not claimable here')
+    t.equal(await store.claim('b', 'n1', 'u'), true, 'a reservation is claimed once')
+    t.equal(await store.claim('b', 'n1', 'u'), false, 'and only once')
+    t.equal(await store.claim('b', 'n3', 'u'), false, 'a reservation of another server is not claimable here')
     // b: 1 connection + the claimed one connected (2) + one reservation left (n2).
     await store.heartbeat(server('b'), 2)
     t.equal((await store.listServers()).find((s) => s.id === 'b')?.load, 3, 'reconciled: connections plus open reservations')
@@ -154,9 +161,9 @@ for (const backend of CLUSTER_BACKENDS) {
     t.equal((await store.listServers()).find((s) => s.id === 'b')?.load, 3, 'drift is healed by the next heartbeat')
 
     await store.heartbeat(server('a', { draining: true }), 0)
-    t.match(await store.reserve(5000, 'n5', expires), { id: 'b' }, 'draining is skipped')
+    t.match(await reserve(store, 5000, 'n5', expires), { id: 'b' }, 'draining is skipped')
     await store.heartbeat(server('b', { capacity: 4 }), 2)
-    t.equal(await store.reserve(5000, 'n6', expires), null, 'at capacity is skipped')
+    t.equal(await reserve(store, 5000, 'n6', expires), null, 'at capacity is skipped')
 
     await store.deregister('a')
     await store.deregister('b')
@@ -169,7 +176,7 @@ for (const backend of CLUSTER_BACKENDS) {
     const { store } = await openStore(t, backend)
     t.equal(await store.requestDrain('a'), false, 'an unknown server cannot be asked to drain')
     await store.heartbeat({ ...server('a'), messagesPerSecond: 12.5 }, 4)
-    await store.reserve(5000, 'n1', Date.now() + 30_000)
+    await reserve(store, 5000, 'n1', Date.now() + 30_000)
     t.match(await store.listServers(), [{ id: 'a', load: 5, connections: 4, messagesPerSecond: 12.5, drainRequested: false }],
       'connections as reported; the load also counts the reservation')
     await store.heartbeat(server('a'), 4)
@@ -209,11 +216,71 @@ for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: expired reservations stop counting`, async (t) => {
     const { store } = await openStore(t, backend)
     await store.heartbeat(server('a'), 0)
-    await store.reserve(5000, 'old', Date.now() - 10_000) // expired long ago (past the grace)
-    await store.reserve(5000, 'new', Date.now() + 30_000)
+    await reserve(store, 5000, 'old', Date.now() - 10_000) // expired long ago (past the grace)
+    await reserve(store, 5000, 'new', Date.now() + 30_000)
     await store.heartbeat(server('a'), 0)
     t.equal((await store.listServers())[0]?.load, 1, 'only the live reservation counts')
-    t.equal(await store.claim('a', 'old'), false, 'an expired reservation cannot be claimed')
+    t.equal(await store.claim('a', 'old', 'u'), false, 'an expired reservation cannot be claimed')
+  })
+
+  t.test(`${backend}: what one user holds is capped across the fleet: connections plus unused reservations`, async (t) => {
+    const { store } = await openStore(t, backend)
+    await store.heartbeat(server('a'), 0)
+    await store.heartbeat(server('b'), 0)
+    const budget = { maxHolds: 3, rateMax: 0, rateWindowMs: 60_000 }
+    const expiresAt = Date.now() + 30_000
+    const ask = async (user: string, nonce: string, withBudget = true, expires = expiresAt): Promise<ReserveResult> =>
+      await store.reserve({ aliveWithinMs: 5000, nonce, expiresAt: expires, user, ...(withBudget ? { budget } : {}) })
+    const placed = [await ask('alice', 'a1'), await ask('alice', 'a2'), await ask('alice', 'a3')]
+    t.same(placed.map((r) => r.status), ['reserved', 'reserved', 'reserved'])
+    t.same(new Set(placed.map((r) => r.status === 'reserved' ? r.server.id : '')), new Set(['a', 'b']), 'on both servers')
+    const over = await ask('alice', 'a4')
+    t.equal(over.status, 'over_cap', 'a fourth is refused, whichever server has room')
+    t.ok(over.status === 'over_cap' && over.retryAfterMs > 25_000 && over.retryAfterMs <= 35_000 + 1000,
+      `until the oldest reservation stops counting (${over.status === 'over_cap' ? over.retryAfterMs : ''} ms)`)
+    t.equal((await ask('bob', 'b1')).status, 'reserved', 'another user is not affected')
+    t.equal((await store.listServers()).reduce((sum, s) => sum + s.load, 0), 4, 'the refusal reserved nothing')
+
+    const on = (r: ReserveResult | undefined): string => r?.status === 'reserved' ? r.server.id : ''
+    t.equal(await store.claim(on(placed[0]), 'a1', 'alice'), true)
+    t.equal((await ask('alice', 'a5')).status, 'over_cap', 'a connection counts as much as the reservation it used')
+    await store.release(on(placed[0]), 'a1', 'alice')
+    t.equal((await ask('alice', 'a6')).status, 'reserved', 'its close frees the place')
+    t.equal((await ask('alice', 'moved', false)).status, 'reserved', 'without a budget (a drain moving a client) the cap does not refuse')
+
+    await store.heartbeat(server('c'), 0)
+    const carol = await Promise.all([1, 2, 3, 4, 5].map(async (n) => await store.reserve({ aliveWithinMs: 5000, nonce: `c${n}`, expiresAt, user: 'carol', budget: { ...budget, maxHolds: 2 } })))
+    t.same(carol.map((r) => r.status), ['reserved', 'reserved', 'over_cap', 'over_cap', 'over_cap'], 'in one batch too')
+    const cOn = on(carol[0])
+    t.equal(await store.claim(cOn, 'c1', 'carol'), true)
+    await store.deregister(cOn)
+    await store.deregister(on(carol[1]))
+    t.equal((await store.reserve({ aliveWithinMs: 5000, nonce: 'c6', expiresAt, user: 'carol', budget })).status, 'reserved',
+      'the connections and reservations of servers that left the fleet no longer count')
+
+    t.equal((await ask('dave', 'old', true, Date.now() - 10_000)).status, 'reserved')
+    for (const n of [1, 2, 3]) t.equal((await ask('dave', `d${n}`)).status, 'reserved', `dave ${n}: an expired reservation does not count`)
+  })
+
+  t.test(`${backend}: allocations per user per window, and rate counters`, async (t) => {
+    const { store } = await openStore(t, backend)
+    await store.heartbeat(server('a', { capacity: 100 }), 0)
+    const budget = { maxHolds: 0, rateMax: 2, rateWindowMs: 60_000 }
+    const ask = async (user: string, nonce: string): Promise<ReserveResult> =>
+      await store.reserve({ aliveWithinMs: 5000, nonce, expiresAt: Date.now() + 30_000, user, budget })
+    t.same([(await ask('eve', 'e1')).status, (await ask('eve', 'e2')).status], ['reserved', 'reserved'])
+    const refused = await ask('eve', 'e3')
+    t.equal(refused.status, 'rate_limited')
+    t.ok(refused.status === 'rate_limited' && refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000, 'with the rest of the window')
+    t.equal((await ask('frank', 'f1')).status, 'reserved', 'per user')
+
+    const first = await store.rateHit('x:2', 300)
+    t.equal(first.count, 1, 'a rate counter starts at 1')
+    t.ok(first.resetInMs > 0 && first.resetInMs <= 300, 'and says when its window ends')
+    t.equal((await store.rateHit('x:2', 300)).count, 2, 'the same bucket counts on')
+    t.equal((await store.rateHit('x:3', 300)).count, 1, 'another bucket apart')
+    await sleep(400)
+    t.equal((await store.rateHit('x:2', 300)).count, 1, 'a new window starts from 1')
   })
 
   t.test(`${backend}: stale servers are evicted, idempotently, with their presence`, async (t) => {

@@ -18,8 +18,11 @@ export interface AllocateResult {
   readonly non2xx: number
 }
 
-async function cannon (url: string, durationSec: number): Promise<AllocateResult> {
-  const result = await autocannon({ url, connections: 50, duration: durationSec })
+/** `path`: the same for every request, or (for /allocate) made per request: one user each, as real traffic (a user may hold 10 places). */
+async function cannon (url: string, durationSec: number, path?: () => string): Promise<AllocateResult> {
+  const result = await autocannon({
+    url, connections: 50, duration: durationSec, ...(path !== undefined ? { requests: [{ setupRequest: (request) => ({ ...request, path: path() }) }] } : {})
+  })
   return {
     requestsPerSecond: round(result.requests.average),
     p99Ms: round(result.latency.p99, 2),
@@ -43,7 +46,9 @@ export async function allocateScenario (durationSec: number): Promise<{ switchbo
   try {
     const bare = await startNode('dist/bench/peers/bare/server.js', [], {})
     stops.push(bare.stop)
-    const switchboard = await cannon(`${system.registryUrl}/allocate?user=bench`, durationSec)
+    let user = 0
+    const newUser = (): string => `/allocate?user=bench-${user++}`
+    const switchboard = await cannon(`${system.registryUrl}/allocate`, durationSec, newUser)
     const bareResult = await cannon(`http://127.0.0.1:${bare.port}/bare`, durationSec)
     // The scaled-out tier: a second registry on the same Redis, both behind nginx.
     const second = await startNode('dist/servers/cli.js', ['registry'], switchboardEnv(system.redis.url))
@@ -52,7 +57,7 @@ export async function allocateScenario (durationSec: number): Promise<{ switchbo
     // counts the reset as an error; a real client sees "Connection: close" and reconnects.
     const nginx = await startNginx([Number(new URL(system.registryUrl).port), second.port], { keepaliveRequests: 1_000_000 })
     stops.push(nginx.stop)
-    const nginxResult = await cannon(`${nginx.url}/allocate?user=bench`, durationSec)
+    const nginxResult = await cannon(`${nginx.url}/allocate`, durationSec, newUser)
     return { switchboard, bare: bareResult, nginx: nginxResult }
   } finally {
     clearInterval(beating)

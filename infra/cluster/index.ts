@@ -28,7 +28,7 @@ export const DEFAULT_REGISTRIES = 2
 export const DEFAULT_SOCKETS = 3
 /** What each Switchboard role is configured with, besides PORT. */
 export const ENV_BY_ROLE = {
-  registry: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'AUTH_MODE', 'ADMIN_TOKEN'],
+  registry: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'AUTH_MODE', 'ADMIN_TOKEN', 'TRUSTED_PROXIES'],
   socket: ['REDIS_URL', 'TOKEN_SECRET', 'HOST', 'LOG_LEVEL', 'SERVER_ID', 'PUBLIC_URL', 'ADMIN_TOKEN'],
   health: ['REDIS_URL', 'HOST', 'LOG_LEVEL']
 } as const
@@ -175,7 +175,9 @@ export async function up (options: UpOptions): Promise<ClusterFile> {
     const registryPorts: number[] = []
     for (let n = 1; n <= (options.registries ?? DEFAULT_REGISTRIES); n++) {
       await step(`registry ${n}`, async () => {
-        const port = await node('registry', `registry-${n}`, 'registry', { AUTH_MODE: 'dev', ADMIN_TOKEN: adminToken }, (p) => `http://127.0.0.1:${p}`)
+        // nginx runs on this machine: its X-Forwarded-For (the client's address) is the one to believe.
+        const env = { AUTH_MODE: 'dev', ADMIN_TOKEN: adminToken, TRUSTED_PROXIES: '127.0.0.1' }
+        const port = await node('registry', `registry-${n}`, 'registry', env, (p) => `http://127.0.0.1:${p}`)
         registryPorts.push(port)
         await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 15_000, `registry ${n}`)
       })

@@ -54,11 +54,19 @@ export interface RedisServer {
   stop (): Promise<void>
 }
 
-/** Starts a redis-server; `args` are extra command-line options (e.g. ['--replicaof', …]). */
-export async function startRedisServer (args: string[] = []): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /** a config file to run (its persistence settings are kept); without one nothing is written to disk */
+  readonly config?: string
+  /** this port rather than a free one (to restart a node where its replicas expect it) */
+  readonly port?: number
+}
+
+/** Starts a redis-server; `args` are extra command-line options (e.g. ['--replicaof', …]), which override the config file's. */
+export async function startRedisServer (args: string[] = [], options: RedisServerOptions = {}): Promise<RedisServer> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], {
+    const port = options.port ?? await freePort()
+    const persistence = options.config === undefined ? ['--save', '', '--appendonly', 'no'] : []
+    const child = spawn('redis-server', [...(options.config === undefined ? [] : [options.config]), '--port', String(port), '--bind', '127.0.0.1', ...persistence, ...args], {
       stdio: ['ignore', 'pipe', 'pipe']
     })
     killOnExit(child)
@@ -67,7 +75,7 @@ export async function startRedisServer (args: string[] = []): Promise<RedisServe
     const ready = await waitForPing(port, child)
     if (!ready) {
       child.kill('SIGKILL')
-      if (/Address already in use/.test(output)) continue
+      if (/Address already in use/.test(output) && options.port === undefined) continue
       throw new Error(`redis-server did not start:\n${output}`)
     }
     const stop = async (): Promise<void> => {

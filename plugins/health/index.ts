@@ -4,6 +4,11 @@
  * set, the alive set, their record and reservations) and forgets their
  * presence. Eviction is one idempotent script, so several checkers can run.
  * (A server whose relay is deaf stops heartbeating itself: see socket/probe.ts.)
+ * A full Redis (maxmemory) does not make every heartbeat stale: the fleet scripts
+ * run with `allow-oom` (store/scripts.ts). So there is no guard here that stops
+ * evicting when every server goes stale at once: it could not tell a dead fleet
+ * from a refusing store, and allocation reads the same heartbeats anyway. After
+ * an outage of the checker's own Redis, servers get one timeout to heartbeat again.
  */
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'

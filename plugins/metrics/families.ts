@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client'
 import { TalliedHistogram } from './tallied-histogram.js'
 
 /** How an `/allocate` request ended. */
-export const ALLOCATION_OUTCOMES = ['ok', 'no_capacity', 'unauthorized', 'rate_limited', 'store_unavailable', 'error'] as const
+export const ALLOCATION_OUTCOMES = ['ok', 'no_capacity', 'unauthorized', 'rate_limited', 'too_many_allocations', 'store_unavailable', 'error'] as const
 export type AllocationOutcome = typeof ALLOCATION_OUTCOMES[number]
 
 /** What was refused for going too fast: a websocket frame, or an `/allocate` request. */

@@ -4,10 +4,13 @@
  * once (so a storm of concurrent allocations spreads out instead of piling
  * onto the server that looked emptiest), and the token's nonce names it: the
  * socket server claims it on connect, so each token connects once.
- * Used by `GET /allocate`, and by a draining socket server moving its clients.
+ * With a per-user budget (the registry's), the same atomic step refuses a user
+ * who already holds too much of the fleet or asks too often.
+ * Used by `GET /allocate`, and by a draining socket server moving its clients
+ * (without a budget: the connections it moves are already counted).
  */
-import { NoCapacityError, StoreUnavailableError } from '../errors.js'
-import type { Store } from '../store/types.js'
+import { NoCapacityError, RateLimitedError, StoreUnavailableError, TooManyAllocationsError } from '../errors.js'
+import type { Store, UserBudget } from '../store/types.js'
 import { MAX_TOKEN_TTL_MS, newNonce } from '../token/index.js'
 import type { TokenSigner } from '../token/index.js'
 
@@ -24,6 +27,13 @@ export interface AllocatorOptions {
   readonly tokenTtlMs: number
   /** a server whose last heartbeat is older than this is not offered */
   readonly heartbeatTimeoutMs: number
+  /** what one user may hold and ask for, fleet-wide; absent = no limit */
+  readonly budget?: UserBudget
+}
+
+/** A refusal that says when to come back: the registry sends it as `Retry-After`. */
+export interface RetryHint {
+  readonly retryAfterMs?: number
 }
 
 export class Allocator {
@@ -35,21 +45,34 @@ export class Allocator {
 
   /**
    * `exclude`: a server not to pick (the one a client is being moved off).
-   * Throws NoCapacityError when no server is eligible, StoreUnavailableError when the store fails.
+   * Throws NoCapacityError when no server is eligible, StoreUnavailableError when the store fails,
+   * TooManyAllocationsError or RateLimitedError (with a RetryHint) when the user is over their budget.
    */
   async allocate (user: string, exclude?: string): Promise<Allocation> {
-    const { store, signer, tokenTtlMs, heartbeatTimeoutMs } = this.#options
+    const { store, signer, tokenTtlMs, heartbeatTimeoutMs, budget } = this.#options
     const now = Date.now()
     const nonce = newNonce()
     const expiresAt = now + Math.min(tokenTtlMs, MAX_TOKEN_TTL_MS)
-    let server
+    let result
     try {
-      server = await store.reserve(heartbeatTimeoutMs, nonce, expiresAt, exclude)
+      result = await store.reserve({
+        aliveWithinMs: heartbeatTimeoutMs, nonce, expiresAt, user, ...(exclude !== undefined ? { exclude } : {}), ...(budget !== undefined ? { budget } : {})
+      })
     } catch (err) {
       throw new StoreUnavailableError((err as Error).message, { cause: err })
     }
-    if (server === null) throw new NoCapacityError()
-    const { token } = signer.sign(user, server.id, tokenTtlMs, now, nonce)
-    return { url: server.url, token, server: server.id, expiresAt }
+    switch (result.status) {
+      case 'reserved': {
+        const { token } = signer.sign(user, result.server.id, tokenTtlMs, now, nonce)
+        return { url: result.server.url, token, server: result.server.id, expiresAt }
+      }
+      case 'no_capacity': throw new NoCapacityError()
+      case 'over_cap': throw hinted(new TooManyAllocationsError(String(budget?.maxHolds)), result.retryAfterMs)
+      case 'rate_limited': throw hinted(new RateLimitedError(`${Math.ceil(result.retryAfterMs / 1000)} s`), result.retryAfterMs)
+    }
   }
+}
+
+function hinted<E extends Error> (err: E, retryAfterMs: number): E & RetryHint {
+  return retryAfterMs > 0 ? Object.assign(err, { retryAfterMs }) : err
 }

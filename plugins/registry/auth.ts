@@ -5,6 +5,10 @@
  * token from the host application's identity provider; `sub` is the user),
  * verified with fast-jwt against a shared secret (HS*), a public key (RS*,
  * ES*) or the provider's JWKS. `alg: none` is never accepted.
+ * A JWT must say when it expires (`exp`), and not too far ahead: a stolen token
+ * is worth what is left of its life, so what is checked is the time from now to
+ * `exp` (at most `maxLifetimeMs`), which needs no `iat` and bounds every token
+ * however long ago it was issued.
  */
 import { createVerifier } from 'fast-jwt'
 import type { DecodedJwt } from 'fast-jwt'
@@ -24,7 +28,12 @@ export interface JwtOptions {
   readonly jwksUrl?: string
   readonly issuer?: string
   readonly audience?: string
+  /** the latest `exp` accepted, as ms from now (default DEFAULT_JWT_MAX_LIFETIME_MS, 24 h) */
+  readonly maxLifetimeMs?: number
 }
+
+/** The one default of JWT_MAX_LIFETIME_MS / `maxLifetimeMs`: what common identity providers issue (1 h to 24 h) passes. */
+export const DEFAULT_JWT_MAX_LIFETIME_MS = 24 * 3600_000
 
 export type AuthOptions =
   | { readonly mode: 'dev' }
@@ -43,6 +52,7 @@ type Verify = (token: string) => unknown
 
 function verifier (options: JwtOptions): Verify {
   const claims = {
+    requiredClaims: ['exp'],
     ...(options.issuer !== undefined ? { allowedIss: options.issuer } : {}),
     ...(options.audience !== undefined ? { allowedAud: options.audience } : {})
   }
@@ -62,14 +72,20 @@ function verifier (options: JwtOptions): Verify {
 
 export function jwtAuthenticate (options: JwtOptions): Authenticate {
   const verify = verifier(options)
+  const maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_JWT_MAX_LIFETIME_MS
   return async (request) => {
     const header = request.headers.authorization
     if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError('expected Authorization: Bearer <jwt>')
-    let claims: { sub?: unknown }
+    let claims: { sub?: unknown, exp?: unknown }
     try {
-      claims = await verify(header.slice('Bearer '.length).trim()) as { sub?: unknown }
+      claims = await verify(header.slice('Bearer '.length).trim()) as { sub?: unknown, exp?: unknown }
     } catch (err) {
-      throw new UnauthorizedError(`invalid bearer token (${(err as { code?: string }).code ?? 'invalid'})`)
+      const { code = 'invalid', message = '' } = err as { code?: string, message?: string }
+      throw new UnauthorizedError(`invalid bearer token (${code}${code === 'FAST_JWT_MISSING_REQUIRED_CLAIM' ? `: ${message}` : ''})`)
+    }
+    // fast-jwt has checked that exp is there, a number, and not past.
+    if (typeof claims.exp !== 'number' || claims.exp * 1000 - Date.now() > maxLifetimeMs) {
+      throw new UnauthorizedError(`bearer token lives too long (exp more than ${Math.round(maxLifetimeMs / 1000)} s ahead)`)
     }
     if (typeof claims.sub !== 'string' || !isName(claims.sub)) throw new UnauthorizedError('token sub must be 1-64 characters of [A-Za-z0-9_.-]')
     return claims.sub

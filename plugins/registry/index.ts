@@ -18,13 +18,19 @@ import { allocationMeter } from './meter.js'
 import { useJsonErrors } from '../http-errors.js'
 import { MAX_TOKEN_TTL_MS, TokenSigner } from '../token/index.js'
 import { Allocator } from './allocate.js'
+import type { RetryHint } from './allocate.js'
 import { authenticator } from './auth.js'
+import { DEFAULT_USER_LIMITS } from './limits.js'
+import type { UserLimits } from './limits.js'
+import { rateLimitStore } from './rate-store.js'
 import type { Authenticate, AuthOptions } from './auth.js'
 import { AllocateQuery, Allocation, ErrorBody, HealthBody, ServersBody } from './schemas.js'
 
 export { Allocator } from './allocate.js'
 export type { Allocation } from './allocate.js'
 export type { Authenticate, AuthOptions, JwtOptions } from './auth.js'
+export { DEFAULT_USER_LIMITS } from './limits.js'
+export type { UserLimits } from './limits.js'
 
 export interface SwitchboardRegistryOptions {
   /** HMAC secret shared with the socket servers (at least 16 characters) */
@@ -41,9 +47,16 @@ export interface SwitchboardRegistryOptions {
   readonly retryAfterSeconds?: number
   /**
    * `/allocate` requests per client IP per window (default 60 a minute; false = off).
-   * Counted in Redis when switchboard-redis is registered, so the limit holds across registries.
+   * Counted in the store (on Redis, across registries). The client IP is Fastify's `request.ip`:
+   * behind a proxy, list the proxy in Fastify's `trustProxy` (and only it), or every client picks its own IP.
    */
   readonly allocateRateLimit?: { readonly max: number, readonly timeWindowMs: number } | false
+  /**
+   * What one user may take from the fleet, checked in the store atomically with each reservation
+   * (fleet-wide on Redis): connections plus unused allocations, and `/allocate` requests per window
+   * (see UserLimits for the defaults). false = no per-user limit.
+   */
+  readonly userLimits?: Partial<UserLimits> | false
   /**
    * Browser origins whose pages may call the registry from another origin (CORS), e.g.
    * `['https://chat.example.com']`. Without it no CORS headers are sent: only pages served from the
@@ -56,7 +69,12 @@ const NumericOptions = Type.Object({
   tokenSecret: Type.String({ minLength: 16 }),
   tokenTtlMs: Type.Integer({ minimum: 1000, maximum: MAX_TOKEN_TTL_MS }),
   heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
-  retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600 })
+  retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+  userLimits: Type.Union([Type.Literal(false), Type.Object({
+    maxConnections: Type.Integer({ minimum: 1 }),
+    allocateMax: Type.Integer({ minimum: 0 }),
+    windowMs: Type.Integer({ minimum: 1 })
+  })])
 })
 const checkOptions = TypeCompiler.Compile(NumericOptions)
 type Resolved = Static<typeof NumericOptions> & { readonly authenticate: Authenticate }
@@ -76,7 +94,8 @@ function resolve (options: SwitchboardRegistryOptions): Resolved {
     tokenSecret: options.tokenSecret,
     tokenTtlMs: options.tokenTtlMs ?? 30_000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
-    retryAfterSeconds: options.retryAfterSeconds ?? 1
+    retryAfterSeconds: options.retryAfterSeconds ?? 1,
+    userLimits: options.userLimits === false ? false as const : { ...DEFAULT_USER_LIMITS, ...options.userLimits }
   }
   const error = checkOptions.Errors(numeric).First()
   if (error !== undefined) throw new InvalidOptionsError('switchboard-registry', `${error.path.slice(1)} ${error.message}`)
@@ -89,6 +108,10 @@ function resolve (options: SwitchboardRegistryOptions): Resolved {
         throw new InvalidOptionsError('switchboard-registry', 'jwt auth needs secret, publicKey or jwksUrl')
       }
       if (secret !== undefined && secret.length < 16) throw new InvalidOptionsError('switchboard-registry', 'auth.secret (the JWT secret) must be at least 16 characters')
+      const { maxLifetimeMs } = options.auth
+      if (maxLifetimeMs !== undefined && (!Number.isInteger(maxLifetimeMs) || maxLifetimeMs < 1000)) {
+        throw new InvalidOptionsError('switchboard-registry', 'auth.maxLifetimeMs must be a whole number of ms, at least 1000')
+      }
     }
     authenticate = authenticator(options.auth)
   } else if (typeof authenticate !== 'function') {
@@ -100,11 +123,15 @@ function resolve (options: SwitchboardRegistryOptions): Resolved {
 async function switchboardRegistry (fastify: FastifyInstance, options: SwitchboardRegistryOptions): Promise<void> {
   const config = resolve(options)
   const store = fastify.switchboardStore
+  const { userLimits } = config
   const allocator = new Allocator({
     store,
     signer: new TokenSigner(config.tokenSecret),
     tokenTtlMs: config.tokenTtlMs,
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    ...(userLimits !== false
+      ? { budget: { maxHolds: userLimits.maxConnections, rateMax: userLimits.allocateMax, rateWindowMs: userLimits.windowMs } }
+      : {})
   })
   fastify.decorate('switchboardRegistry', { allocator })
   const meter = allocationMeter(fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined)
@@ -136,11 +163,8 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
     if (rateLimit !== false) {
       await routes.register(fastifyRateLimit, {
         global: false,
-        ...(fastify.hasDecorator('switchboardRedis') ? { redis: fastify.switchboardRedis.client, nameSpace: 'sb-rl-allocate:' } : {}),
-        errorResponseBuilder: (_request, context) => {
-          meter.rateLimited()
-          return new RateLimitedError(context.after)
-        }
+        store: rateLimitStore(store, 'allocate:ip', rateLimit.timeWindowMs),
+        errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
       })
     }
     const app = routes.withTypeProvider<TypeBoxTypeProvider>()
@@ -150,20 +174,23 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
       schema: {
         querystring: AllocateQuery,
         response: { 200: Allocation, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody }
-      }
-    }, async (request, reply) => {
-      try {
-        const allocation = await allocator.allocate(await config.authenticate(request))
-        meter.allocated()
-        return allocation
-      } catch (err) {
+      },
+      // Every refusal, whichever step made it (the per-IP limit's hook, identity, the reservation): counted, and told when to come back.
+      onError: async (_request, reply, err) => {
+        if ((err as { validation?: unknown }).validation !== undefined) return
         meter.failed(err)
-        if (err instanceof NoCapacityError || err instanceof StoreUnavailableError) {
+        const hint = (err as RetryHint).retryAfterMs
+        if (hint !== undefined) {
+          reply.header('retry-after', String(Math.max(1, Math.ceil(hint / 1000))))
+        } else if (err instanceof NoCapacityError || err instanceof StoreUnavailableError) {
           const base = config.retryAfterSeconds
           reply.header('retry-after', String(base + Math.floor(Math.random() * (base + 1))))
         }
-        throw err
       }
+    }, async (request) => {
+      const allocation = await allocator.allocate(await config.authenticate(request))
+      meter.allocated()
+      return allocation
     })
 
     app.get('/servers', { schema: { response: { 200: ServersBody } } }, async () => {

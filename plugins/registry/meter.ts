@@ -1,25 +1,25 @@
 /**
  * What the registry records into switchboard-metrics: each `/allocate` by
- * outcome, and the requests its rate limit refused. Without the metrics
+ * outcome, and the requests its rate limits refused. Without the metrics
  * plugin every call is a no-op.
  */
-import { NoCapacityError, StoreUnavailableError } from '../errors.js'
+import { NoCapacityError, RateLimitedError, StoreUnavailableError, TooManyAllocationsError } from '../errors.js'
 import type { AllocationOutcome, SwitchboardMetrics } from '../metrics/index.js'
 
 export interface AllocationMeter {
   allocated (): void
-  /** `/allocate` failed with `err` */
+  /** `/allocate` failed with `err` (a refusal of the per-IP or per-user rate limit included) */
   failed (err: unknown): void
-  /** the per-IP rate limit refused an `/allocate` */
-  rateLimited (): void
 }
 
 const noop = (): void => {}
-const NO_METER: AllocationMeter = { allocated: noop, failed: noop, rateLimited: noop }
+const NO_METER: AllocationMeter = { allocated: noop, failed: noop }
 
 export function outcomeOf (err: unknown): AllocationOutcome {
   if (err instanceof NoCapacityError) return 'no_capacity'
   if (err instanceof StoreUnavailableError) return 'store_unavailable'
+  if (err instanceof RateLimitedError) return 'rate_limited'
+  if (err instanceof TooManyAllocationsError) return 'too_many_allocations'
   // An authenticate() of the host app may throw its own 401s.
   if ((err as { statusCode?: unknown } | null)?.statusCode === 401) return 'unauthorized'
   return 'error'
@@ -31,10 +31,10 @@ export function allocationMeter (metrics: SwitchboardMetrics | undefined): Alloc
   const ok = allocations.labels('ok') // bound once: labels() per call costs more than the increment
   return {
     allocated: () => { ok.inc() },
-    failed: (err) => { allocations.labels(outcomeOf(err)).inc() },
-    rateLimited: () => {
-      allocations.labels('rate_limited').inc()
-      rateLimited.labels('allocate').inc()
+    failed: (err) => {
+      const outcome = outcomeOf(err)
+      allocations.labels(outcome).inc()
+      if (outcome === 'rate_limited') rateLimited.labels('allocate').inc()
     }
   }
 }

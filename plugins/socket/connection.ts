@@ -22,6 +22,7 @@ import type { ConnectionLimits } from './limits.js'
 import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
 import { parseFrame } from './protocol.js'
+import { isStoreFull } from '../store/full.js'
 import type {
   ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeFrame,
   UnsubscribeFrame
@@ -402,7 +403,8 @@ export class Connection implements Listener {
       return
     }
     this.#context.log.warn({ err, user: this.user }, 'request failed')
-    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, 'the request could not be completed; retry it (with the same mid)', id))
+    const reason = isStoreFull(err) ? 'the store (Redis) is full; retry it later (with the same mid)' : 'the request could not be completed; retry it (with the same mid)'
+    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, reason, id))
   }
 
   #reject (error: FrameError): void {

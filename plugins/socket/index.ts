@@ -102,11 +102,21 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   }
   const allowedOrigins = config.allowedOrigins === undefined ? undefined : new Set(config.allowedOrigins)
   const connections = new Set<Connection>()
-  /** reservation nonce → when it was claimed, until its connection opens (or the upgrade is given up on) */
-  const upgrading = new Map<string, number>()
+  /** each open connection's reservation nonce: its user's hold in the store is released when it closes */
+  const nonces = new WeakMap<Connection, string>()
+  /** reservation nonce → who claimed it and when, until its connection opens (or the upgrade is given up on) */
+  const upgrading = new Map<string, { readonly user: string, readonly claimedAt: number }>()
+  const release = (nonce: string, user: string): void => {
+    store.release(config.serverId, nonce, user).catch((err: unknown) => log.warn({ err }, 'load accounting failed'))
+  }
   const countUpgrading = (): number => {
     const oldest = Date.now() - UPGRADE_GRACE_MS
-    for (const [nonce, claimedAt] of upgrading) if (claimedAt < oldest) upgrading.delete(nonce)
+    for (const [nonce, { user, claimedAt }] of upgrading) {
+      if (claimedAt >= oldest) continue
+      // Claimed, never opened: its place (and its user's hold) must not stay taken.
+      upgrading.delete(nonce)
+      release(nonce, user)
+    }
     return upgrading.size
   }
   const lifecycle = new Lifecycle({
@@ -124,9 +134,6 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
   })
   let closing = false
-  const adjust = (delta: number): void => {
-    store.adjustLoad(config.serverId, delta).catch((err: unknown) => log.warn({ err, delta }, 'load accounting failed'))
-  }
 
   fastify.decorate('switchboardSocket', {
     serverId: config.serverId,
@@ -160,7 +167,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     mine?.delete(connection)
     if (mine?.size === 0) byUser.delete(connection.user)
     connection.release()
-    adjust(-1)
+    release(nonces.get(connection) ?? '', connection.user)
   }
 
   const closeAll = async (): Promise<void> => {
@@ -220,11 +227,11 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     // The allocation reserved (and counted) this place; using it up also makes the token single-use.
     // Counted as upgrading before the claim is sent: a heartbeat sent after it (same connection, so
     // executed after it) then counts this client exactly once, either here or as a reservation.
-    const nonce = result.claims.nonce
-    upgrading.set(nonce, Date.now())
+    const { nonce, user } = result.claims
+    upgrading.set(nonce, { user, claimedAt: Date.now() })
     let claimed = false
     try {
-      claimed = await store.claim(config.serverId, nonce)
+      claimed = await store.claim(config.serverId, nonce, user)
     } finally {
       if (!claimed) upgrading.delete(nonce)
     }
@@ -265,7 +272,9 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       socket.on('pong', onPong)
       connections.add(connection) // already counted in the load by its reservation
       meter.opened()
-      upgrading.delete(request.switchboardNonce ?? '')
+      const nonce = request.switchboardNonce ?? ''
+      nonces.set(connection, nonce)
+      upgrading.delete(nonce)
       let mine = byUser.get(user)
       if (mine === undefined) byUser.set(user, mine = new Set())
       mine.add(connection)

@@ -131,6 +131,8 @@ export class Lifecycle {
       presence.reannounce()
     }
     this.#admitted = true
+    // The store answers again: presence updates it refused meanwhile (a failover, a full Redis) are recorded now.
+    presence.retry().catch(() => {})
   }
 
   /**

@@ -7,6 +7,7 @@ import { NAME_PATTERN } from '../names.js'
 import type { AuthorizeJoin } from './connection.js'
 import type { DrainOptions } from './lifecycle.js'
 import { DEFAULT_CONNECTION_LIMITS } from './limits.js'
+import { DEFAULT_USER_LIMITS } from '../registry/limits.js'
 import type { ConnectionLimits } from './limits.js'
 
 export interface SwitchboardSocketOptions {
@@ -36,7 +37,7 @@ export interface SwitchboardSocketOptions {
   readonly drain?: DrainOptions
   /** browser origins allowed to connect (exact `scheme://host[:port]`); absent = any. Clients that send no Origin (not browsers) are always allowed */
   readonly allowedOrigins?: readonly string[]
-  /** connections one user may hold on this server (default 10) */
+  /** connections one user may hold on this server (default 10; the registry caps them fleet-wide too) */
   readonly maxConnectionsPerUser?: number
   /** per-connection limits: frame rate, channels, unsent bytes, ping/pong (see ConnectionLimits) */
   readonly limits?: Partial<ConnectionLimits>
@@ -82,7 +83,7 @@ export function resolveSocketOptions (options: SwitchboardSocketOptions): Resolv
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
     ...(options.adminToken !== undefined ? { adminToken: options.adminToken } : {}),
     ...(options.allowedOrigins !== undefined ? { allowedOrigins: [...options.allowedOrigins] } : {}),
-    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? DEFAULT_USER_LIMITS.maxConnections,
     limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits }
   }
   const error = checkOptions.Errors(resolved).First()

@@ -7,10 +7,10 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { finishFrame } from './append-batch.js'
-import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
+import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets, holdOf } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
-  QuotaBudget, Recovery, ServerRecord, ServerStatus, Store, StoreLimits
+  QuotaBudget, RateCount, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
 import { isDmChannel, userChannel } from '../names.js'
 
@@ -46,6 +46,10 @@ export class MemoryStore implements Store {
   readonly #components = new Map<ComponentRole, Map<string, { status: ComponentStatus, expiresAt: number }>>()
   /** server → reservation nonce → expiry */
   readonly #reservations = new Map<string, Map<string, number>>()
+  /** user → hold (`server|nonce`) → expiry of an unused reservation, or 0 for an open connection */
+  readonly #holds = new Map<string, Map<string, number>>()
+  /** rate-limit bucket → requests in the window, and when the window ends */
+  readonly #rates = new Map<string, { count: number, resetAt: number }>()
   readonly #history = new Map<string, History>()
   readonly #dedup = new Map<string, { offset: string, expiresAt: number }>()
   readonly #members = new Map<string, Set<string>>()
@@ -97,22 +101,45 @@ export class MemoryStore implements Store {
     if (load !== undefined) this.#load.set(id, load + delta)
   }
 
-  async reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude?: string): Promise<ServerStatus | null> {
+  async reserve (request: ReserveRequest): Promise<ReserveResult> {
+    const { budget, user } = request
+    if (budget !== undefined && budget.rateMax > 0) {
+      const { count, resetInMs } = this.#hit(`allocate:user:${user}`, budget.rateWindowMs)
+      if (count > budget.rateMax) return { status: 'rate_limited', retryAfterMs: resetInMs }
+    }
+    if (budget !== undefined && budget.maxHolds > 0) {
+      const { count, retryAfterMs } = this.#holdsOf(user)
+      if (count >= budget.maxHolds) return { status: 'over_cap', retryAfterMs }
+    }
     const now = Date.now()
     for (const status of this.#statuses()) {
-      if (status.id === exclude || status.lastHeartbeat === null || status.lastHeartbeat < now - aliveWithinMs) continue
+      if (status.id === request.exclude || status.lastHeartbeat === null || status.lastHeartbeat < now - request.aliveWithinMs) continue
       if (status.draining || status.load >= status.capacity || status.url === '') continue
       this.#load.set(status.id, status.load + 1)
       let reservations = this.#reservations.get(status.id)
       if (reservations === undefined) this.#reservations.set(status.id, reservations = new Map())
-      reservations.set(nonce, expiresAt)
-      return status
+      reservations.set(request.nonce, request.expiresAt)
+      mapOf(this.#holds, user).set(holdOf(status.id, request.nonce), request.expiresAt)
+      return { status: 'reserved', server: status }
     }
-    return null
+    return { status: 'no_capacity' }
   }
 
-  async claim (serverId: string, nonce: string): Promise<boolean> {
-    return this.#reservations.get(serverId)?.delete(nonce) ?? false
+  async claim (serverId: string, nonce: string, user: string): Promise<boolean> {
+    if (this.#reservations.get(serverId)?.delete(nonce) !== true) return false
+    mapOf(this.#holds, user).set(holdOf(serverId, nonce), 0)
+    return true
+  }
+
+  async release (serverId: string, nonce: string, user: string): Promise<void> {
+    const holds = this.#holds.get(user)
+    holds?.delete(holdOf(serverId, nonce))
+    if (holds?.size === 0) this.#holds.delete(user)
+    await this.adjustLoad(serverId, -1)
+  }
+
+  async rateHit (bucket: string, windowMs: number): Promise<RateCount> {
+    return this.#hit(bucket, windowMs)
   }
 
   async listServers (): Promise<ServerStatus[]> {
@@ -302,8 +329,9 @@ export class MemoryStore implements Store {
     }
     const servers = setOf(users, user)
     const first = ![...servers].some((s) => s !== server && this.#isAlive(s))
+    const added = !servers.has(server)
     servers.add(server)
-    if (!first || event === '') return false
+    if (!added || !first || event === '') return false
     this.#listeners.dispatch(channel, event)
     return true
   }
@@ -369,6 +397,32 @@ export class MemoryStore implements Store {
     const oldest = Date.now() - RESERVATION_GRACE_MS
     for (const [nonce, expiresAt] of reservations) if (expiresAt < oldest) reservations.delete(nonce)
     return reservations.size
+  }
+
+  #hit (bucket: string, windowMs: number): RateCount {
+    const now = Date.now()
+    let window = this.#rates.get(bucket)
+    if (window === undefined || window.resetAt <= now) this.#rates.set(bucket, window = { count: 0, resetAt: now + windowMs })
+    window.count++
+    return { count: window.count, resetInMs: window.resetAt - now }
+  }
+
+  /**
+   * What a user holds across the fleet: unused reservations until their expiry plus the grace,
+   * connections while their server is in the fleet (as RESERVE_BATCH counts them); the rest is forgotten.
+   */
+  #holdsOf (user: string): { count: number, retryAfterMs: number } {
+    const holds = this.#holds.get(user)
+    if (holds === undefined) return { count: 0, retryAfterMs: 0 }
+    const now = Date.now()
+    let oldest = Infinity
+    for (const [hold, expiresAt] of holds) {
+      const server = hold.slice(0, hold.indexOf('|'))
+      if (expiresAt === 0 ? !this.#alive.has(server) : expiresAt < now - RESERVATION_GRACE_MS) holds.delete(hold)
+      else if (expiresAt !== 0) oldest = Math.min(oldest, expiresAt)
+    }
+    if (holds.size === 0) this.#holds.delete(user)
+    return { count: holds.size, retryAfterMs: oldest === Infinity ? 0 : Math.max(1, oldest + RESERVATION_GRACE_MS - now) }
   }
 
   #isAlive (server: string): boolean {
@@ -443,12 +497,23 @@ export class MemoryStore implements Store {
       for (const [channel, at] of list) if (at <= oldest) list.delete(channel)
       if (list.size === 0) this.#conversations.delete(user)
     }
+    for (const [key, value] of this.#rates) if (value.resetAt <= now) this.#rates.delete(key)
+    for (const user of this.#holds.keys()) this.#holdsOf(user)
   }
 }
 
 /** Newest first; equal times by channel, descending (as Redis's ZREVRANGE orders them). */
 function byRecency ([a, at]: [string, number], [b, bt]: [string, number]): number {
   return bt - at || (a < b ? 1 : a > b ? -1 : 0)
+}
+
+function mapOf<K, K2, V> (map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
+  let inner = map.get(key)
+  if (inner === undefined) {
+    inner = new Map()
+    map.set(key, inner)
+  }
+  return inner
 }
 
 function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {

@@ -13,13 +13,13 @@ import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND_BATCH, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE,
-  QUOTA_BATCH, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
+  ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD,
+  PRESENCE_REMOVE, QUOTA_BATCH, RATE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
 } from './scripts.js'
-import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets } from './types.js'
+import { DEFAULT_LIMITS, HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets, holdOf } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
-  Recovery, ServerRecord, ServerStatus, Store, StoreLimits
+  RateCount, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
 import { isDmChannel, keys as makeKeys, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
@@ -41,6 +41,11 @@ declare module 'ioredis' {
     sbHeartbeat (load: string, alive: string, server: string, reservations: string, id: string, url: string, capacity: number, draining: number,
       startedAt: number, connections: number, graceMs: number, rate: Str): Result<[number, number], Context>
     sbRequestDrain (server: string): Result<number, Context>
+    sbDeregister (load: string, alive: string, server: string, reservations: string, id: string): Result<null, Context>
+    sbClaim (reservations: string, holds: string, nonce: string, hold: string, ttlMs: number): Result<number, Context>
+    sbRelease (load: string, holds: string, id: string, hold: string): Result<null, Context>
+    sbRate (counter: string, windowMs: number): Result<[number, number], Context>
+    sbRetire (components: string, component: string, id: string): Result<null, Context>
     sbAnnounce (components: string, component: string, id: string, startedAt: number, details: string, ttlMs: number): Result<null, Context>
     sbComponents (components: string, componentPrefix: string): Result<string[], Context>
     sbEvict (load: string, alive: string, timeoutMs: number, serverPrefix: string, reservationsPrefix: string): Result<string[], Context>
@@ -60,13 +65,6 @@ export interface RedisStoreOptions {
   readonly onShardConnection?: (event: 'error' | 'lost', node: string, err?: Error) => void
 }
 
-interface Reservation {
-  readonly aliveWithinMs: number
-  readonly nonce: string
-  readonly expiresAt: number
-  readonly exclude: string
-}
-
 export class RedisStore implements Store {
   readonly kind = 'redis'
   readonly #client: Redis | Cluster
@@ -84,7 +82,7 @@ export class RedisStore implements Store {
   /** appends leave in batches: one script call per event-loop turn (per slot on Redis Cluster) */
   readonly #appends: Batcher<AppendInput, AppendResult>
   /** `/allocate` storms: a registry's reservations of one event-loop turn are one script call */
-  readonly #reservations = new Batcher<Reservation, ServerStatus | null>(async (requests) => await this.#reserveBatch(requests))
+  readonly #reservations = new Batcher<ReserveRequest, ReserveResult>(async (requests) => await this.#reserveBatch(requests))
   readonly #gapListeners = new Set<() => void>()
   #subscriberLost = false
   readonly #onSubscriberClose = (): void => { this.#subscriberLost = true }
@@ -153,7 +151,8 @@ export class RedisStore implements Store {
 
   async deregister (id: string): Promise<void> {
     const k = this.#keys
-    await this.#client.multi().zrem(k.load, id).zrem(k.alive, id).del(k.server(id), k.reservations(id)).exec()
+    // A script, not MULTI: Redis at maxmemory refuses to queue even deletions in a transaction, and a server must be able to leave.
+    await this.#client.sbDeregister(k.load, k.alive, k.server(id), k.reservations(id), id)
   }
 
   async adjustLoad (id: string, delta: number): Promise<void> {
@@ -161,17 +160,24 @@ export class RedisStore implements Store {
     await this.#client.zadd(this.#keys.load, 'XX', 'INCR', delta, id)
   }
 
-  async reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude = ''): Promise<ServerStatus | null> {
-    return await this.#reservations.add({ aliveWithinMs, nonce, expiresAt, exclude })
+  async reserve (request: ReserveRequest): Promise<ReserveResult> {
+    return await this.#reservations.add(request)
   }
 
-  async #reserveBatch (requests: readonly Reservation[]): Promise<Array<ServerStatus | null>> {
+  async #reserveBatch (requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
     const k = this.#keys
-    // KEYS: load, alive. ARGV: server hash prefix, reservations prefix, N, then per request: alive window ms, nonce, expiresAt, excluded id.
-    const args = ['2', k.load, k.alive, this.#serverPrefix, k.reservations(''), String(requests.length)]
-    for (const r of requests) args.push(String(r.aliveWithinMs), r.nonce, String(r.expiresAt), r.exclude)
+    // KEYS: load, alive, then per request its user's holds and rate counter. ARGV: server hash prefix, reservations prefix, N, grace ms,
+    // holds ttl ms, then per request: alive window ms, nonce, expiresAt, excluded id, max holds, max requests, window ms (see RESERVE_BATCH).
+    const args = [String(2 + 2 * requests.length), k.load, k.alive]
+    for (const r of requests) args.push(k.holds(r.user), k.rate(`allocate:user:${r.user}`))
+    args.push(this.#serverPrefix, k.reservations(''), String(requests.length), String(RESERVATION_GRACE_MS), String(HOLDS_TTL_MS))
+    for (const r of requests) {
+      const budget = r.budget
+      args.push(String(r.aliveWithinMs), r.nonce, String(r.expiresAt), r.exclude ?? '',
+        String(budget?.maxHolds ?? 0), String(budget?.rateMax ?? 0), String(budget?.rateWindowMs ?? 0))
+    }
     const reply = await RESERVE_SCRIPT.run<Array<string | number>>(this.#client, args)
-    // Each chosen server once, then each request's row and the load it saw.
+    // Each chosen server once, then each request's row (or refusal) and the load it saw (or how long to wait).
     const rows = Number(reply[0])
     const chosen: Array<Omit<ServerStatus, 'load'>> = []
     for (let r = 0; r < rows; r++) {
@@ -179,17 +185,32 @@ export class RedisStore implements Store {
       chosen.push({ id: String(id), url: String(url), capacity: Number(capacity), draining: false, lastHeartbeat: Number(lastHeartbeat), startedAt: Number(startedAt) })
     }
     const picks = 1 + rows * 5
-    return requests.map((_, i) => {
-      const row = chosen[Number(reply[picks + 2 * i]) - 1]
-      if (row === undefined) return null
+    return requests.map((_, i): ReserveResult => {
+      const pick = Number(reply[picks + 2 * i])
+      const second = Number(reply[picks + 2 * i + 1])
+      if (pick === -1) return { status: 'over_cap', retryAfterMs: second }
+      if (pick === -2) return { status: 'rate_limited', retryAfterMs: second }
+      const row = chosen[pick - 1]
+      if (row === undefined) return NO_CAPACITY
       // Spelled out: an object spread per request shows in the profile of an /allocate storm.
       const { id, url, capacity, draining, lastHeartbeat, startedAt } = row
-      return { id, url, load: Number(reply[picks + 2 * i + 1]), capacity, draining, lastHeartbeat, startedAt }
+      return { status: 'reserved', server: { id, url, load: second, capacity, draining, lastHeartbeat, startedAt } }
     })
   }
 
-  async claim (serverId: string, nonce: string): Promise<boolean> {
-    return (await this.#client.zrem(this.#keys.reservations(serverId), nonce)) === 1
+  async claim (serverId: string, nonce: string, user: string): Promise<boolean> {
+    const k = this.#keys
+    return (await this.#client.sbClaim(k.reservations(serverId), k.holds(user), nonce, holdOf(serverId, nonce), HOLDS_TTL_MS)) === 1
+  }
+
+  async release (serverId: string, nonce: string, user: string): Promise<void> {
+    const k = this.#keys
+    await this.#client.sbRelease(k.load, k.holds(user), serverId, holdOf(serverId, nonce))
+  }
+
+  async rateHit (bucket: string, windowMs: number): Promise<RateCount> {
+    const [count, resetInMs] = await this.#client.sbRate(this.#keys.rate(bucket), windowMs)
+    return { count, resetInMs }
   }
 
   async evictStale (timeoutMs: number): Promise<string[]> {
@@ -511,7 +532,7 @@ export class RedisStore implements Store {
 
   async retire (role: ComponentRole, id: string): Promise<void> {
     const k = this.#keys
-    await this.#client.multi().zrem(k.components(role), id).del(k.component(role, id)).exec()
+    await this.#client.sbRetire(k.components(role), k.component(role, id), id)
   }
 
   async clock (): Promise<number> {
@@ -533,6 +554,8 @@ export class RedisStore implements Store {
     if (live.length > 0 && this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(...live)
   }
 }
+
+const NO_CAPACITY: ReserveResult = { status: 'no_capacity' }
 
 /** Reading a direct conversation never creates its history; reading any other channel gives it an epoch. */
 function creates (channel: string): number {
@@ -565,6 +588,11 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })
   client.defineCommand('sbHeartbeat', { numberOfKeys: 4, lua: HEARTBEAT })
   client.defineCommand('sbRequestDrain', { numberOfKeys: 1, lua: REQUEST_DRAIN })
+  client.defineCommand('sbDeregister', { numberOfKeys: 4, lua: DEREGISTER })
+  client.defineCommand('sbClaim', { numberOfKeys: 2, lua: CLAIM })
+  client.defineCommand('sbRelease', { numberOfKeys: 2, lua: RELEASE })
+  client.defineCommand('sbRate', { numberOfKeys: 1, lua: RATE })
+  client.defineCommand('sbRetire', { numberOfKeys: 2, lua: RETIRE })
   client.defineCommand('sbAnnounce', { numberOfKeys: 2, lua: ANNOUNCE })
   client.defineCommand('sbComponents', { numberOfKeys: 1, lua: COMPONENTS })
   client.defineCommand('sbEvict', { numberOfKeys: 2, lua: EVICT })

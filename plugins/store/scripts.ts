@@ -6,6 +6,25 @@
  * read by another never depend on their clocks agreeing.
  */
 
+/**
+ * Liveness must not share fate with data. At `maxmemory` (noeviction) Redis
+ * refuses every command that may grow memory, and a heartbeat refused looks
+ * like a dead server: the health checker would evict the whole fleet. The
+ * fleet scripts (heartbeat, reservation, claim and release, eviction, drain
+ * requests, announcements) are therefore declared with Redis 7's `allow-oom`
+ * flag: Redis runs them, writes included, while it refuses data (appends,
+ * joins, new presence entries). What they write is small and bounded by the
+ * fleet, not by traffic: one record per server, one entry per connection or
+ * unused reservation (capped per user), one counter per rate-limited caller.
+ * The flag is read from the script's first line, for EVAL and EVALSHA alike;
+ * Redis before 7 refuses such a script, so Switchboard needs Redis ≥ 7.
+ * Presence entries stay without the flag: they grow with rooms, and the socket
+ * server records again the ones that failed (socket/presence.ts).
+ */
+export function allowOom (body: string): string {
+  return `#!lua flags=allow-oom\n${body.replace(/^\n+/, '')}`
+}
+
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
@@ -31,7 +50,8 @@ const ENSURE_META = `local function ensure (stream, meta, create)
   local m = redis.call('HMGET', meta, 'epoch', 'top', 'trimmed')
   if m[1] then return m[1], m[2] or '0-0', m[3] or '0-0' end
   if not create then return '-', '0-0', '0-0' end
-  redis.call('DEL', stream)
+  -- Only when there is one: under maxmemory, a script's first write decides whether it may write at all.
+  if redis.call('EXISTS', stream) == 1 then redis.call('DEL', stream) end
   redis.call('HSET', meta, 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
   redis.call('PEXPIRE', meta, ARGV[2])
   return ARGV[1], '0-0', '0-0'
@@ -307,14 +327,16 @@ end`
 /**
  * KEYS: presence set, alive set, presence index of the server. ARGV: user, server, alive window ms, live channel, event ('' = none), channel.
  * Returns 1 if the event is due: published here, or by the caller when the live channel is '' (Redis Cluster: another slot).
+ * Recording an entry that is already there changes nothing and announces nothing, so a server may record
+ * again what it is not sure reached the store.
  */
 export const PRESENCE_ADD = `
 ${OTHERS_ALIVE}
 local mine = ARGV[1] .. '|' .. ARGV[2]
 local first = not othersAlive(ARGV[1], mine, tonumber(ARGV[3]))
-redis.call('ZADD', KEYS[1], 0, mine)
+local added = redis.call('ZADD', KEYS[1], 0, mine)
 redis.call('SADD', KEYS[3], ARGV[6])
-if first and ARGV[5] ~= '' then
+if added == 1 and first and ARGV[5] ~= '' then
   if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
   return 1
 end
@@ -356,6 +378,47 @@ return users
 `
 
 /**
+ * One request against a fixed-window rate limit: the key counts the requests of the
+ * current window and expires with it. Returns the count (this one included) and the
+ * ms left in the window.
+ */
+const RATE_HIT = `local function hit (key, windowMs)
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, windowMs) end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, windowMs)
+    ttl = windowMs
+  end
+  return count, ttl
+end`
+
+/** KEYS: the counter. ARGV: window ms. Returns { count, ms left in the window }. */
+export const RATE = allowOom(`
+${RATE_HIT}
+local count, ttl = hit(KEYS[1], tonumber(ARGV[1]))
+return { count, ttl }
+`)
+
+/**
+ * What one user holds across the fleet (see Keys.holds): unused reservations
+ * count until their expiry plus the grace (as in the server's reservations),
+ * connections while their server is in the alive set. What no longer counts is
+ * removed on the way. Returns the count, and the ms until the oldest unused
+ * reservation stops counting (0 when there is none).
+ */
+const HOLDS = `local function holdsOf (key, alive, now, grace)
+  redis.call('ZREMRANGEBYSCORE', key, '(0', '(' .. (now - grace))
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, 0, 0)) do
+    if redis.call('ZSCORE', alive, string.match(m, '^[^|]*')) == false then redis.call('ZREM', key, m) end
+  end
+  local oldest = redis.call('ZRANGEBYSCORE', key, '(0', '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  local wait = 0
+  if oldest[2] then wait = math.max(1, tonumber(oldest[2]) + grace - now) end
+  return redis.call('ZCARD', key), wait
+end`
+
+/**
  * Register or refresh a socket server, and reconcile its load to the truth:
  * live connections plus reservations neither claimed nor expired.
  * KEYS: load set, alive set, server hash, reservations.
@@ -364,7 +427,7 @@ return users
  * not in the fleet (first start, or evicted meanwhile); drain requested is 1
  * once an admin asked it to drain (REQUEST_DRAIN), until its record is removed.
  */
-export const HEARTBEAT = `
+export const HEARTBEAT = allowOom(`
 ${NOW_MS}
 local readmitted = redis.call('ZSCORE', KEYS[2], ARGV[1]) == false and 1 or 0
 local drain = redis.call('HEXISTS', KEYS[3], 'drainRequestedAt')
@@ -374,38 +437,51 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - tonumber(ARGV[7]))
 redis.call('ZADD', KEYS[1], tonumber(ARGV[6]) + redis.call('ZCARD', KEYS[4]), ARGV[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 return { readmitted, drain }
-`
+`)
 
 /**
  * Ask a socket server to drain: a mark in its record that its next heartbeat
  * reads. Only for a server that has a record. KEYS: server hash.
  * Returns 1 when recorded (or already requested), 0 for an unknown server.
  */
-export const REQUEST_DRAIN = `
+export const REQUEST_DRAIN = allowOom(`
 ${NOW_MS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSETNX', KEYS[1], 'drainRequestedAt', now)
 return 1
-`
+`)
+
+/** Remove a server from every fleet structure. KEYS: load set, alive set, server hash, reservations. ARGV: id. */
+export const DEREGISTER = allowOom(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3], KEYS[4])
+`)
 
 /**
  * A registry or health checker says it is alive: last seen (store clock) in
  * the role's sorted set, details in a hash that expires unless refreshed.
  * KEYS: the role's set, the component's hash. ARGV: id, startedAt, details (JSON), ttl ms.
  */
-export const ANNOUNCE = `
+export const ANNOUNCE = allowOom(`
 ${NOW_MS}
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[2], 'startedAt', ARGV[2], 'details', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-`
+`)
+
+/** Forget a component at once. KEYS: the role's set, the component's hash. ARGV: id. */
+export const RETIRE = allowOom(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+`)
 
 /**
  * The components of a role whose details have not expired; the others are
  * forgotten on the way. KEYS: the role's set. ARGV: the role's hash prefix.
  * Returns a flat list: id, last seen, startedAt, details, …
  */
-export const COMPONENTS = `
+export const COMPONENTS = allowOom(`
 local out = {}
 local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #entries, 2 do
@@ -421,7 +497,7 @@ for i = 1, #entries, 2 do
   end
 end
 return out
-`
+`)
 
 /**
  * Reserve places on the least-loaded eligible servers (alive within the
@@ -430,18 +506,30 @@ return out
  * loop. Each place is counted in the load set at once, so concurrent
  * allocations spread out, and remembered as a reservation (its nonce, until
  * expiresAt) that the socket server claims on connect. The fleet is read
- * once, each request takes the
- * least-loaded eligible server given the places taken before it in the batch,
- * and each chosen server gets one ZINCRBY and one ZADD of all its nonces.
- * (The fleet keys share one slot, so this runs on Redis Cluster as well.)
- * KEYS: load set, alive set. ARGV: server hash prefix, reservations prefix, N, then per request:
- *   alive window ms, nonce, expiresAt, excluded id.
+ * once, each request takes the least-loaded eligible server given the places
+ * taken before it in the batch, and each chosen server gets one ZINCRBY and
+ * one ZADD of all its nonces.
+ * Each place is also one of its user's holds (Keys.holds). A request with a
+ * budget is checked first, in the same step: its user's request counter for
+ * the window (every attempt counts), then the user's holds across the fleet
+ * (connections plus unused reservations, this batch's included). So a per-user
+ * cap and rate cost no extra round trip. A request without a budget (a
+ * draining server moving its own clients) is never refused for them.
+ * (Every key is in the fleet's slot, so this runs on Redis Cluster as well.)
+ * KEYS: load set, alive set, then per request: its user's holds, its user's rate counter.
+ * ARGV: server hash prefix, reservations prefix, N, grace ms, holds ttl ms, then per request:
+ *   alive window ms, nonce, expiresAt, excluded id, max holds (0 = no cap), max requests per window (0 = no limit), window ms.
  * Returns the chosen servers once each, then two numbers per request: { R, R rows of id, url, capacity,
- * lastHeartbeat, startedAt, then per request its row (1..R, 0 = no server) and the load it saw }. A storm of
- * requests for a few servers comes back as a few rows and a list of small integers.
+ * lastHeartbeat, startedAt, then per request its row (1..R) and the load it saw, or 0 and 0 (no server),
+ * -1 and ms (over its holds cap; ms until its oldest unused reservation stops counting, 0 = none),
+ * -2 and ms (rate limited; ms left in the window) }. A storm of requests for a few servers comes back
+ * as a few rows and a list of small integers.
  */
-export const RESERVE_BATCH = `
+export const RESERVE_BATCH = allowOom(`
 ${NOW_MS}
+${RATE_HIT}
+${HOLDS}
+local grace, holdsTtl = tonumber(ARGV[4]), ARGV[5]
 local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local servers = {}
 for i = 1, #entries, 2 do
@@ -455,17 +543,30 @@ for i = 1, #entries, 2 do
     end
   end
 end
-local rows, picks = {}, {}
+local rows, picks, held = {}, {}, {}
 for r = 0, tonumber(ARGV[3]) - 1 do
-  local a = 4 + r * 4
-  local oldest, exclude = now - tonumber(ARGV[a]), ARGV[a + 3]
+  local a = 6 + r * 7
+  local holds, rate = KEYS[3 + 2 * r], KEYS[4 + 2 * r]
+  local maxHolds, rateMax = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local refusal, wait = 0, 0
+  if rateMax > 0 then
+    local count, ttl = hit(rate, tonumber(ARGV[a + 6]))
+    if count > rateMax then refusal, wait = -2, ttl end
+  end
+  if refusal == 0 and maxHolds > 0 then
+    local count, oldest = holdsOf(holds, KEYS[2], now, grace)
+    if count >= maxHolds then refusal, wait = -1, oldest end
+  end
   local best = nil
-  for _, s in ipairs(servers) do
-    if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest and (best == nil or s.load < best.load) then best = s end
+  if refusal == 0 then
+    local oldest, exclude = now - tonumber(ARGV[a]), ARGV[a + 3]
+    for _, s in ipairs(servers) do
+      if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest and (best == nil or s.load < best.load) then best = s end
+    end
   end
   if best == nil then
-    picks[#picks + 1] = 0
-    picks[#picks + 1] = 0
+    picks[#picks + 1] = refusal
+    picks[#picks + 1] = wait
   else
     if not best.row then
       rows[#rows + 1] = { best.id, best.url, tostring(best.capacity), best.beat, best.startedAt }
@@ -476,8 +577,12 @@ for r = 0, tonumber(ARGV[3]) - 1 do
     best.load = best.load + 1
     best.nonces[#best.nonces + 1] = ARGV[a + 2]
     best.nonces[#best.nonces + 1] = ARGV[a + 1]
+    -- Written at once: a later request of the same user in this batch counts it.
+    redis.call('ZADD', holds, ARGV[a + 2], best.id .. '|' .. ARGV[a + 1])
+    held[holds] = true
   end
 end
+for holds in pairs(held) do redis.call('PEXPIRE', holds, holdsTtl) end
 for _, s in ipairs(servers) do
   if #s.nonces > 0 then
     redis.call('ZINCRBY', KEYS[1], #s.nonces / 2, s.id)
@@ -490,14 +595,37 @@ for _, row in ipairs(rows) do
 end
 for _, p in ipairs(picks) do out[#out + 1] = p end
 return out
-`
+`)
+
+/**
+ * A client connects with its reservation: the reservation is used up (so the token connects
+ * once) and its user's hold becomes an open connection's.
+ * KEYS: the server's reservations, the user's holds. ARGV: nonce, hold (`<server>|<nonce>`), holds ttl ms.
+ * Returns 1, or 0 when the reservation was already used, never made, or has expired.
+ */
+export const CLAIM = allowOom(`
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
+
+/**
+ * A claimed connection closed (or its upgrade never completed): one less in the server's load
+ * (XX: never re-create the entry of a server that left) and its user's hold released.
+ * KEYS: load set, the user's holds. ARGV: server id, hold.
+ */
+export const RELEASE = allowOom(`
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', 'INCR', -1, ARGV[1])
+`)
 
 /**
  * Evict servers whose heartbeat is older than ARGV[1] ms, and load entries
  * with no heartbeat at all. Idempotent: a second checker finds nothing.
  * KEYS: load set, alive set. ARGV: timeout ms, server hash prefix, reservations prefix.
  */
-export const EVICT = `
+export const EVICT = allowOom(`
 ${NOW_MS}
 local evicted = {}
 local function evict (id)
@@ -511,14 +639,14 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if redis.call('ZSCORE', KEYS[2], id) == false then evict(id) end
 end
 return evicted
-`
+`)
 
 /**
  * Remove one server's presence entries (found through its channel index).
  * KEYS: presence index of the server, alive set. ARGV: server id, alive window ms, presence key prefix.
  * Returns a flat list: channel, user, gone (1 when no live server still has the user there), …
  */
-export const DROP_PRESENCE = `
+export const DROP_PRESENCE = allowOom(`
 ${NOW_MS}
 local oldest = now - tonumber(ARGV[2])
 local suffix = '|' .. ARGV[1]
@@ -542,4 +670,4 @@ for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 redis.call('DEL', KEYS[1])
 return out
-`
+`)

@@ -41,6 +41,48 @@ export interface HeartbeatReply {
   readonly drainRequested: boolean
 }
 
+/** What one user may take from the fleet, checked atomically with each reservation. */
+export interface UserBudget {
+  /** connections plus unused reservations the user may hold across the fleet; 0 = no cap */
+  readonly maxHolds: number
+  /** reservations the user may ask for per window (every attempt counts); 0 = no limit */
+  readonly rateMax: number
+  readonly rateWindowMs: number
+}
+
+/** One request for a place (`reserve`). */
+export interface ReserveRequest {
+  /** only servers whose heartbeat is this recent are offered, ms */
+  readonly aliveWithinMs: number
+  /** names the reservation: the connect token carries it and the socket server claims it */
+  readonly nonce: string
+  /** when the token expires, ms since epoch */
+  readonly expiresAt: number
+  /** a server not to pick (the one a client is being moved off) */
+  readonly exclude?: string
+  /** who the place is for: it is one of their holds until it expires, or until its connection closes */
+  readonly user: string
+  /** the user's budget; absent = none (a draining server moving its own clients is never refused for it) */
+  readonly budget?: UserBudget
+}
+
+export type ReserveResult =
+  | { readonly status: 'reserved', readonly server: ServerStatus }
+  /** no live server has room */
+  | { readonly status: 'no_capacity' }
+  /** the user already holds `budget.maxHolds`; `retryAfterMs` until their oldest unused reservation stops counting (0 = they hold only connections) */
+  | { readonly status: 'over_cap', readonly retryAfterMs: number }
+  /** the user asked more than `budget.rateMax` times in this window; `retryAfterMs` until it ends */
+  | { readonly status: 'rate_limited', readonly retryAfterMs: number }
+
+/** A fixed-window rate limit's count after one more request. */
+export interface RateCount {
+  /** requests in the current window, this one included */
+  readonly count: number
+  /** until the window ends, ms */
+  readonly resetInMs: number
+}
+
 /** Fleet components other than socket servers, listed on the admin dashboard. */
 export type ComponentRole = 'registry' | 'health'
 
@@ -150,11 +192,20 @@ export interface Store {
    * Atomically picks the least-loaded server that is alive (heartbeat within
    * `aliveWithinMs`), not draining and under capacity, and counts a
    * reservation for it (`nonce`, valid until `expiresAt`), so concurrent
-   * callers spread out. `exclude` is never picked.
+   * callers spread out. `exclude` is never picked. The reservation is one of
+   * the user's holds; with a `budget`, the user's rate and holds are checked
+   * first, in the same atomic step, across the whole fleet.
    */
-  reserve (aliveWithinMs: number, nonce: string, expiresAt: number, exclude?: string): Promise<ServerStatus | null>
-  /** Uses up a reservation when its client connects; false if it was already used or never made. */
-  claim (serverId: string, nonce: string): Promise<boolean>
+  reserve (request: ReserveRequest): Promise<ReserveResult>
+  /**
+   * Uses up a reservation when its client connects; false if it was already used or never made.
+   * The user's hold becomes an open connection's, counted until `release` (or until the server leaves the fleet).
+   */
+  claim (serverId: string, nonce: string, user: string): Promise<boolean>
+  /** A claimed connection closed, or its upgrade never completed: -1 on the server's load, and its user's hold released. */
+  release (serverId: string, nonce: string, user: string): Promise<void>
+  /** One more request against a fixed-window rate limit (`bucket`, e.g. `allocate:ip:10.0.0.7`), counted fleet-wide. */
+  rateHit (bucket: string, windowMs: number): Promise<RateCount>
   /** Every server with a load entry or a record, least loaded first. */
   listServers (): Promise<ServerStatus[]>
   /** Removes servers whose heartbeat is older than `timeoutMs` (idempotent; several checkers may run). Returns their ids. */
@@ -273,6 +324,18 @@ export interface StoreLimits {
 
 /** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
 export const RESERVATION_GRACE_MS = 5000
+
+/**
+ * A user's holds are forgotten this long after their last allocation or connection: a server that
+ * crashes leaves its connections' holds behind (they stop counting at once, and are removed at the
+ * user's next allocation), and a user who never comes back must not keep a key for ever.
+ */
+export const HOLDS_TTL_MS = 24 * 3600_000
+
+/** How a hold is named among a user's holds: the server and the reservation's nonce. */
+export function holdOf (serverId: string, nonce: string): string {
+  return `${serverId}|${nonce}`
+}
 
 export const DEFAULT_LIMITS: StoreLimits = {
   historySize: 1000,

@@ -40,8 +40,8 @@ export function runCli (t: Teardown, role: string, env: Record<string, string>):
   return { child, output: () => output, exited, stop }
 }
 
-/** Waits until GET url answers 200. */
-export async function waitForHttp (url: string, timeoutMs = 10_000): Promise<void> {
+/** Waits until GET url answers 200 (processes start slowly on a busy 2-core machine: give them time). */
+export async function waitForHttp (url: string, timeoutMs = 30_000): Promise<void> {
   await eventually(async () => {
     try {
       return (await fetch(url)).status === 200
@@ -85,6 +85,7 @@ export async function startProcessCluster (t: Teardown, options: {
     HEARTBEAT_MS: '200',
     // Tests allocate and send faster than people: limits are tested on their own (security.test.ts).
     ALLOCATE_RATE_MAX: '0',
+    ALLOCATE_USER_RATE_MAX: '0',
     FRAME_RATE: '10000',
     FRAME_BURST: '10000',
     ...options.env
@@ -106,7 +107,7 @@ export async function startProcessCluster (t: Teardown, options: {
   await eventually(async () => {
     const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
     return servers.filter((s) => s.alive).length === count
-  }, 10_000, () => `${count} socket servers registered; output:\n${output()}`)
+  }, 30_000, () => `${count} socket servers registered; output:\n${output()}`)
   const addSocket = async (): Promise<ServerProcess> => {
     const socket = await startSocket()
     const id = `${options.idPrefix ?? 's'}${sockets.length}`

@@ -102,7 +102,10 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
   await handle.register(app)
-  await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, heartbeatTimeoutMs: 3000, allocateRateLimit: false, ...options })
+  // Tests reconnect faster than the SDK's real backoff: the rate limits are tested on their own (security, fair-allocation); the per-user cap stays on.
+  await app.register(registryPlugin, {
+    tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, heartbeatTimeoutMs: 3000, allocateRateLimit: false, userLimits: { allocateMax: 0 }, ...options
+  })
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url }
 }
