@@ -12,7 +12,8 @@ import { RedisStore } from './redis.js'
 import type { Store, StoreLimits } from './types.js'
 
 export type {
-  Store, ServerRecord, ServerStatus, HeartbeatReply, ComponentRole, ComponentRecord, ComponentStatus, MessageHandler, AppendInput, AppendResult, StoreLimits
+  Store, ServerRecord, ServerStatus, HeartbeatReply, ComponentRole, ComponentRecord, ComponentStatus, MessageHandler, AppendInput, AppendResult, StoreLimits,
+  PageLimits, ReadRange, HistorySpan
 } from './types.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'

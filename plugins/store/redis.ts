@@ -13,12 +13,13 @@ import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH
+  ANNOUNCE, APPEND_BATCH, COMPONENTS, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD, PRESENCE_REMOVE, READ_PAGE, RECOVER, REQUEST_DRAIN, RESERVE_BATCH,
+  HISTORY_SPAN
 } from './scripts.js'
-import { DEFAULT_LIMITS, RESERVATION_GRACE_MS } from './types.js'
+import { DEFAULT_LIMITS, RESERVATION_GRACE_MS, WHOLE_PAGE } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, MessageHandler, Position, Recovery, ServerRecord, ServerStatus, Store,
-  StoreLimits
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, HeartbeatReply, HistorySpan, MessageHandler, PageLimits, Position, ReadRange, Recovery,
+  ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
 import { keys as makeKeys } from '../names.js'
 import { slotOf } from './slot.js'
@@ -30,7 +31,10 @@ type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number): Result<[string, string], Context>
-    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string): Result<[number, string, string, ...string[]], Context>
+    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string, limit: number,
+      maxBytes: number): Result<[number, string, string, ...string[]], Context>
+    sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<[number, ...string[]], Context>
+    sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
       channel: string): Result<number, Context>
     sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
@@ -312,13 +316,28 @@ export class RedisStore implements Store {
     return { epoch, offset }
   }
 
-  async recover (channel: string, since: Position): Promise<Recovery> {
+  async recover (channel: string, since: Position, page: PageLimits = WHOLE_PAGE): Promise<Recovery> {
     const [recovered, epoch, offset, ...messages] = await this.#client.sbRecover(
-      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch)
+      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch, page.limit, page.maxBytes)
     return { recovered: recovered === 1, epoch, offset, messages }
   }
 
+  async read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null> {
+    const [complete, ...frames] = await this.#client.sbReadPage(
+      this.#keys.history(channel), this.#keys.meta(channel), range.after, range.upTo, page.limit, page.maxBytes, range.epoch ?? '')
+    return complete === 1 ? frames : null
+  }
+
+  async historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined> {
+    const reply = await this.#client.sbHistorySpan(this.#keys.history(channel), before ?? '', limit, page.maxBytes)
+    if (reply.length < 3) return undefined
+    const [after, upTo, fits, ...messages] = reply.map(String)
+    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages } : {}) }
+  }
+
   async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+    // Nothing is older than the first offset (and XREVRANGE refuses the interval "(0-0").
+    if (before === '0-0') return []
     const entries = await this.#client.xrevrange(this.#keys.history(channel), before === undefined ? '+' : `(${before}`, '-', 'COUNT', limit)
     const frames: string[] = []
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -476,6 +495,8 @@ function defineScripts (client: Redis | Cluster): void {
   if (typeof client.sbPosition === 'function') return
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
+  client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
+  client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })
   client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })
