@@ -56,8 +56,11 @@ for (const backend of BACKENDS) {
     // Its server goes away; two messages land in every room while it reconnects to the other one.
     const first = many.client.server
     const holding = stack.sockets.find((s) => s.switchboardSocket.serverId === first) as FastifyInstance
+    const lost = new Promise<void>((resolve) => {
+      const off = many.client.on('state', (state) => { if (state !== 'connected') { off(); resolve() } })
+    })
     const closing = holding.close()
-    await eventually(() => many.client.state !== 'connected', 5000, 'the SDK to lose its connection')
+    await lost
     for (const room of rooms) {
       await post(store, room, 2)
       await post(store, room, 3)
