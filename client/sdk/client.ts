@@ -391,7 +391,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       const timer = setTimeout(() => {
         this.#timers.delete(timer)
         if (this.#channels.has(channel)) this.#want(channel)
-      }, 100 + fullJitter(attempt, 200, 10_000))
+      }, 100 + fullJitter(attempt, 200, 3000))
       this.#timers.add(timer)
       return
     }
