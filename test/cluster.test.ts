@@ -23,7 +23,7 @@ import type { RedisClusterHandle } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { openStore, startRegistry, startSocket } from './helpers/stack.js'
 import type { StoreHandle } from './helpers/stack.js'
-import { Traffic } from './helpers/traffic.js'
+import { Traffic, pacedPublishes, storedOrder } from './helpers/traffic.js'
 
 let redisCluster: RedisClusterHandle
 
@@ -333,4 +333,31 @@ t.test('kill -9 a primary under traffic: its replica takes over, delivery resume
   await sleep(1500)
   await traffic.stop()
   await traffic.verify(t)
+})
+
+t.test('kill -9 another primary while a sender fires 50 messages at a room: retried, they are stored in send order', async (t) => {
+  // Without WAIT: the shard killed above has no replica left, and this one will have none after its failover.
+  const handle = await openStore(t, 'cluster')
+  const k = keys(handle.prefix)
+  const fleet = ownerOf(handle, k.load)
+  // A primary that still has a replica (the shard of the previous test's victim has none), and not the fleet's.
+  let victim = ''
+  for (const port of await redisCluster.primaries()) {
+    const role = await node(t, port).call('ROLE') as [string, number, unknown[]]
+    if (`127.0.0.1:${port}` !== fleet && role[2].length > 0) victim = `127.0.0.1:${port}`
+  }
+  t.not(victim, '', `a primary with a replica: ${victim}`)
+  const alice = pick('alice-o', (u) => ownerOf(handle, k.live(`user:${u}`)) !== victim)
+  const bob = pick('bob-o', (u) => ownerOf(handle, k.live(`user:${u}`)) !== victim)
+  const room = pick('order', (r) => ownerOf(handle, k.live(`room:${r}`)) === victim)
+  const { traffic } = await roomTraffic(t, handle, { alice, bob, room }, 'order', 500)
+  const ordered = pacedPublishes(traffic.alice, room, 'order', 50, 40)
+  await sleep(400)
+  const victimPort = Number(victim.split(':')[1])
+  redisCluster.nodes.find((n) => n.port === victimPort)?.process.kill('SIGKILL')
+  await eventually(async () => !(await redisCluster.primaries()).includes(victimPort) && (await redisCluster.primaries()).length === 3, 20_000, 'a replica to be promoted')
+  const outcomes = await ordered
+  await traffic.stop()
+  t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 50, 'all 50 of alice\'s messages acknowledged')
+  t.same(await storedOrder(traffic.alice, room, 'order', 50), [...Array(50).keys()], 'stored in the order she sent them (history)')
 })

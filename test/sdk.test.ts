@@ -6,11 +6,11 @@
 import t from 'tap'
 import { TestClient, eventually, sleep } from './helpers/client.js'
 import { startProcessCluster } from './helpers/processes.js'
-import { sharedRedis, uniquePrefix } from './helpers/redis.js'
+import { restartableRedis, sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, startStack } from './helpers/stack.js'
 import { SwitchboardError, compareOffsets, createClient, dmChannel } from '../client/sdk/index.js'
-import type { PresenceEvent } from '../client/sdk/index.js'
+import type { PresenceEvent, SubscribeFailure } from '../client/sdk/index.js'
 
 for (const backend of BACKENDS) {
   t.test(`${backend}: direct messages, rooms, history and presence through the SDK`, async (t) => {
@@ -176,4 +176,29 @@ t.test('kill -9 of a socket server process: the SDK recovers, resends, and prese
   await eventually(async () => !(await bob.client.presence('room:ops')).includes('dave'), 3000, 'dave gone from presence')
   t.ok(Date.now() - killedAt < 2500, 'within the heartbeat timeout plus a second')
   t.same(await bob.client.presence('room:ops'), ['alice', 'bob'])
+})
+
+t.test('a Redis master restarted empty: the SDK reports each room it could not resubscribe (subscribeFailed), with the code', async (t) => {
+  const redis = await restartableRedis(t)
+  const stack = await startStack(t, 'redis', { sockets: 1, redisUrl: redis.url })
+  const alice = await sdkClient(t, stack.registryUrl, 'alice')
+  await alice.client.join('kept')
+  await alice.client.join('also')
+  const failures: SubscribeFailure[] = []
+  const lefts: string[] = []
+  alice.client.on('subscribeFailed', (failure) => { failures.push(failure) })
+  alice.client.on('left', (room) => { lefts.push(room) })
+  const resets: string[] = []
+  alice.client.on('reset', (channel) => { resets.push(channel) })
+
+  await redis.restartEmpty()
+  // The socket server's subscriber reconnects (a relay gap): its clients are closed and come back to an empty store.
+  await eventually(() => failures.length === 2, 20_000, () => `both rooms reported (${JSON.stringify(failures)})`)
+  t.same(failures.map((f) => [f.channel, f.room, f.code]).sort(), [['room:also', 'also', 'FORBIDDEN'], ['room:kept', 'kept', 'FORBIDDEN']], 'each room, with FORBIDDEN: its membership is gone')
+  t.match(failures[0]?.message, /not a member/)
+  t.same(alice.client.rooms, [], 'and no longer resubscribed')
+  t.same(lefts, [], 'not reported as left on another device')
+  t.ok(resets.includes('user:alice'), 'the personal channel was reset (its history is gone)')
+  await alice.client.join('kept')
+  t.same(alice.client.rooms, ['kept'], 'joining again works')
 })

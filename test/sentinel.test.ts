@@ -18,7 +18,7 @@ import type { ClusterFile } from '../infra/cluster/index.js'
 import { isOurs, portIsFree } from '../infra/cluster/processes.js'
 import { eventually, sleep } from './helpers/client.js'
 import { sdkClient } from './helpers/sdk.js'
-import { Traffic } from './helpers/traffic.js'
+import { Traffic, pacedPublishes, storedOrder } from './helpers/traffic.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sb-ha-'))
 let cluster: ClusterFile
@@ -45,7 +45,8 @@ function pidOfPort (port: number): number {
   return component.pid
 }
 
-async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>): Promise<void> {
+/** With `ordered`, alice also fires 50 messages at the room across the disruption: they must be stored in send order. */
+async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>, options: { ordered?: boolean } = {}): Promise<void> {
   const alice = await sdkClient(t, cluster.entry, `alice-${tag}`)
   const bob = await sdkClient(t, cluster.entry, `bob-${tag}`)
   const traffic = new Traffic(alice, bob, tag, `bob-${tag}`)
@@ -53,6 +54,8 @@ async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>
   await bob.client.join('ha')
   traffic.start()
   await sleep(1000)
+  const ordered = options.ordered === true ? pacedPublishes(alice, 'ha', tag, 50, 40) : undefined
+  if (ordered !== undefined) await sleep(400)
   const disruptedAt = await disrupt()
   await eventually(() => traffic.resumedAfter(disruptedAt) !== undefined, 15_000, `${tag}: delivery to resume`)
   const resumed = traffic.resumedAfter(disruptedAt) ?? Infinity
@@ -60,6 +63,11 @@ async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>
   await sleep(1500)
   await traffic.stop()
   await traffic.verify(t)
+  if (ordered !== undefined) {
+    const outcomes = await ordered
+    t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 50, `${tag}: all 50 of alice's messages acknowledged`)
+    t.same(await storedOrder(alice, 'ha', tag, 50), [...Array(50).keys()], `${tag}: and stored in the order she sent them (history)`)
+  }
   alice.client.close()
   bob.client.close()
 }
@@ -100,12 +108,12 @@ t.test('hung master (SIGSTOP): the failover is detected and service resumes', as
   t.not(await masterPort(), hung, 'a replica was promoted')
 })
 
-t.test('killed master (kill -9) under traffic: resumes within 10 s, every acknowledged message once', async (t) => {
+t.test('killed master (kill -9) under traffic: resumes within 10 s, every acknowledged message once, a sender\'s messages stored in order', async (t) => {
   const killed = await masterPort()
   await withTraffic(t, 'killed', async () => {
     process.kill(pidOfPort(killed), 'SIGKILL')
     return Date.now()
-  })
+  }, { ordered: true })
   t.not(await masterPort(), killed)
 })
 

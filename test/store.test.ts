@@ -70,6 +70,35 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(fromKept.messages.map((m) => JSON.parse(m).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
   })
 
+  t.test(`${backend}: reads in pages: recovery's first page, the rest with read; history spans; a gap is reported`, async (t) => {
+    const { store } = await openStore(t, backend, { historySize: 10 })
+    const start = await store.position('room:p')
+    const offsets: string[] = []
+    for (let n = 1; n <= 8; n++) offsets.push(await put(store, 'room:p', n))
+    const n = (frames: string[] | null | undefined): number[] => (frames ?? []).map((m) => JSON.parse(m).n)
+    const frameBytes = (await store.history('room:p', offsets[1], 1))[0]?.length ?? 0
+    const page = { limit: 3, maxBytes: 100_000 }
+    const recovery = await store.recover('room:p', start, page)
+    t.same([recovery.recovered, recovery.offset, n(recovery.messages)], [true, offsets[7], [1, 2, 3]], 'recover returns its first page and the newest offset')
+    t.same(n(await store.read('room:p', { after: offsets[2] ?? '', upTo: recovery.offset, epoch: start.epoch }, page)), [4, 5, 6], 'the next page')
+    t.same(n(await store.read('room:p', { after: offsets[5] ?? '', upTo: offsets[6] ?? '', epoch: start.epoch }, page)), [7], 'up to upTo only')
+    t.same(n(await store.read('room:p', { after: offsets[0] ?? '', upTo: recovery.offset }, { limit: 100, maxBytes: 2 * frameBytes + 1 })), [2, 3], 'no more than maxBytes')
+    t.same(n(await store.read('room:p', { after: offsets[0] ?? '', upTo: recovery.offset }, { limit: 100, maxBytes: 1 })), [2], 'but at least one')
+    t.equal(await store.read('room:p', { after: offsets[0] ?? '', upTo: recovery.offset, epoch: 'another' }, page), null, 'another epoch: a gap')
+
+    t.same(await store.historySpan('room:p', undefined, 3, page), { after: offsets[4], upTo: offsets[7], messages: await store.history('room:p', undefined, 3) },
+      'a span that fits: its bounds and its messages')
+    t.same(await store.historySpan('room:p', offsets[3], 10, page), { after: '0-0', upTo: offsets[2], messages: await store.history('room:p', offsets[3], 10) }, 'fewer than asked: from the start')
+    t.same(await store.historySpan('room:p', undefined, 8, { limit: 100, maxBytes: 3 * frameBytes }), { after: '0-0', upTo: offsets[7] }, 'too big for one page: only the bounds')
+    t.equal(await store.historySpan('room:p', '0-0', 10, page), undefined, 'nothing before "0-0"')
+    t.equal(await store.historySpan('room:nothing', undefined, 10, page), undefined, 'nothing at all')
+    t.same(await store.history('room:p', '0-0', 10), [], 'history before "0-0" is empty too')
+
+    for (let m = 9; m <= 12; m++) await put(store, 'room:p', m) // trims to the newest 10: 3..12
+    t.equal(await store.read('room:p', { after: offsets[0] ?? '', upTo: offsets[7] ?? '', epoch: start.epoch }, page), null, 'trimmed past `after`: a gap')
+    t.same(n(await store.read('room:p', { after: offsets[1] ?? '', upTo: offsets[7] ?? '', epoch: start.epoch }, page)), [3, 4, 5], 'from the newest trimmed offset: no gap')
+  })
+
   t.test(`${backend}: history that expires comes back with a new epoch`, async (t) => {
     const { store } = await openStore(t, backend, { historyTtlMs: 200 })
     const offset = await put(store, 'room:e', 1)

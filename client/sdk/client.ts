@@ -6,26 +6,30 @@
  */
 import { Emitter } from './emitter.js'
 import { fullJitter, sleep } from './backoff.js'
+import { DEFAULT_SERVER_LIMITS, Pacer, limitsOf } from './pacer.js'
+import type { ServerLimits } from './pacer.js'
+import { SendOrder } from './requests.js'
+import type { Frame, Pending } from './requests.js'
 import { SwitchboardError } from './types.js'
 import type {
   Ack, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, PresenceEvent, WebSocketConstructor, WebSocketLike
 } from './types.js'
 
 interface Position { epoch: string, offset: string }
-type Frame = Record<string, unknown> & { type: string }
-interface Pending {
-  readonly frame: Record<string, unknown> & { id: number }
-  readonly resolve: (reply: Frame) => void
-  readonly reject: (error: Error) => void
-  retries: number
-  /** redone from scratch on the next connection instead of resent (resubscriptions) */
-  readonly perConnection: boolean
-}
 interface Target { url: string, token: string }
+interface SubscribeOutcome { channel: string, epoch?: string, offset?: string, recovered?: boolean, error?: { code?: string, message?: string } }
 
 const OPEN = 1
 /** how many recent message ids are remembered for dropping resent copies */
 const SEEN_MIDS = 10_000
+/**
+ * how long after it was made a request answered `UNAVAILABLE` is still retried (ms): counted from
+ * its creation, so the sends queued behind a failing one of their channel are each tried once more,
+ * not retried for this long again one after the other
+ */
+const UNAVAILABLE_RETRY_MS = 30_000
+/** how many times a request answered `RATE_LIMITED` is resent before it is given up */
+const RATE_LIMITED_RETRIES = 50
 
 /** Orders two offsets of one channel (negative: `a` is older). Offsets compare as numbers, never as strings. */
 export function compareOffsets (a: string, b: string): number {
@@ -39,6 +43,10 @@ export function dmChannel (a: string, b: string): string {
   return a <= b ? `dm:${a}:${b}` : `dm:${b}:${a}`
 }
 
+function isConversation (channel: string): boolean {
+  return channel.startsWith('dm:')
+}
+
 /** The milliseconds of an offset (`<ms>-<seq>`). */
 function offsetMs (offset: string): number {
   return Number(offset.slice(0, offset.indexOf('-')))
@@ -50,6 +58,13 @@ function randomId (): string {
   return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('')
 }
 
+/** A channel's room name, for room channels. */
+function roomOf (channel: string): string | undefined {
+  return channel.startsWith('room:') ? channel.slice('room:'.length) : undefined
+}
+
+const encoder = new TextEncoder()
+
 export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #options: ClientOptions
   readonly #WebSocket: WebSocketConstructor
@@ -57,13 +72,17 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #clientId = randomId()
   /** last delivered position per channel: replay starts after it, and nothing at or before it is delivered again */
   readonly #positions = new Map<string, Position>()
-  /** rooms this client listens to (resubscribed on every connection) */
-  readonly #rooms = new Set<string>()
-  /** rooms this client is joining right now */
-  readonly #joining = new Set<string>()
-  readonly #pending = new Map<number, Pending>()
-  /** recent (channel, from, mid), oldest first */
-  readonly #seenMids = new Set<string>()
+  /**
+   * channels besides the personal one that this client listens to (resubscribed on every connection): its
+   * rooms, and the direct conversations it has seen a message of (recovered on every connection)
+   */
+  readonly #channels = new Set<string>()
+  /**
+   * Direct conversations being recovered on this connection, and their live messages that came before the
+   * reply. A conversation's messages come through the personal channel from the welcome on, so some arrive
+   * before its replay; the replay holds them too, in order (recovered: true), so they are dropped.
+   */
+  readonly #recovering = new Map<string, Message[]>()
   /**
    * The newest `at` seen in the conversation list (and of any direct message): a conversation the
    * client does not know yet that is newer was begun while it was away, and is recovered from there.
@@ -72,12 +91,24 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #listedUpTo: number | undefined
   /** while conversations begun meanwhile are being found after a reconnect: live messages of unknown ones, held */
   #undiscovered: Map<string, Message[]> | undefined
-  /**
-   * Direct conversations being recovered on this connection, and their live messages that came before the
-   * `subscribed` reply. A conversation's messages come through the personal channel from the welcome on, so
-   * some arrive before its replay; the replay holds them too, in order (recovered: true), so they are dropped.
-   */
-  readonly #recovering = new Map<string, Message[]>()
+  /** channels this client is joining right now */
+  readonly #joining = new Set<string>()
+  /** every request not yet settled, sent or not */
+  readonly #pending = new Map<number, Pending>()
+  readonly #order = new SendOrder()
+  /** requests ready to go, oldest first, sent as fast as the server's budget allows */
+  #queue: Pending[] = []
+  /** channels to subscribe on this connection: one `subscribe` frame carries many */
+  readonly #toSubscribe = new Set<string>()
+  /** per channel, resubscriptions that failed with `UNAVAILABLE` in a row */
+  readonly #subscribeRetries = new Map<string, number>()
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  #flushTimer: ReturnType<typeof setTimeout> | undefined
+  /** set while a connection is welcomed: the server's budget for this client's frames */
+  #pacer: Pacer | undefined
+  #limits: ServerLimits = DEFAULT_SERVER_LIMITS
+  /** recent (channel, from, mid), oldest first */
+  readonly #seenMids = new Set<string>()
   #socket: WebSocketLike | undefined
   #state: ConnectionState = 'connecting'
   #user: string | undefined
@@ -115,42 +146,47 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   get user (): string | undefined { return this.#user }
   /** the id of the socket server of the last welcome (the one in use while `connected`) */
   get server (): string | undefined { return this.#server }
+  /** the limits the server announced in its last welcome (the documented defaults before) */
+  get limits (): ServerLimits { return this.#limits }
 
   /**
    * A direct message to `to`, stored in your conversation with them (`dm:{a}:{b}`, see dmChannel).
    * Resolves with its channel and offset once stored.
    */
   async send (to: string, data: unknown): Promise<Ack> {
-    const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() })
+    // In order per conversation (one per recipient), whatever the user's own id turns out to be.
+    const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() }, { order: `dm-with:${to}` })
     return { channel: reply.channel as string, offset: reply.offset as string }
   }
 
   /** A message to a room you are a member of. */
   async publish (room: string, data: unknown): Promise<Ack> {
-    const reply = await this.#request({ type: 'publish', channel: `room:${room}`, data, mid: this.#mid() })
+    const channel = `room:${room}`
+    const reply = await this.#request({ type: 'publish', channel, data, mid: this.#mid() }, { order: channel })
     return { channel: reply.channel as string, offset: reply.offset as string }
   }
 
   /** Become a member of a room and receive its messages (also after reconnects). */
   async join (room: string): Promise<void> {
+    const channel = `room:${room}`
     // The `joined` event this join also sends to all of the user's connections is not news here.
-    this.#joining.add(room)
+    this.#joining.add(channel)
     try {
       await this.#request({ type: 'join', room })
     } finally {
-      this.#joining.delete(room)
+      this.#joining.delete(channel)
     }
     // The position was recorded when the reply arrived (see #onReply); from now on it is resubscribed.
-    this.#rooms.add(room)
+    this.#channels.add(channel)
   }
 
   async leave (room: string): Promise<void> {
-    this.#rooms.delete(room)
-    this.#positions.delete(`room:${room}`)
+    const channel = `room:${room}`
+    this.#forget(channel)
     await this.#request({ type: 'leave', room })
   }
 
-  /** Up to `limit` messages older than `before` (newest when absent), oldest first. */
+  /** Up to `limit` messages older than `before` (newest when absent), oldest first (a reply sent in parts is put together). */
   async history (channel: string, options: { before?: string, limit?: number } = {}): Promise<Message[]> {
     const reply = await this.#request({ type: 'history', channel, ...options })
     return reply.messages as Message[]
@@ -171,7 +207,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   async #listConversations ({ after, limit }: { after?: Conversation, limit?: number }, perConnection: boolean): Promise<Conversation[]> {
     const reply = await this.#request({
       type: 'conversations', ...(after === undefined ? {} : { after: { at: after.at, channel: after.channel } }), ...(limit === undefined ? {} : { limit })
-    }, perConnection)
+    }, { perConnection })
     const me = this.#user ?? ''
     const list = (reply.conversations as Array<Omit<Conversation, 'with'>>).map((c) => {
       const [, a = '', b = ''] = c.channel.split(':')
@@ -182,15 +218,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   /** Rooms this client listens to. */
-  get rooms (): string[] { return [...this.#rooms] }
+  get rooms (): string[] {
+    const rooms: string[] = []
+    for (const channel of this.#channels) {
+      const room = roomOf(channel)
+      if (room !== undefined) rooms.push(room)
+    }
+    return rooms
+  }
 
   close (): void {
     if (this.#closed) return
     this.#closed = true
     this.#rejectReady(new SwitchboardError('CLOSED', 'client closed before it connected'))
     this.#socket?.close(1000, 'client closed')
-    for (const pending of this.#pending.values()) pending.reject(new SwitchboardError('CLOSED', 'client closed'))
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer)
+    const pending = [...this.#pending.values()]
     this.#pending.clear()
+    this.#queue = []
+    this.#order.clear()
+    for (const request of pending) request.reject(new SwitchboardError('CLOSED', 'client closed'))
     this.#setState('closed', {})
   }
 
@@ -257,14 +306,165 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       socket.onerror = () => {}
       socket.onclose = (event) => {
         if (this.#socket === socket) this.#socket = undefined
-        for (const pending of [...this.#pending.values()]) {
-          if (!pending.perConnection) continue
-          this.#pending.delete(pending.frame.id)
-          pending.reject(new SwitchboardError('RECONNECTING', 'connection lost; redone on the next one'))
-        }
+        this.#disconnected()
         resolve({ code: event.code, reason: event.reason })
       }
     })
+  }
+
+  /** The connection is gone: nothing goes out until the next welcome; resubscriptions are redone then. */
+  #disconnected (): void {
+    this.#pacer = undefined
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer)
+    this.#flushTimer = undefined
+    this.#toSubscribe.clear()
+    // Held live messages of conversations being recovered: the next connection recovers them again, from the same position.
+    this.#recovering.clear()
+    for (const pending of [...this.#pending.values()]) {
+      if (pending.perConnection) this.#settle(pending, new SwitchboardError('RECONNECTING', 'connection lost; redone on the next one'))
+    }
+  }
+
+  // Sending ---------------------------------------------------------------------
+
+  async #request (body: Record<string, unknown>, options: { order?: string, perConnection?: boolean } = {}): Promise<Frame> {
+    if (this.#closed) throw new SwitchboardError('CLOSED', 'client closed')
+    const id = this.#nextId++
+    const frame = { id, ...body } as unknown as Frame
+    return await new Promise((resolve, reject) => {
+      const pending: Pending = {
+        id,
+        text: JSON.stringify(frame),
+        frame,
+        resolve,
+        reject,
+        ...(options.order === undefined ? {} : { order: options.order }),
+        perConnection: options.perConnection === true,
+        delayed: false,
+        retries: 0,
+        retryUntil: Date.now() + UNAVAILABLE_RETRY_MS
+      }
+      this.#pending.set(id, pending)
+      // Sent as soon as the budget allows if connected and welcomed, and nothing of its channel is ahead; otherwise later.
+      if (this.#order.enter(pending)) this.#enqueue(pending)
+    })
+  }
+
+  #enqueue (pending: Pending): void {
+    this.#queue.push(pending)
+    this.#flush()
+  }
+
+  /** Sends what is queued, as fast as the server's budget allows. */
+  #flush (): void {
+    const socket = this.#socket
+    const pacer = this.#pacer
+    if (pacer === undefined || socket === undefined || socket.readyState !== OPEN || this.#flushTimer !== undefined) return
+    while (this.#queue.length > 0) {
+      const pending = this.#queue[0] as Pending
+      if (this.#pending.get(pending.id) !== pending) {
+        this.#queue.shift()
+        continue
+      }
+      if (this.#tooLarge(pending.text)) {
+        this.#queue.shift()
+        this.#settle(pending, new SwitchboardError('FRAME_TOO_LARGE', `the request is larger than the server's ${this.#limits.maxPayload} bytes`))
+        continue
+      }
+      if (!pacer.take()) {
+        this.#flushTimer = setTimeout(() => {
+          this.#flushTimer = undefined
+          this.#flush()
+        }, pacer.waitMs)
+        return
+      }
+      this.#queue.shift()
+      socket.send(pending.text)
+    }
+  }
+
+  #tooLarge (text: string): boolean {
+    const max = this.#limits.maxPayload
+    return text.length * 3 > max && encoder.encode(text).length > max
+  }
+
+  /** Answered or given up: the next request of its channel may go out. */
+  #settle (pending: Pending, outcome: Frame | Error): void {
+    if (this.#pending.get(pending.id) !== pending) return
+    this.#pending.delete(pending.id)
+    const next = this.#order.leave(pending)
+    if (next !== undefined) this.#enqueue(next)
+    if (outcome instanceof Error) pending.reject(outcome)
+    else pending.resolve(outcome)
+  }
+
+  /** Sends it again after `delayMs` (still pending, and on whatever connection is welcomed then). */
+  #retry (pending: Pending, delayMs: number): void {
+    pending.delayed = true
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      pending.delayed = false
+      if (this.#pending.get(pending.id) !== pending) return
+      pending.parts = undefined
+      this.#enqueue(pending)
+    }, delayMs)
+    this.#timers.add(timer)
+  }
+
+  // Subscriptions ---------------------------------------------------------------
+
+  /** Subscribes `channel` on this connection, batched with the others asked for in the same turn. */
+  #want (channel: string): void {
+    this.#toSubscribe.add(channel)
+    if (this.#toSubscribe.size > 1) return
+    queueMicrotask(() => { this.#subscribeWanted() })
+  }
+
+  #subscribeWanted (): void {
+    if (this.#pacer === undefined) {
+      this.#toSubscribe.clear() // not connected: the next welcome subscribes everything
+      return
+    }
+    const channels = [...this.#toSubscribe].filter((channel) => this.#channels.has(channel))
+    this.#toSubscribe.clear()
+    const batch = Math.max(1, this.#limits.subscribeBatch)
+    for (let i = 0; i < channels.length; i += batch) {
+      const entries = channels.slice(i, i + batch).map((channel) => {
+        const since = this.#positions.get(channel)
+        return since === undefined ? { channel } : { channel, since: { offset: since.offset, epoch: since.epoch } }
+      })
+      // Outcomes are handled when the reply arrives (#onSubscribed); a refusal of the whole frame here.
+      this.#request({ type: 'subscribe', channels: entries }, { perConnection: true }).then(() => {}, (err: Error) => {
+        if (!(err instanceof SwitchboardError) || err.code === 'RECONNECTING' || err.code === 'CLOSED') return
+        for (const { channel } of entries) this.#subscribeFailed(channel, err.code, err.message)
+      })
+    }
+  }
+
+  /** One channel could not be (re)subscribed: tried again if the store failed, otherwise dropped, and the application told. */
+  #subscribeFailed (channel: string, code: string, message: string): void {
+    if (!this.#channels.has(channel)) return
+    if (code === 'UNAVAILABLE' || code === 'RATE_LIMITED') {
+      const attempt = (this.#subscribeRetries.get(channel) ?? 0) + 1
+      this.#subscribeRetries.set(channel, attempt)
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        if (this.#channels.has(channel)) this.#want(channel)
+      }, 100 + fullJitter(attempt, 200, 3000))
+      this.#timers.add(timer)
+      return
+    }
+    this.#forget(channel)
+    const room = roomOf(channel)
+    this.emit('subscribeFailed', { channel, ...(room === undefined ? {} : { room }), code, message })
+  }
+
+  #forget (channel: string): void {
+    this.#channels.delete(channel)
+    this.#recovering.delete(channel)
+    this.#positions.delete(channel)
+    this.#toSubscribe.delete(channel)
+    this.#subscribeRetries.delete(channel)
   }
 
   // Frames ----------------------------------------------------------------------
@@ -299,57 +499,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   #onWelcome (socket: WebSocketLike, frame: Frame): void {
+    if (socket !== this.#socket) return
     const channel = frame.channel as string
     this.#user = frame.user as string
     this.#server = frame.server as string
+    this.#limits = limitsOf(frame.limits)
+    this.#pacer = new Pacer(this.#limits)
     if (frame.recovered === false) this.emit('reset', channel)
     this.#position(channel, frame as unknown as Position, frame.recovered === true)
-    for (const room of frame.rooms as string[]) this.#rooms.add(room)
+    for (const room of frame.rooms as string[]) this.#channels.add(`room:${room}`)
     this.#attempt = 0
-    const unanswered = [...this.#pending.values()]
+    // Everything not yet answered goes out again on this connection, oldest first (sends keep their mid),
+    // each behind the earlier requests of its channel; requests waiting to be retried follow when their time comes.
+    this.#queue = [...this.#pending.values()].filter((p) => !p.perConnection && !p.delayed && this.#order.isHead(p))
+    for (const pending of this.#queue) pending.parts = undefined
     this.#setState('connected', {})
     this.#resolveReady()
-    for (const room of this.#rooms) this.#resubscribe(room)
-    // Direct conversations come through the personal channel; each known one is recovered after its position.
-    for (const [channel, since] of this.#positions) if (channel.startsWith('dm:')) this.#recoverConversation(channel, since)
+    for (const channel of this.#channels) {
+      if (isConversation(channel)) this.#recovering.set(channel, [])
+      this.#want(channel)
+    }
+    this.#flush()
     this.#discoverConversations().catch(() => {})
-    // Everything not yet answered goes out again on this connection; sends keep their mid.
-    for (const pending of unanswered) if (socket.readyState === OPEN) socket.send(JSON.stringify(pending.frame))
-  }
-
-  #onJoined (channel: string, joinedAt: Position): void {
-    const room = channel.slice('room:'.length)
-    if (this.#rooms.has(room) || this.#joining.has(room)) return
-    this.#rooms.add(room)
-    // Subscribed from where the join happened: messages published since are replayed, none missed.
-    this.#positions.set(channel, { epoch: joinedAt.epoch, offset: joinedAt.offset })
-    this.#resubscribe(room)
-    this.emit('joined', room)
-  }
-
-  #onLeft (channel: string): void {
-    const room = channel.slice('room:'.length)
-    this.#positions.delete(channel)
-    if (this.#rooms.delete(room)) this.emit('left', room)
-  }
-
-  #recoverConversation (channel: string, since: Position): void {
-    this.#recovering.set(channel, [])
-    this.#request({ type: 'subscribe', channel, since }, true).then(() => {}, (err: Error) => {
-      const held = this.#recovering.get(channel) ?? []
-      this.#recovering.delete(channel)
-      const code = err instanceof SwitchboardError ? err.code : ''
-      // Connection lost: recovered on the next one, from the same position. No longer ours: forgotten.
-      if (code === 'RECONNECTING' || code === 'CLOSED') return
-      if (code === 'FORBIDDEN') {
-        this.#positions.delete(channel)
-        return
-      }
-      // It could not be replayed: what came live is shown, and the gap before it is the application's to reload.
-      this.emit('reset', channel)
-      this.#positions.delete(channel)
-      for (const message of held) this.#onMessage(message)
-    })
   }
 
   /**
@@ -373,10 +544,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         for (const c of page) {
           if (c.at <= from) break
           if (this.#positions.has(c.channel) || c.epoch === '-') continue
-          const since = { epoch: c.epoch, offset: `${from}-0` }
-          this.#positions.set(c.channel, since)
+          this.#positions.set(c.channel, { epoch: c.epoch, offset: `${from}-0` })
           recovered.add(c.channel)
-          this.#recoverConversation(c.channel, since)
+          this.#channels.add(c.channel)
+          this.#recovering.set(c.channel, [])
+          this.#want(c.channel)
         }
         after = page[page.length - 1]
         more = page.length === 100 && after !== undefined && after.at > from
@@ -387,17 +559,29 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     }
   }
 
-  #resubscribe (room: string): void {
-    const channel = `room:${room}`
-    const since = this.#positions.get(channel)
-    // The reply is handled in #onReply (position, reset); only a refusal matters here.
-    this.#request({ type: 'subscribe', channel, ...(since === undefined ? {} : { since }) }, true).then(() => {}, (err: Error) => {
-      // No longer a member (e.g. left from another device): stop resubscribing.
-      if (err instanceof SwitchboardError && err.code === 'FORBIDDEN') {
-        this.#positions.delete(channel)
-        if (this.#rooms.delete(room)) this.emit('left', room)
-      }
-    })
+  /** A conversation's recovery answered: what was held meanwhile is in the replay (recovered), or is shown now (not). */
+  #recovered (channel: string, recovered: boolean): void {
+    const held = this.#recovering.get(channel)
+    if (held === undefined) return
+    this.#recovering.delete(channel)
+    if (!recovered) for (const message of held) this.#onMessage(message)
+  }
+
+  #onJoined (channel: string, joinedAt: Position): void {
+    if (this.#channels.has(channel) || this.#joining.has(channel)) return
+    this.#channels.add(channel)
+    // Subscribed from where the join happened: messages published since are replayed, none missed.
+    this.#positions.set(channel, { epoch: joinedAt.epoch, offset: joinedAt.offset })
+    this.#want(channel)
+    const room = roomOf(channel)
+    if (room !== undefined) this.emit('joined', room)
+  }
+
+  #onLeft (channel: string): void {
+    const listening = this.#channels.has(channel)
+    this.#forget(channel)
+    const room = roomOf(channel)
+    if (listening && room !== undefined) this.emit('left', room)
   }
 
   /** Records a channel's position from a welcome/joined/subscribed reply. When recovered, replayed messages advance it instead. */
@@ -409,16 +593,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   #onMessage (message: Message): void {
-    const position = this.#positions.get(message.channel)
     const recovering = this.#recovering.get(message.channel)
     if (recovering !== undefined) {
       if (recovering.length < SEEN_MIDS) recovering.push(message)
       return
     }
-    const held = position === undefined && message.channel.startsWith('dm:') ? this.#undiscovered : undefined
-    if (held !== undefined) {
-      const list = held.get(message.channel)
-      if (list === undefined) held.set(message.channel, [message])
+    const position = this.#positions.get(message.channel)
+    const unknown = position === undefined && isConversation(message.channel) ? this.#undiscovered : undefined
+    if (unknown !== undefined) {
+      const list = unknown.get(message.channel)
+      if (list === undefined) unknown.set(message.channel, [message])
       else if (list.length < SEEN_MIDS) list.push(message)
       return
     }
@@ -426,11 +610,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (position !== undefined && (message.epoch === undefined || message.epoch === position.epoch)) {
       if (compareOffsets(message.offset, position.offset) <= 0) return // already delivered
       position.offset = message.offset
-    } else if (message.epoch !== undefined && (position !== undefined || message.channel.startsWith('dm:'))) {
-      // A conversation is known from its first message on: its position is kept (and recovered) from then.
+    } else if (message.epoch !== undefined && (position !== undefined || isConversation(message.channel))) {
+      // A conversation is known from its first message on: its position is kept, and it is recovered on every connection.
       this.#positions.set(message.channel, { epoch: message.epoch, offset: message.offset })
+      if (isConversation(message.channel)) this.#channels.add(message.channel)
     }
-    if (message.channel.startsWith('dm:') && this.#listedUpTo !== undefined) this.#listedUpTo = Math.max(this.#listedUpTo, offsetMs(message.offset))
+    if (isConversation(message.channel) && this.#listedUpTo !== undefined) this.#listedUpTo = Math.max(this.#listedUpTo, offsetMs(message.offset))
     if (message.mid !== undefined) {
       // The same (from, mid) at another offset: a resend stored again after a failover lost the
       // first copy from history (it had already been delivered live). Deliver it once.
@@ -445,45 +630,61 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #onReply (frame: Frame): void {
     const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
     if (pending === undefined) return
-    this.#pending.delete(pending.frame.id)
     // Positions are recorded now, not when the promise settles: messages that arrived in the same
     // read are handled before any promise callback runs, and must already be checked against them.
-    if (frame.type === 'joined' || frame.type === 'subscribed') {
+    if (frame.type === 'subscribed' && Array.isArray(frame.channels)) {
+      this.#onSubscribed(pending, frame.channels as SubscribeOutcome[])
+    } else if (frame.type === 'joined' || frame.type === 'subscribed') {
       const channel = frame.channel as string
-      const recovered = frame.recovered === true
       if (pending.frame.since !== undefined && frame.recovered === false) this.emit('reset', channel)
-      this.#position(channel, frame as unknown as Position, recovered)
-      // Now, before the replay that follows in the same read: the messages held meanwhile are in it (or, not recovered, history).
-      const held = this.#recovering.get(channel)
-      this.#recovering.delete(channel)
-      if (held !== undefined && !recovered) for (const message of held) this.#onMessage(message)
+      this.#position(channel, frame as unknown as Position, frame.recovered === true)
+      this.#recovered(channel, frame.recovered === true)
+    } else if (frame.type === 'history') {
+      // A long history reply comes in parts; the last one has no `more`.
+      const parts = [...(pending.parts ?? []), ...(frame.messages as unknown[])]
+      if (frame.more === true) {
+        pending.parts = parts
+        return
+      }
+      frame = { ...frame, messages: parts }
     }
-    pending.resolve(frame)
+    this.#settle(pending, frame)
+  }
+
+  #onSubscribed (pending: Pending, outcomes: SubscribeOutcome[]): void {
+    const asked = new Set((pending.frame.channels as Array<{ channel: string, since?: unknown }>).filter((e) => e.since !== undefined).map((e) => e.channel))
+    for (const outcome of outcomes) {
+      const { channel } = outcome
+      if (outcome.error !== undefined) {
+        this.#subscribeFailed(channel, String(outcome.error.code), String(outcome.error.message))
+        continue
+      }
+      this.#subscribeRetries.delete(channel)
+      if (asked.has(channel) && outcome.recovered === false) this.emit('reset', channel)
+      this.#position(channel, outcome as unknown as Position, outcome.recovered === true)
+      // Now, before the replays that follow in the same read: the messages held meanwhile are in them.
+      this.#recovered(channel, outcome.recovered === true)
+    }
   }
 
   #onError (frame: Frame): void {
     const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
     if (pending === undefined) return
-    if (frame.code === 'UNAVAILABLE' && pending.retries < 10) {
-      // The server could not store it (e.g. Redis failing over): resend the same frame later.
+    const now = Date.now()
+    if (frame.code === 'UNAVAILABLE') {
+      // The server could not complete it (e.g. Redis failing over): the same frame again later, for a while.
+      if (now < pending.retryUntil) {
+        pending.retries++
+        this.#retry(pending, 50 + fullJitter(pending.retries, 200, 3000))
+        return
+      }
+    } else if (frame.code === 'RATE_LIMITED' && pending.retries < RATE_LIMITED_RETRIES) {
+      // Dropped unhandled (frames bunched up on the way): once the budget has room again.
       pending.retries++
-      setTimeout(() => {
-        if (this.#pending.has(pending.frame.id) && this.#socket?.readyState === OPEN) this.#socket.send(JSON.stringify(pending.frame))
-      }, fullJitter(pending.retries, 200, 3000))
+      this.#retry(pending, Math.ceil(1000 / this.#limits.frameRate) + (this.#pacer?.waitMs ?? 0) + fullJitter(1, 50, 100))
       return
     }
-    this.#pending.delete(pending.frame.id)
-    pending.reject(new SwitchboardError(String(frame.code), String(frame.message), typeof frame.retryAfterMs === 'number' ? frame.retryAfterMs : undefined))
-  }
-
-  async #request (body: Record<string, unknown>, perConnection = false): Promise<Frame> {
-    if (this.#closed) throw new SwitchboardError('CLOSED', 'client closed')
-    const frame = { ...body, id: this.#nextId++ }
-    return await new Promise((resolve, reject) => {
-      this.#pending.set(frame.id, { frame, resolve, reject, retries: 0, perConnection })
-      // Sent now if connected and welcomed; otherwise on the next welcome.
-      if (this.#state === 'connected' && this.#socket?.readyState === OPEN) this.#socket.send(JSON.stringify(frame))
-    })
+    this.#settle(pending, new SwitchboardError(String(frame.code), String(frame.message), typeof frame.retryAfterMs === 'number' ? frame.retryAfterMs : undefined))
   }
 
   #mid (): string {

@@ -12,7 +12,10 @@ import type { ClientOptions } from './types.js'
 
 export { SwitchboardClient, compareOffsets, dmChannel } from './client.js'
 export { SwitchboardError } from './types.js'
-export type { Ack, Auth, ClientEvents, ClientOptions, Conversation, ConnectionState, Message, PresenceEvent, WebSocketLike, WebSocketConstructor, FetchLike } from './types.js'
+export type {
+  Ack, Auth, ClientEvents, ClientOptions, Conversation, ConnectionState, Message, PresenceEvent, SubscribeFailure, WebSocketLike, WebSocketConstructor, FetchLike
+} from './types.js'
+export type { ServerLimits } from './pacer.js'
 
 export function createClient (options: ClientOptions): SwitchboardClient {
   return new SwitchboardClient(options)

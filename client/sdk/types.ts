@@ -89,8 +89,24 @@ export interface ClientEvents {
   left: (room: string) => void
   /** messages of `channel` may have been missed and cannot be replayed: reload its history */
   reset: (channel: string) => void
+  /**
+   * a channel this client held could not be (re)subscribed, e.g. after a reconnect: refused
+   * (`FORBIDDEN`: no longer a member; `LIMIT_EXCEEDED`: too many channels). The client stopped
+   * listening to it and no longer resubscribes it; join it again to get it back
+   */
+  subscribeFailed: (failure: SubscribeFailure) => void
   /** a failure the application should know about (e.g. authentication refused) */
   error: (error: SwitchboardError) => void
+}
+
+/** A channel that could not be (re)subscribed, and why. */
+export interface SubscribeFailure {
+  readonly channel: string
+  /** the room's name, for `room:` channels */
+  readonly room?: string
+  /** the protocol's error code, e.g. `FORBIDDEN` */
+  readonly code: string
+  readonly message: string
 }
 
 export class SwitchboardError extends Error {

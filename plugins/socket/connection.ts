@@ -11,20 +11,25 @@ import { compareOffsets } from '../store/types.js'
 import type { AppendResult, Position, Store } from '../store/types.js'
 import {
   ackFrame, conversationOf, conversationsFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
-  presenceFrame, subscribedFrame
+  presenceFrame, subscribedBatchFrame, subscribedFrame
 } from './frames.js'
+import type { SubscribeResult } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
 import type { Corkable } from './cork.js'
+import { Lanes } from './lanes.js'
 import { FrameBudget } from './limits.js'
+import { Outbox, OutboxClosedError } from './outbox.js'
+import { historyParts, replayParts } from './parts.js'
+import type { NextPart, OutboxLimits, OutboxSocket } from './outbox.js'
 import { sharedTextFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
 import type { SocketMeter } from './meter.js'
 import type { PresenceTracker } from './presence.js'
-import { parseFrame } from './protocol.js'
+import { parseFrame, peekRequestId } from './protocol.js'
 import { isStoreFull } from '../store/full.js'
 import type {
-  ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeFrame,
+  ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeEntry,
   UnsubscribeFrame
 } from './protocol.js'
 
@@ -43,6 +48,8 @@ export interface ConnectionContext {
   /** consecutive invalid frames after which the connection is closed with 4400 */
   readonly maxViolations: number
   readonly limits: ConnectionLimits
+  /** how MAX_BUFFERED_BYTES is shared out while replies are sent in parts (outbox.ts) */
+  readonly outbox: OutboxLimits
   readonly meter: SocketMeter
 }
 
@@ -66,17 +73,32 @@ function accepted (result: AppendResult, forbidden: string): string {
 /** Per-connection exactly-once state of direct conversations is kept for at most this many of them (see #floors). */
 const MAX_FLOORS = 256
 
-export class Connection implements Listener {
+/** The request cannot be answered any more (the connection closed, or its reply already went out): no error frame. */
+class Unanswerable extends Error {}
+
+const EMPTY = Buffer.alloc(0)
+const noop = (): void => {}
+
+export class Connection implements Listener, OutboxSocket {
   readonly user: string
   readonly socket: WebSocket
   /** the channels this connection has a live subscription to (its personal channel and rooms) */
   readonly channels = new Set<string>()
   readonly #personal: string
   readonly #context: ConnectionContext
-  /** live frames held back per channel while its replay is being sent */
+  /** live frames held back per channel while its reply and replay are being sent */
   #held: Map<string, string[]> | undefined
+  /** bytes of the frames in #held (they count in the budget) */
+  #heldBytes = 0
   /** per channel, the offset up to which the client already has everything (see #aboveFloor) */
   #floors: Map<string, string> | undefined
+  /** membership operations, one channel at a time, in arrival order (lanes.ts) */
+  #lanes: Lanes | undefined
+  /** while a reply is sent in parts, or frames wait behind one (outbox.ts) */
+  #outbox: Outbox | undefined
+  /** per channel, `left` events of leaves already applied here (from this server), to ignore when they come back */
+  #echoes: Map<string, number> | undefined
+  #released = false
   #violations = 0
   #floods = 0
   /** frames go to the TCP socket as built by textFrame() */
@@ -98,13 +120,19 @@ export class Connection implements Listener {
   deliver (channel: string, payload: string): void {
     // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
     const left = leftEventChannel(payload)
-    if (left !== undefined && channel === this.#personal && left !== channel) this.detach(left)
-    const held = this.#held?.get(channel)
-    if (held !== undefined) {
-      held.push(payload)
-      return
-    }
+    if (left !== undefined && channel === this.#personal && left !== channel) this.#onLeftEvent(left)
+    if (this.#hold(channel, payload)) return
     this.#gate(channel === this.#personal ? conversationOf(payload) ?? channel : channel, payload)
+  }
+
+  /** Holds a frame of a channel being attached (it counts in the budget); false when that channel is not being attached. */
+  #hold (channel: string, payload: string): boolean {
+    const held = this.#held?.get(channel)
+    if (held === undefined) return false
+    held.push(payload)
+    this.#heldBytes += payload.length
+    this.#ensureOutbox().checkBudget()
+    return true
   }
 
   /**
@@ -113,11 +141,7 @@ export class Connection implements Listener {
    * gated by their own channel.
    */
   #gate (channel: string, payload: string): void {
-    const held = this.#held?.get(channel)
-    if (held !== undefined) {
-      held.push(payload)
-      return
-    }
+    if (this.#hold(channel, payload)) return
     const floor = this.#floors?.get(channel)
     if (floor !== undefined && !this.#aboveFloor(channel, floor, payload)) return
     this.send(payload)
@@ -139,9 +163,24 @@ export class Connection implements Listener {
     return true
   }
 
+  /** Sends a frame: at once, or behind what waits in the outbox. */
   send (frame: string): void {
     if (this.socket.readyState !== 1) return
-    const raw = (this.socket as unknown as { _socket?: Corkable & { write (chunk: Buffer): boolean } })._socket
+    if (this.#outbox !== undefined) {
+      this.#outbox.push(frame)
+      return
+    }
+    this.write(frame)
+    // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
+    if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) this.#slowConsumer()
+  }
+
+  // OutboxSocket: what the outbox writes through.
+  get open (): boolean { return this.socket.readyState === 1 }
+  get buffered (): number { return this.socket.bufferedAmount }
+
+  write (frame: string): void {
+    const raw = this.#raw()
     if (raw === undefined) {
       this.socket.send(frame)
     } else {
@@ -150,34 +189,78 @@ export class Connection implements Listener {
       else this.socket.send(frame)
     }
     this.#context.meter.frameOut()
-    // A client that does not read makes its unsent data pile up here: cut it off instead of growing.
-    if (this.socket.bufferedAmount > this.#context.limits.maxBufferedBytes) {
-      this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount }, 'slow consumer closed')
-      this.#context.meter.slowConsumer()
-      this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too much unsent data')
-    }
+  }
+
+  flushed (done: () => void): void {
+    const raw = this.#raw()
+    // An empty write's callback runs once everything before it has left the process.
+    if (this.#plain && raw !== undefined) raw.write(EMPTY, () => { done() })
+    // permessage-deflate: `ws` compresses and queues frames itself; look again shortly.
+    else setTimeout(done, 20).unref()
+  }
+
+  #raw (): (Corkable & { write (chunk: Buffer, cb?: () => void): boolean }) | undefined {
+    return (this.socket as unknown as { _socket?: Corkable & { write (chunk: Buffer, cb?: () => void): boolean } })._socket
+  }
+
+  #ensureOutbox (): Outbox {
+    this.#outbox ??= new Outbox(this, this.#context.outbox, {
+      overflow: () => { this.#slowConsumer() },
+      idle: () => { this.#outbox = undefined },
+      held: () => this.#heldBytes
+    })
+    return this.#outbox
+  }
+
+  /** Sends a reply in parts under the budget (see outbox.ts). */
+  async #stream (next: NextPart): Promise<void> {
+    if (this.#released) throw new Unanswerable()
+    await this.#ensureOutbox().stream(next)
+  }
+
+  #slowConsumer (): void {
+    if (this.socket.readyState !== 1) return
+    this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount, waiting: this.#heldBytes }, 'slow consumer closed')
+    this.#context.meter.slowConsumer()
+    this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too much unsent data')
+  }
+
+  /** Runs a membership operation on `channel` after the ones before it (lanes.ts). */
+  #inLane (channel: string, task: () => Promise<void>): Promise<void> {
+    this.#lanes ??= new Lanes()
+    return this.#lanes.run(channel, task)
+  }
+
+  /**
+   * Starts listening to a channel without a gap (the welcome's personal channel): see #listen.
+   * `reply` builds the reply frame from the position.
+   */
+  async attach (channel: string, since: Position | undefined, reply: (position: Position, recovered: boolean | undefined) => string | Promise<string>): Promise<void> {
+    await this.#listen(channel, since, async (position, recovered) => { this.send(await reply(position, recovered)) })
   }
 
   /**
    * Starts listening to a channel without a gap: live frames are held while
-   * the position (or the replay after `since`) is read; `reply` is sent, then
-   * the replay, then the held frames newer than what the reply and replay
-   * cover. From the reply on, the client gets every message after its offset
-   * exactly once.
+   * the position (or the replay after `since`) is read; `announce` sends the
+   * reply (it may wait, for a reply that covers several channels), then the
+   * replay follows in pages, then the held frames newer than what the reply
+   * and replay cover. From the reply on, the client gets every message after
+   * its offset exactly once. A failure after the reply went out cannot be
+   * answered: the connection is closed so that the client recovers again.
    */
-  async attach (channel: string, since: Position | undefined, reply: (position: Position, recovered: boolean | undefined) => string | Promise<string>): Promise<void> {
-    const { hub, store, presence } = this.#context
+  async #listen (channel: string, since: Position | undefined, announce: (position: Position, recovered: boolean | undefined) => Promise<void>): Promise<void> {
+    const { hub, store, presence, outbox } = this.#context
     // A direct conversation needs no subscription: its frames come through the personal channel.
     const alreadyListening = this.channels.has(channel) || isDmChannel(channel)
     const held: string[] = []
     let counted = false
+    let announced = false
     this.#held ??= new Map()
     this.#held.set(channel, held)
     try {
       if (!alreadyListening) {
-        if (this.channels.size >= this.#context.limits.maxChannels) {
-          throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${this.#context.limits.maxChannels} channels`)
-        }
+        if (channel !== userChannel(this.user)) this.#checkRoomLimit()
+        if (this.#released) throw new Unanswerable()
         this.channels.add(channel)
         await hub.add(channel, this)
         // After the subscription is live, so the user's own join event reaches them too, on every store.
@@ -189,46 +272,83 @@ export class Connection implements Listener {
       let last: string
       if (since === undefined) {
         const position = await store.position(channel)
-        this.send(await reply(position, undefined))
+        announced = true
+        await announce(position, undefined)
         last = position.offset
       } else {
-        const recovery = await store.recover(channel, since)
-        this.send(await reply(recovery, recovery.recovered))
-        for (const frame of recovery.messages) this.send(frame)
-        const replayedTo = frameOffset(recovery.messages[recovery.messages.length - 1] ?? '')
-        last = !recovery.recovered ? recovery.offset : replayedTo ?? since.offset
+        const recovery = await store.recover(channel, since, outbox.page)
+        announced = true
+        await announce(recovery, recovery.recovered)
+        // Pages are read in the channel's epoch (a `since` in NO_HISTORY recovers a conversation begun since).
+        last = recovery.recovered ? await this.#replay(channel, { epoch: recovery.epoch, offset: since.offset }, recovery.offset, recovery.messages) : recovery.offset
       }
-      let newest = last
-      // Let go before releasing: frames of other channels held here (conversations, on the personal channel) go through their own gate.
-      if (this.#held.get(channel) === held) this.#held.delete(channel)
-      for (const frame of held) {
-        const other = channel === this.#personal ? conversationOf(frame) : undefined
-        if (other !== undefined) {
-          this.#gate(other, frame)
-          continue
-        }
-        const offset = frameOffset(frame)
-        if (offset !== undefined && compareOffsets(offset, newest) <= 0) continue
-        this.send(frame)
-        if (offset !== undefined) newest = offset
-      }
-      this.#floors ??= new Map()
-      this.#floors.delete(channel)
-      this.#floors.set(channel, newest)
-      // A quiet conversation's floor would stay forever: the oldest go (a stale copy after that long is not expected).
-      if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string)
+      this.#release(channel, held, last)
     } catch (err) {
       if (!alreadyListening) this.#undo(channel, counted)
       // A conversation's frames reach this connection whether or not it attached: none is lost to a failed attach.
-      if (isDmChannel(channel) && this.#held.get(channel) === held) {
-        this.#held.delete(channel)
-        for (const frame of held) this.#gate(channel, frame)
+      if (isDmChannel(channel) && !announced) this.#letGo(channel, held)
+      if (!announced) throw err
+      if (!(err instanceof Unanswerable) && !(err instanceof OutboxClosedError)) {
+        this.#context.log.warn({ err, user: this.user, channel }, 'replay interrupted')
+        this.socket.close(CloseCode.RELAY_INTERRUPTED, 'replay interrupted; reconnect to recover')
       }
-      throw err
+      throw new Unanswerable()
     } finally {
-      if (this.#held.get(channel) === held) this.#held.delete(channel)
-      if (this.#held.size === 0) this.#held = undefined
+      if (this.#held?.get(channel) === held) {
+        this.#held.delete(channel)
+        this.#heldBytes -= held.reduce((bytes, frame) => bytes + frame.length, 0)
+      }
+      if (this.#held?.size === 0) this.#held = undefined
+      this.#outbox?.settle()
     }
+  }
+
+  /** The held live frames of `channel` newer than `last` go out; from then on the floor drops late copies. */
+  #release (channel: string, held: string[], last: string): void {
+    this.#held?.delete(channel)
+    let newest = last
+    for (const frame of held) {
+      this.#heldBytes -= frame.length
+      // Frames of conversations, held with the personal channel's, go through their own gate.
+      const other = channel === this.#personal ? conversationOf(frame) : undefined
+      if (other !== undefined) {
+        this.#gate(other, frame)
+        continue
+      }
+      const offset = frameOffset(frame)
+      if (offset !== undefined && compareOffsets(offset, newest) <= 0) continue
+      this.send(frame)
+      if (offset !== undefined) newest = offset
+    }
+    this.#floors ??= new Map()
+    this.#floors.delete(channel)
+    this.#floors.set(channel, newest)
+    // A quiet conversation's floor would stay forever: the oldest go (a stale copy after that long is not expected).
+    if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string)
+  }
+
+  /** A failed attach of a conversation: its held frames go out as if it had not been attached. */
+  #letGo (channel: string, held: string[]): void {
+    if (this.#held?.get(channel) !== held) return
+    this.#held.delete(channel)
+    for (const frame of held) {
+      this.#heldBytes -= frame.length
+      this.#gate(channel, frame)
+    }
+  }
+
+  /** Sends the replay after `since` up to `upTo` in pages (the first one already read); returns the offset of the last frame sent. */
+  async #replay (channel: string, since: Position, upTo: string, first: string[]): Promise<string> {
+    if (first.length === 0) return since.offset
+    const parts = replayParts(this.#context.store, channel, since, upTo, first, this.#context.outbox.page)
+    await this.#stream(parts.next)
+    return parts.last()
+  }
+
+  #checkRoomLimit (): void {
+    const { maxChannels } = this.#context.limits
+    const rooms = this.channels.size - (this.channels.has(userChannel(this.user)) ? 1 : 0)
+    if (rooms >= maxChannels) throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${maxChannels} channels besides its personal one`)
   }
 
   /** Rolls back a failed attach. */
@@ -245,21 +365,47 @@ export class Connection implements Listener {
     this.#context.presence.remove(channel, this.user)
   }
 
-  /** Called once when the socket closes: stop listening everywhere. */
+  /** Called once when the socket closes: stop listening everywhere, after any operation under way on each channel. */
   release (): void {
-    for (const channel of [...this.channels]) this.detach(channel)
+    this.#released = true
+    this.#outbox?.close()
+    this.#outbox = undefined
+    for (const channel of [...this.channels]) this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
+  }
+
+  /** A leave of this user reached this connection as a `left` event: stop listening, in order, unless it was applied here already. */
+  #onLeftEvent (channel: string): void {
+    const expected = this.#echoes?.get(channel)
+    if (expected !== undefined) {
+      if (expected > 1) this.#echoes?.set(channel, expected - 1)
+      else this.#echoes?.delete(channel)
+      if (this.#echoes?.size === 0) this.#echoes = undefined
+      return
+    }
+    this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
+  }
+
+  /** The `left` event of a leave applied here will come back: it must not undo a join made after it. */
+  #expectEcho (channel: string, change: 1 | -1): void {
+    const count = (this.#echoes?.get(channel) ?? 0) + change
+    this.#echoes ??= new Map()
+    if (count > 0) this.#echoes.set(channel, count)
+    else this.#echoes.delete(channel)
+    if (this.#echoes.size === 0) this.#echoes = undefined
   }
 
   onFrame (data: RawData, isBinary: boolean): void {
     if (!this.#budget.take()) {
       this.#context.meter.rateLimited()
-      this.send(errorFrame(FrameErrorCodes.RATE_LIMITED, 'too many frames; slow down'))
+      // Dropped unhandled, but its id is found (cheaply) so that the client knows which request to resend.
+      this.send(errorFrame(FrameErrorCodes.RATE_LIMITED, 'too many frames; slow down, then resend', peekRequestId(data.toString())))
       if (++this.#floods >= this.#context.limits.floodTolerance) this.socket.close(CloseCode.RATE_LIMITED, 'rate limited')
       return
     }
     this.#floods = 0
     if (isBinary) {
-      this.#reject({ code: FrameErrorCodes.INVALID_FRAME, message: 'binary frames are not supported; send JSON text frames' })
+      const id = peekRequestId(data.toString())
+      this.#reject({ code: FrameErrorCodes.INVALID_FRAME, message: 'binary frames are not supported; send JSON text frames', ...(id === undefined ? {} : { id }) })
       return
     }
     const parsed = parseFrame(data.toString())
@@ -278,10 +424,12 @@ export class Connection implements Listener {
     switch (frame.type) {
       case 'send': return this.#send(frame)
       case 'publish': return this.#publish(frame)
-      case 'join': return this.#join(frame)
-      case 'leave': return this.#leave(frame)
-      case 'subscribe': return this.#subscribe(frame)
-      case 'unsubscribe': return Promise.resolve().then(() => { this.#unsubscribe(frame) })
+      case 'join': return this.#inLane(roomChannel(frame.room), async () => { await this.#join(frame) })
+      case 'leave': return this.#inLane(roomChannel(frame.room), async () => { await this.#leave(frame) })
+      case 'subscribe': return frame.channels !== undefined
+        ? this.#subscribeMany(frame.id, frame.channels)
+        : this.#inLane(frame.channel ?? '', async () => { await this.#subscribe(frame.id, frame.channel ?? '', frame.since) })
+      case 'unsubscribe': return this.#inLane(frame.channel, async () => { this.#unsubscribe(frame) })
       case 'history': return this.#history(frame)
       case 'presence': return this.#presence(frame)
       case 'conversations': return this.#conversations(frame)
@@ -314,41 +462,70 @@ export class Connection implements Listener {
   async #join (frame: JoinFrame): Promise<void> {
     const { store, authorizeJoin } = this.#context
     if (!(await authorizeJoin(this.user, frame.room))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} may not join ${frame.room}`)
-    if (!this.channels.has(roomChannel(frame.room)) && this.channels.size >= this.#context.limits.maxChannels) {
-      throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `a connection may listen to at most ${this.#context.limits.maxChannels} channels`)
-    }
+    const channel = roomChannel(frame.room)
+    if (!this.channels.has(channel)) this.#checkRoomLimit()
     if (!(await store.join(frame.room, this.user))) {
       throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `${this.user} is a member of too many rooms; leave one first`)
     }
-    const channel = roomChannel(frame.room)
     let joinedAt: Position | undefined
-    await this.attach(channel, undefined, (position) => { joinedAt = position; return joinedFrame(frame.id, channel, position) })
+    await this.#listen(channel, undefined, async (position) => { joinedAt = position; this.send(joinedFrame(frame.id, channel, position)) })
     // The user's other connections (any server) learn of it on their personal channel, with the position
     // to subscribe from so that they miss nothing published since.
     if (joinedAt !== undefined) await this.#tellMyConnections(joinedEvent(channel, joinedAt))
   }
 
-  /** Best effort: the request itself succeeded, whatever happens to the news of it. */
-  async #tellMyConnections (event: string): Promise<void> {
-    await this.#context.store.publishEvent(userChannel(this.user), event).catch((err: unknown) => {
+  /** Best effort: the request itself succeeded, whatever happens to the news of it. False when it could not be sent. */
+  async #tellMyConnections (event: string): Promise<boolean> {
+    return await this.#context.store.publishEvent(userChannel(this.user), event).then(() => true, (err: unknown) => {
       this.#context.log.warn({ err, user: this.user }, 'could not tell the user\'s other connections')
+      return false
     })
   }
 
   async #leave (frame: LeaveFrame): Promise<void> {
     const channel = roomChannel(frame.room)
     await this.#context.store.leave(frame.room, this.user)
-    // Local connections stop listening now; all of the user's connections, on every server, also get
-    // a `left` event on their personal channel and stop when it arrives (see deliver).
-    for (const connection of this.#context.byUser.get(this.user) ?? []) connection.detach(channel)
-    await this.#tellMyConnections(leftEvent(channel))
+    // Local connections stop listening now (each after what it is doing on the room); all of the user's
+    // connections, on every server, also get a `left` event on their personal channel and stop when it
+    // arrives (see deliver). Here it has been applied already, so its echo is ignored.
+    const local = [...this.#context.byUser.get(this.user) ?? []]
+    for (const connection of local) {
+      connection.#expectEcho(channel, 1)
+      if (connection === this) this.detach(channel)
+      else connection.#inLane(channel, async () => { connection.detach(channel) }).catch(noop)
+    }
+    if (!(await this.#tellMyConnections(leftEvent(channel)))) for (const connection of local) connection.#expectEcho(channel, -1)
     this.send(doneFrame('left', frame.id, channel))
   }
 
-  async #subscribe (frame: SubscribeFrame): Promise<void> {
-    const channel = this.#channel(frame.channel)
+  async #subscribe (id: RequestId, name: string, since: Position | undefined): Promise<void> {
+    const channel = this.#channel(name)
     await this.#authorizeRead(channel)
-    await this.attach(channel, frame.since, (position, recovered) => subscribedFrame(frame.id, channel, position, recovered))
+    await this.#listen(channel, since, async (position, recovered) => { this.send(subscribedFrame(id, channel, position, recovered)) })
+  }
+
+  /**
+   * Many channels in one frame: each is subscribed in its own lane as #subscribe would; one reply
+   * lists every channel's outcome once all are known; then each replay follows, in the frame's order.
+   * A channel listed twice counts once.
+   */
+  async #subscribeMany (id: RequestId, entries: SubscribeEntry[]): Promise<void> {
+    let replied = noop
+    const reply = new Promise<void>((resolve) => { replied = resolve })
+    const unique = new Map<string, SubscribeEntry>()
+    for (const entry of entries) if (!unique.has(entry.channel)) unique.set(entry.channel, entry)
+    const results = await Promise.all([...unique.values()].map(async ({ channel, since }) => await new Promise<SubscribeResult>((resolve) => {
+      this.#inLane(channel, async () => {
+        this.#channel(channel)
+        await this.#authorizeRead(channel)
+        await this.#listen(channel, since, async (position, recovered) => {
+          resolve({ channel, position, recovered })
+          await reply
+        })
+      }).catch((err: unknown) => { resolve({ channel, error: this.#errorOf(err) }) })
+    })))
+    this.send(subscribedBatchFrame(id, results))
+    replied()
   }
 
   #unsubscribe (frame: UnsubscribeFrame): void {
@@ -358,11 +535,17 @@ export class Connection implements Listener {
     this.send(doneFrame('unsubscribed', frame.id, channel))
   }
 
+  /** Up to `limit` messages: in one frame when they fit in a page, else in parts under the budget. */
   async #history (frame: HistoryFrame): Promise<void> {
     const channel = this.#channel(frame.channel)
     await this.#authorizeRead(channel)
-    const messages = await this.#context.store.history(channel, frame.before, frame.limit ?? 50)
-    this.send(historyFrame(frame.id, channel, messages))
+    const { store, outbox } = this.#context
+    const span = await store.historySpan(channel, frame.before, frame.limit ?? 50, outbox.page)
+    if (span?.messages !== undefined || span === undefined) {
+      this.send(historyFrame(frame.id, channel, span?.messages ?? []))
+      return
+    }
+    await this.#stream(historyParts(store, frame.id, channel, span, outbox.page))
   }
 
   async #presence (frame: PresenceFrame): Promise<void> {
@@ -398,13 +581,17 @@ export class Connection implements Listener {
   }
 
   #failed (id: RequestId, err: unknown): void {
-    if (err instanceof Refusal) {
-      this.send(errorFrame(err.code, err.message, id, err.extra))
-      return
-    }
+    if (err instanceof Unanswerable || err instanceof OutboxClosedError) return
+    const { code, message, extra } = this.#errorOf(err)
+    this.send(errorFrame(code, message, id, extra))
+  }
+
+  /** What the client is told about a failed request. */
+  #errorOf (err: unknown): { code: FrameErrorCode, message: string, extra?: Readonly<Record<string, string | number>> } {
+    if (err instanceof Refusal) return { code: err.code, message: err.message, ...(err.extra === undefined ? {} : { extra: err.extra }) }
     this.#context.log.warn({ err, user: this.user }, 'request failed')
-    const reason = isStoreFull(err) ? 'the store (Redis) is full; retry it later (with the same mid)' : 'the request could not be completed; retry it (with the same mid)'
-    this.send(errorFrame(FrameErrorCodes.UNAVAILABLE, reason, id))
+    const message = isStoreFull(err) ? 'the store (Redis) is full; retry it later (with the same mid)' : 'the request could not be completed; retry it (with the same mid)'
+    return { code: FrameErrorCodes.UNAVAILABLE, message }
   }
 
   #reject (error: FrameError): void {

@@ -15,9 +15,24 @@ const id = (value: RequestId): string => JSON.stringify(value)
  */
 export const PROTOCOL_VERSION = 2
 
-export function welcomeFrame (user: string, server: string, channel: string, position: Position, rooms: string[], recovered: boolean | undefined): string {
+/** What a client must stay within, announced in `welcome` so that it can pace and batch its frames. */
+export interface WelcomeLimits {
+  /** frames per second on average, and the burst above it (`FRAME_RATE`, `FRAME_BURST`) */
+  readonly frameRate: number
+  readonly frameBurst: number
+  /** rooms (channels besides the personal one) a connection may listen to */
+  readonly maxChannels: number
+  /** the largest frame accepted, bytes (`MAX_PAYLOAD`) */
+  readonly maxPayload: number
+  /** channels one `subscribe` frame may carry */
+  readonly subscribeBatch: number
+}
+
+export function welcomeFrame (
+  user: string, server: string, channel: string, position: Position, rooms: string[], recovered: boolean | undefined, limits: WelcomeLimits
+): string {
   return JSON.stringify({
-    type: 'welcome', protocol: PROTOCOL_VERSION, user, server, channel, epoch: position.epoch, offset: position.offset, rooms, ...(recovered === undefined ? {} : { recovered })
+    type: 'welcome', protocol: PROTOCOL_VERSION, user, server, channel, epoch: position.epoch, offset: position.offset, rooms, limits, ...(recovered === undefined ? {} : { recovered })
   })
 }
 
@@ -37,9 +52,24 @@ export function doneFrame (type: 'left' | 'unsubscribed', requestId: RequestId, 
   return JSON.stringify({ type, id: requestId, channel })
 }
 
-/** History replies splice the stored frames in as they are. */
-export function historyFrame (requestId: RequestId, channel: string, messages: string[]): string {
-  return `{"type":"history","id":${id(requestId)},"channel":"${channel}","messages":[${messages.join(',')}]}`
+/** History replies splice the stored frames in as they are; every part but the last of a reply sent in parts says `more`. */
+export function historyFrame (requestId: RequestId, channel: string, messages: string[], more = false): string {
+  return `{"type":"history","id":${id(requestId)},"channel":"${channel}","messages":[${messages.join(',')}]${more ? ',"more":true' : ''}}`
+}
+
+/** One channel's outcome in the reply to a `subscribe` of several channels. */
+export type SubscribeResult =
+  | { readonly channel: string, readonly position: Position, readonly recovered: boolean | undefined }
+  | { readonly channel: string, readonly error: { readonly code: FrameErrorCode, readonly message: string } }
+
+export function subscribedBatchFrame (requestId: RequestId, results: SubscribeResult[]): string {
+  return JSON.stringify({
+    type: 'subscribed',
+    id: requestId,
+    channels: results.map((r) => 'error' in r
+      ? { channel: r.channel, error: r.error }
+      : { channel: r.channel, ...(r.recovered === undefined ? {} : { recovered: r.recovered }), epoch: r.position.epoch, offset: r.position.offset })
+  })
 }
 
 export function presenceFrame (requestId: RequestId, channel: string, users: string[]): string {

@@ -28,6 +28,9 @@ import { TokenSigner } from '../token/index.js'
 import { Connection } from './connection.js'
 import type { ConnectionContext } from './connection.js'
 import { welcomeFrame } from './frames.js'
+import type { WelcomeLimits } from './frames.js'
+import { outboxLimits } from './outbox.js'
+import { SUBSCRIBE_BATCH } from './protocol.js'
 import { Hub } from './hub.js'
 import { socketMeter } from './meter.js'
 import { PresenceTracker } from './presence.js'
@@ -98,8 +101,25 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const authorizeJoin = options.authorizeJoin ?? (() => true)
   if (typeof authorizeJoin !== 'function') throw new InvalidOptionsError('switchboard-socket', 'authorizeJoin must be a function')
   const context: ConnectionContext = {
-    store, hub, log, byUser, authorizeJoin, presence: new PresenceTracker(store, config.serverId, log), maxViolations: config.maxViolations, limits: config.limits, meter
+    store,
+    hub,
+    log,
+    byUser,
+    authorizeJoin,
+    presence: new PresenceTracker(store, config.serverId, log),
+    maxViolations: config.maxViolations,
+    limits: config.limits,
+    outbox: outboxLimits(config.limits.maxBufferedBytes),
+    meter
   }
+  // Told to every client in its welcome, so that it paces and batches its frames within them.
+  const welcomeLimits: WelcomeLimits = Object.freeze({
+    frameRate: config.limits.frameRate,
+    frameBurst: config.limits.frameBurst,
+    maxChannels: config.limits.maxChannels,
+    maxPayload: config.maxPayload,
+    subscribeBatch: SUBSCRIBE_BATCH
+  })
   const allowedOrigins = config.allowedOrigins === undefined ? undefined : new Set(config.allowedOrigins)
   const connections = new Set<Connection>()
   /** each open connection's reservation nonce: its user's hold in the store is released when it closes */
@@ -282,7 +302,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       const rooms = store.roomsOf(user)
       rooms.catch(() => {}) // awaited in the welcome; this only prevents an unhandled rejection in between
       connection.attach(channel, since, async (position, recovered) =>
-        welcomeFrame(user, config.serverId, channel, position, await rooms, recovered)
+        welcomeFrame(user, config.serverId, channel, position, await rooms, recovered, welcomeLimits)
       ).catch((err: unknown) => {
         log.error({ err, user }, 'could not set up a new connection')
         socket.close(CloseCode.INTERNAL, 'connection setup failed')

@@ -12,9 +12,9 @@ export interface ConnectionLimits {
   readonly frameBurst: number
   /** consecutive rate-limited frames after which it is closed with 4008 */
   readonly floodTolerance: number
-  /** channels one connection may listen to, its personal channel included */
+  /** channels besides its personal one (rooms) that one connection may listen to */
   readonly maxChannels: number
-  /** unsent bytes after which a connection is a slow consumer (closed with 4009) */
+  /** unsent bytes after which a connection is a slow consumer (closed with 4009); replies in parts are paced under it (outbox.ts) */
   readonly maxBufferedBytes: number
   /** how often the server pings, ms */
   readonly pingIntervalMs: number

@@ -26,11 +26,16 @@ export const SendFrameSchema = Type.Object({ type: Type.Literal('send'), id: Req
 export const PublishFrameSchema = Type.Object({ type: Type.Literal('publish'), id: RequestIdSchema, channel: Channel, data: Type.Unknown(), mid: Type.Optional(Mid) })
 export const JoinFrameSchema = Type.Object({ type: Type.Literal('join'), id: RequestIdSchema, room: Name })
 export const LeaveFrameSchema = Type.Object({ type: Type.Literal('leave'), id: RequestIdSchema, room: Name })
+const Since = Type.Object({ offset: Offset, epoch: Epoch })
+/** Channels one `subscribe` frame may carry (announced in `welcome.limits.subscribeBatch`). */
+export const SUBSCRIBE_BATCH = 100
+/** One channel (`channel`, `since`), or many at once (`channels`, each with its own `since`): exactly one of the two. */
 export const SubscribeFrameSchema = Type.Object({
   type: Type.Literal('subscribe'),
   id: RequestIdSchema,
-  channel: Channel,
-  since: Type.Optional(Type.Object({ offset: Offset, epoch: Epoch }))
+  channel: Type.Optional(Channel),
+  since: Type.Optional(Since),
+  channels: Type.Optional(Type.Array(Type.Object({ channel: Channel, since: Type.Optional(Since) }), { minItems: 1, maxItems: SUBSCRIBE_BATCH }))
 })
 export const UnsubscribeFrameSchema = Type.Object({ type: Type.Literal('unsubscribe'), id: RequestIdSchema, channel: Channel })
 export const HistoryFrameSchema = Type.Object({
@@ -55,6 +60,8 @@ export type PublishFrame = Static<typeof PublishFrameSchema>
 export type JoinFrame = Static<typeof JoinFrameSchema>
 export type LeaveFrame = Static<typeof LeaveFrameSchema>
 export type SubscribeFrame = Static<typeof SubscribeFrameSchema>
+/** One channel of a `subscribe` of several. */
+export type SubscribeEntry = NonNullable<SubscribeFrame['channels']>[number]
 export type UnsubscribeFrame = Static<typeof UnsubscribeFrameSchema>
 export type HistoryFrame = Static<typeof HistoryFrameSchema>
 export type PresenceFrame = Static<typeof PresenceFrameSchema>
@@ -115,5 +122,83 @@ export function parseFrame (text: string): ParseResult {
     const where = first === undefined || first.path === '' ? '' : `${first.path.slice(1)}: `
     return { ok: false, error: { code: FrameErrorCodes.INVALID_FRAME, message: `${type}: ${where}${first?.message ?? 'invalid'}`, ...withId } }
   }
+  if (type === 'subscribe' && (record.channel === undefined) === (record.channels === undefined)) {
+    return { ok: false, error: { code: FrameErrorCodes.INVALID_FRAME, message: 'subscribe: give either "channel" or "channels"', ...withId } }
+  }
   return { ok: true, frame: value as ClientFrame }
+}
+
+/**
+ * The request id of a frame that will not be handled (rate-limited, binary), so that its error
+ * can still carry it. Cheap: one pass over the top level of the object without building it; nested
+ * values are skipped by counting brackets. Undefined when the text is not such an object or has no
+ * valid id. (An `id` early in the frame is found soonest: the SDK puts it first.)
+ */
+export function peekRequestId (text: string): RequestId | undefined {
+  let i = skipSpace(text, 0)
+  if (text.charCodeAt(i) !== 0x7b) return undefined // {
+  i++
+  for (;;) {
+    i = skipSpace(text, i)
+    if (text.charCodeAt(i) !== 0x22) return undefined // a key
+    const keyEnd = stringEnd(text, i)
+    if (keyEnd < 0) return undefined
+    const isId = keyEnd - i === 4 && text.startsWith('"id"', i)
+    i = skipSpace(text, keyEnd)
+    if (text.charCodeAt(i) !== 0x3a) return undefined // :
+    i = skipSpace(text, i + 1)
+    const valueEnd = valueEndAt(text, i)
+    if (valueEnd < 0) return undefined
+    if (isId) {
+      let id: unknown
+      try {
+        id = JSON.parse(text.slice(i, valueEnd))
+      } catch {
+        return undefined
+      }
+      return checkId.Check(id) ? id : undefined
+    }
+    i = skipSpace(text, valueEnd)
+    if (text.charCodeAt(i) !== 0x2c) return undefined // , (or the end: no id)
+    i++
+  }
+}
+
+function skipSpace (text: string, i: number): number {
+  while (i < text.length && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x0a || text.charCodeAt(i) === 0x0d || text.charCodeAt(i) === 0x09)) i++
+  return i
+}
+
+/** The index just past the string starting at `i` (a quote), or -1. */
+function stringEnd (text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j)
+    if (c === 0x5c) j++ // backslash: skip the escaped character
+    else if (c === 0x22) return j + 1
+  }
+  return -1
+}
+
+/** The index just past the JSON value starting at `i`, or -1 (not validated: only its extent). */
+function valueEndAt (text: string, i: number): number {
+  const c = text.charCodeAt(i)
+  if (c === 0x22) return stringEnd(text, i)
+  if (c !== 0x7b && c !== 0x5b) {
+    let j = i
+    while (j < text.length && !',}] \n\r\t'.includes(text.charAt(j))) j++
+    return j > i ? j : -1
+  }
+  let depth = 0
+  for (let j = i; j < text.length; j++) {
+    const d = text.charCodeAt(j)
+    if (d === 0x22) {
+      j = stringEnd(text, j) - 1
+      if (j < 0) return -1
+    } else if (d === 0x7b || d === 0x5b) {
+      depth++
+    } else if (d === 0x7d || d === 0x5d) {
+      if (--depth === 0) return j + 1
+    }
+  }
+  return -1
 }

@@ -13,7 +13,7 @@ import type { Store, StoreLimits } from './types.js'
 
 export type {
   Store, ServerRecord, ServerStatus, HeartbeatReply, ComponentRole, ComponentRecord, ComponentStatus, MessageHandler, AppendInput, AppendResult, StoreLimits,
-  ConversationEntry, ConversationCursor, QuotaBudget
+  ConversationEntry, ConversationCursor, QuotaBudget, PageLimits, ReadRange, HistorySpan
 } from './types.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'

@@ -7,10 +7,10 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { finishFrame } from './append-batch.js'
-import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets, holdOf } from './types.js'
+import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
-  QuotaBudget, RateCount, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
+  PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
 import { isDmChannel, userChannel } from '../names.js'
 
@@ -242,7 +242,7 @@ export class MemoryStore implements Store {
     return history === undefined ? { epoch: NO_HISTORY, offset: '0-0' } : { epoch: history.epoch, offset: history.top }
   }
 
-  async recover (channel: string, since: Position): Promise<Recovery> {
+  async recover (channel: string, since: Position, page: PageLimits = WHOLE_PAGE): Promise<Recovery> {
     const history = this.#read(channel)
     if (history === undefined) return { epoch: NO_HISTORY, offset: '0-0', recovered: since.epoch === NO_HISTORY, messages: [] }
     const position = { epoch: history.epoch, offset: history.top }
@@ -250,8 +250,26 @@ export class MemoryStore implements Store {
     if (!sameEpoch || compareOffsets(since.offset, history.trimmed) < 0 || compareOffsets(since.offset, history.top) > 0) {
       return { ...position, recovered: false, messages: [] }
     }
-    const messages = history.entries.filter((e) => compareOffsets(e.offset, since.offset) > 0).map((e) => e.frame)
-    return { ...position, recovered: true, messages }
+    return { ...position, recovered: true, messages: pageOf(history.entries, since.offset, history.top, page) }
+  }
+
+  async read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null> {
+    const history = this.#live(channel)
+    if (range.epoch !== undefined && (history === undefined || history.epoch !== range.epoch || compareOffsets(range.after, history.trimmed) < 0)) return null
+    return pageOf(history?.entries ?? [], range.after, range.upTo, page)
+  }
+
+  async historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined> {
+    const entries = this.#live(channel)?.entries ?? []
+    const end = before === undefined ? entries.length : entries.findIndex((e) => compareOffsets(e.offset, before) >= 0)
+    const upToIndex = (end < 0 ? entries.length : end) - 1
+    const upTo = entries[upToIndex]?.offset
+    if (upTo === undefined) return undefined
+    const start = Math.max(0, upToIndex + 1 - limit)
+    const after = entries[start - 1]?.offset ?? '0-0'
+    const frames = entries.slice(start, upToIndex + 1).map((e) => e.frame)
+    const fits = frames.length === 1 || frames.reduce((bytes, frame) => bytes + frame.length, 0) <= page.maxBytes
+    return fits ? { after, upTo, messages: frames } : { after, upTo }
   }
 
   async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
@@ -523,4 +541,18 @@ function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {
     map.set(key, set)
   }
   return set
+}
+
+/** Frames after `after` up to `upTo`, oldest first, within `page` (at least one). */
+function pageOf (entries: Entry[], after: string, upTo: string, page: PageLimits): string[] {
+  const out: string[] = []
+  let bytes = 0
+  for (const entry of entries) {
+    if (compareOffsets(entry.offset, after) <= 0) continue
+    if (compareOffsets(entry.offset, upTo) > 0 || out.length >= page.limit) break
+    if (out.length > 0 && bytes + entry.frame.length > page.maxBytes) break
+    out.push(entry.frame)
+    bytes += entry.frame.length
+  }
+  return out
 }

@@ -13,13 +13,13 @@ import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
 import {
-  ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, POSITION, PRESENCE, PRESENCE_ADD,
-  PRESENCE_REMOVE, QUOTA_BATCH, RATE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
+  ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
+  PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
 } from './scripts.js'
-import { DEFAULT_LIMITS, HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, compareOffsets, holdOf } from './types.js'
+import { DEFAULT_LIMITS, HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, MessageHandler, Position,
-  RateCount, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
+  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
+  PageLimits, Position, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
 import { isDmChannel, keys as makeKeys, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
@@ -31,7 +31,10 @@ type PublishCommand = 'PUBLISH' | 'SPUBLISH'
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number, create: number): Result<[string, string], Context>
-    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string, create: number): Result<[number, string, string, ...string[]], Context>
+    sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string, limit: number,
+      maxBytes: number, create: number): Result<[number, string, string, ...string[]], Context>
+    sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<[number, ...string[]], Context>
+    sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbConversations (list: string, cursorAt: Str, cursorChannel: string, limit: number, oldest: number): Result<string[], Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -391,10 +394,24 @@ export class RedisStore implements Store {
     return { epoch, offset }
   }
 
-  async recover (channel: string, since: Position): Promise<Recovery> {
+  async recover (channel: string, since: Position, page: PageLimits = WHOLE_PAGE): Promise<Recovery> {
     const [recovered, epoch, offset, ...messages] = await this.#client.sbRecover(
-      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch, creates(channel))
+      this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch, page.limit, page.maxBytes,
+      creates(channel))
     return { recovered: recovered === 1, epoch, offset, messages }
+  }
+
+  async read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null> {
+    const [complete, ...frames] = await this.#client.sbReadPage(
+      this.#keys.history(channel), this.#keys.meta(channel), range.after, range.upTo, page.limit, page.maxBytes, range.epoch ?? '')
+    return complete === 1 ? frames : null
+  }
+
+  async historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined> {
+    const reply = await this.#client.sbHistorySpan(this.#keys.history(channel), before ?? '', limit, page.maxBytes)
+    if (reply.length < 3) return undefined
+    const [after, upTo, fits, ...messages] = reply.map(String)
+    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages } : {}) }
   }
 
   async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
@@ -411,6 +428,8 @@ export class RedisStore implements Store {
   }
 
   async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+    // Nothing is older than the first offset (and XREVRANGE refuses the interval "(0-0").
+    if (before === '0-0') return []
     const entries = await this.#client.xrevrange(this.#keys.history(channel), before === undefined ? '+' : `(${before}`, '-', 'COUNT', limit)
     const frames: string[] = []
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -583,6 +602,8 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbConversations', { numberOfKeys: 1, lua: CONVERSATIONS })
   client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
+  client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
+  client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })
   client.defineCommand('sbPresenceRemove', { numberOfKeys: 2, lua: PRESENCE_REMOVE })
   client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE })

@@ -255,23 +255,96 @@ return { epoch, top }
 `
 
 /**
- * Everything after ARGV[3] if history still holds all of it. A since in the
- * NO_HISTORY epoch '-' (the client saw a conversation that had none) covers a
- * whole history that nothing was trimmed from.
- * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch, create (1|0).
+ * Reads forward from `after` (exclusive) to `upTo` (inclusive) into `out`, oldest first: at most
+ * `limit` frames and no more than `maxBytes` of them (always at least one). XRANGE in small steps, so
+ * a page of big messages never costs Redis more than a few of them beyond the page.
+ */
+const READ_FORWARD = `local function forward (stream, after, upTo, limit, maxBytes, out)
+  local n, bytes, cursor = 0, 0, '(' .. after
+  while n < limit do
+    local batch = redis.call('XRANGE', stream, cursor, upTo, 'COUNT', math.min(16, limit - n))
+    if #batch == 0 then return end
+    for _, entry in ipairs(batch) do
+      local frame = entry[2][2] .. entry[1] .. '"}'
+      if n > 0 and bytes + #frame > maxBytes then return end
+      out[#out + 1] = frame
+      n, bytes, cursor = n + 1, bytes + #frame, '(' .. entry[1]
+    end
+  end
+end`
+
+/**
+ * The first page of everything after ARGV[3] if history still holds all of it (the rest is read
+ * with READ_PAGE, up to the `top` returned here). A since in the NO_HISTORY epoch '-' (the client saw a
+ * conversation that had none) covers a whole history that nothing was trimmed from.
+ * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch, page limit, page max bytes, create (1|0).
  * Returns { 1|0 recovered, epoch, top, frame… }.
  */
 export const RECOVER = `
 ${ENSURE_META}
 ${COMPARE}
-local epoch, top, trimmed = ensure(KEYS[1], KEYS[2], ARGV[5] == '1')
+${READ_FORWARD}
+local epoch, top, trimmed = ensure(KEYS[1], KEYS[2], ARGV[7] == '1')
 local since = ARGV[3]
 local same = epoch == ARGV[4] or (ARGV[4] == '-' and trimmed == '0-0')
 if not same or cmp(since, trimmed) < 0 or cmp(since, top) > 0 then return { 0, epoch, top } end
 local out = { 1, epoch, top }
-for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. since, '+')) do
-  out[#out + 1] = entry[2][2] .. entry[1] .. '"}'
+forward(KEYS[1], since, top, tonumber(ARGV[5]), tonumber(ARGV[6]), out)
+return out
+`
+
+/**
+ * One page of a reply sent in parts (a replay, a long history reply). Reads nothing and creates
+ * nothing when ARGV[5] (an epoch) is given and the read would have a gap: the channel has another
+ * epoch (or none), or messages after ARGV[1] were trimmed away.
+ * KEYS: stream, meta. ARGV: after (exclusive), up to (inclusive), limit, max bytes, epoch ('' = no check).
+ * Returns { 1, frame… }, or { 0 } for a gap.
+ */
+export const READ_PAGE = `
+${COMPARE}
+${READ_FORWARD}
+if ARGV[5] ~= '' then
+  local m = redis.call('HMGET', KEYS[2], 'epoch', 'trimmed')
+  if m[1] ~= ARGV[5] or cmp(ARGV[1], m[2] or '0-0') < 0 then return { 0 } end
 end
+local out = { 1 }
+forward(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), out)
+return out
+`
+
+/**
+ * Where a history request's messages lie: the ARGV[2] newest entries older than ARGV[1] ('' = the
+ * newest). Walks back in small steps, keeping the frames only while they fit in ARGV[3] bytes, so a
+ * small reply costs one call and a big one only the ids.
+ * KEYS: stream. Returns {} when there is none, else { after (exclusive), upTo (inclusive), 1|0 the
+ * frames fit, frame… (oldest first, when they fit) }.
+ */
+export const HISTORY_SPAN = `
+if ARGV[1] == '0-0' then return {} end
+local limit, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cursor = ARGV[1] == '' and '+' or '(' .. ARGV[1]
+local upTo, after, n, bytes, fits, frames = nil, '0-0', 0, 0, true, {}
+while n <= limit do
+  local batch = redis.call('XREVRANGE', KEYS[1], cursor, '-', 'COUNT', 16)
+  if #batch == 0 then break end
+  for _, entry in ipairs(batch) do
+    if n == limit then
+      after = entry[1]
+      n = n + 1
+      break
+    end
+    upTo = upTo or entry[1]
+    if fits then
+      local frame = entry[2][2] .. entry[1] .. '"}'
+      bytes = bytes + #frame
+      if bytes > maxBytes and n > 0 then fits, frames = false, {} else frames[#frames + 1] = frame end
+    end
+    n, cursor = n + 1, '(' .. entry[1]
+  end
+end
+if upTo == nil then return {} end
+local out = { after, upTo, fits and 1 or 0 }
+for i = #frames, 1, -1 do out[#out + 1] = frames[i] end
 return out
 `
 

@@ -167,8 +167,45 @@ export interface Position {
 export interface Recovery extends Position {
   /** false when the messages after `since` are no longer all in history */
   readonly recovered: boolean
-  /** the message frames after `since`, oldest first (empty when not recovered) */
+  /**
+   * the message frames after `since`, oldest first (empty when not recovered); with a `page`, only
+   * its first page: read the rest up to `offset` with `read`
+   */
   readonly messages: string[]
+}
+
+/**
+ * How much one read may return, for replies sent in parts (replays, long history replies) so that
+ * a connection never holds more than its budget: at most `limit` frames and no more than `maxBytes`
+ * of them, but always at least one.
+ */
+export interface PageLimits {
+  readonly limit: number
+  readonly maxBytes: number
+}
+
+/** No paging: everything at once (recovery for callers that do not send in parts). */
+export const WHOLE_PAGE: PageLimits = { limit: 1_000_000, maxBytes: Number.MAX_SAFE_INTEGER }
+
+/** Messages of one channel after `after` (exclusive) up to `upTo` (inclusive). */
+export interface ReadRange {
+  readonly after: string
+  readonly upTo: string
+  /**
+   * When given, the read must continue a replay of this epoch without a gap: it answers null
+   * instead if the channel has another epoch now or messages after `after` were trimmed away.
+   */
+  readonly epoch?: string
+}
+
+/** Where the messages of a history request lie (see Store.historySpan). */
+export interface HistorySpan {
+  /** exclusive lower bound: the offset just before the oldest message, or '0-0' */
+  readonly after: string
+  /** the newest message's offset */
+  readonly upTo: string
+  /** all of them, oldest first, when they fit in one page; otherwise read them with `read` */
+  readonly messages?: string[]
 }
 
 export interface Store {
@@ -227,12 +264,20 @@ export interface Store {
    */
   position (channel: string): Promise<Position>
   /**
-   * Everything after `since`, if history still holds all of it. A `since` in the NO_HISTORY epoch
-   * recovers the whole history of a conversation that began since, as long as none of it was trimmed.
+   * Everything after `since` (with `page`: its first page), if history still holds all of it. A `since` in
+   * the NO_HISTORY epoch recovers the whole history of a conversation that began since, as long as none of
+   * it was trimmed.
    */
-  recover (channel: string, since: Position): Promise<Recovery>
-  /** Up to `limit` message frames older than `before` (newest when absent), oldest first. */
+  recover (channel: string, since: Position, page?: PageLimits): Promise<Recovery>
+  /** Up to `limit` message frames older than `before` (newest when absent), oldest first. Nothing is older than '0-0'. */
   history (channel: string, before: string | undefined, limit: number): Promise<string[]>
+  /**
+   * The `limit` newest messages older than `before` (newest when absent): their bounds, and the
+   * frames themselves when they fit in `page.maxBytes`. Undefined when there are none.
+   */
+  historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined>
+  /** One page of a range, oldest first; null only when `range.epoch` is given and the range has a gap. */
+  read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null>
   /** Start receiving a channel's live frames. Resolves once the subscription is active. */
   subscribe (channel: string, handler: MessageHandler): Promise<void>
   unsubscribe (channel: string, handler: MessageHandler): Promise<void>

@@ -3,8 +3,12 @@
  * per test process and killed when the process's tests end. Never the shared
  * instance on 6379.
  */
-import { startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { Redis } from 'ioredis'
+import { killOnExit, startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
 import type { RedisClusterHandle, RedisServer } from '../../infra/redis/local.js'
+import { eventually } from './client.js'
 
 export { freePort, startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
 export type { RedisClusterHandle, RedisServer } from '../../infra/redis/local.js'
@@ -31,4 +35,46 @@ export const sharedCluster: () => Promise<RedisClusterHandle> = perFile(async ()
 /** A fresh key prefix, so tests sharing one Redis never see each other's keys. */
 export function uniquePrefix (): string {
   return `t${Math.random().toString(36).slice(2, 10)}:`
+}
+
+/** A redis-server without persistence that can be killed and started again, empty, on the same port. */
+export interface RestartableRedis {
+  readonly port: number
+  readonly url: string
+  /** kill -9, then a new, empty redis-server on the same port: a master that restarted without persistence */
+  restartEmpty (): Promise<void>
+}
+
+export async function restartableRedis (t: { teardown (fn: () => unknown): void }): Promise<RestartableRedis> {
+  const first = await startRedisServer()
+  const { port } = first
+  let child: ChildProcess = first.process
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+  t.teardown(stop)
+  return {
+    port,
+    url: first.url,
+    restartEmpty: async () => {
+      await stop()
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      killOnExit(child)
+      await eventually(async () => {
+        const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+        client.on('error', () => {})
+        try {
+          await client.connect()
+          return await client.ping() === 'PONG'
+        } catch {
+          return false
+        } finally {
+          client.disconnect()
+        }
+      }, 10_000, `redis-server to start again on ${port}`)
+    }
+  }
 }

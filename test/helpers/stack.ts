@@ -37,7 +37,8 @@ export interface StoreHandle {
   register (app: FastifyInstance): Promise<void>
 }
 
-export async function openStore (t: Teardown, backend: Backend, limits: Partial<StoreLimits> = {}): Promise<StoreHandle> {
+/** `redisUrl`: a Redis of the test's own instead of the file's shared one (redis backend). */
+export async function openStore (t: Teardown, backend: Backend, limits: Partial<StoreLimits> = {}, redisUrl?: string): Promise<StoreHandle> {
   if (backend === 'memory') {
     const store = new MemoryStore(limits)
     t.teardown(async () => { await store.close() })
@@ -51,7 +52,7 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       register: async (app) => { await app.register(storePlugin, options) }
     }
   }
-  const server = backend === 'cluster' ? await sharedCluster() : await sharedRedis()
+  const server = backend === 'cluster' ? await sharedCluster() : redisUrl !== undefined ? { url: redisUrl } : await sharedRedis()
   const prefix = uniquePrefix()
   const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
   const subscriber = client.duplicate()
@@ -86,6 +87,8 @@ export interface StackOptions {
   readonly sockets?: number
   readonly limits?: Partial<StoreLimits>
   readonly socket?: Partial<SwitchboardSocketOptions>
+  /** a Redis of the test's own (redis backend) */
+  readonly redisUrl?: string
 }
 
 export async function startSocket (t: Teardown, handle: StoreHandle, serverId: string, options: StackOptions = {}): Promise<FastifyInstance> {
@@ -111,7 +114,7 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
 }
 
 export async function startStack (t: Teardown, backend: Backend, options: StackOptions = {}): Promise<Stack> {
-  const handle = await openStore(t, backend, options.limits)
+  const handle = await openStore(t, backend, options.limits, options.redisUrl)
   const sockets: FastifyInstance[] = []
   for (let i = 1; i <= (options.sockets ?? 2); i++) sockets.push(await startSocket(t, handle, `s${i}`, options))
   const registry = await startRegistry(t, handle)

@@ -4,6 +4,7 @@
  * and whether every acknowledged message arrived exactly once.
  */
 import type { Test } from 'tap'
+import type { Ack } from '../../client/sdk/index.js'
 import { eventually, sleep } from './client.js'
 import type { SdkClient } from './sdk.js'
 
@@ -73,5 +74,31 @@ export class Traffic {
       t.same(got.filter((seq) => this.acked[kind].includes(seq)), this.acked[kind], `${this.tag} ${kind}: all ${this.acked[kind].length} acknowledged, once, in order`)
       t.comment(`${this.tag} ${kind}: ${this.acked[kind].length} acknowledged, ${this.failed[kind]} refused after retries`)
     }
+  }
+}
+
+/**
+ * One sender's messages to one room, fired every `everyMs` without waiting for their acks, so that
+ * several are under way when a failure hits. Resolves once every one has settled.
+ */
+export async function pacedPublishes (sender: SdkClient, room: string, tag: string, count: number, everyMs: number): Promise<Array<PromiseSettledResult<Ack>>> {
+  const sends: Array<Promise<Ack>> = []
+  for (let seq = 0; seq < count; seq++) {
+    sends.push(sender.client.publish(room, { tag, kind: 'ordered', seq }))
+    await sleep(everyMs)
+  }
+  return await Promise.allSettled(sends)
+}
+
+/** The `seq` of a sender's `pacedPublishes` as stored in the room, in offset order (read back with history, page by page). */
+export async function storedOrder (reader: SdkClient, room: string, tag: string, count: number): Promise<number[]> {
+  const found: number[] = []
+  let before: string | undefined
+  for (;;) {
+    const page = await reader.client.history(`room:${room}`, { limit: 100, ...(before === undefined ? {} : { before }) })
+    const ours = page.filter((m) => (m.data as { tag?: string, kind?: string }).tag === tag && (m.data as { kind?: string }).kind === 'ordered')
+    found.unshift(...ours.map((m) => (m.data as { seq: number }).seq))
+    if (page.length === 0 || found.length >= count) return found
+    before = page[0]?.offset
   }
 }

@@ -59,6 +59,19 @@ class ChatPage {
       this.#refreshPresence([room]).catch(showError)
     })
     client.on('left', (room) => { this.#forgetRoom(`room:${room}`, room) })
+    // A room the client could not resubscribe (e.g. its membership was lost): shown as such, not dropped.
+    client.on('subscribeFailed', ({ room, code }) => {
+      if (room === undefined) return
+      // The lobby is everyone's (it lists who is online): join it again.
+      if (room === LOBBY) {
+        client.join(LOBBY).then(async () => { await this.#refreshPresence([LOBBY]) }).catch(showError)
+        return
+      }
+      this.#model.room(room)
+      this.#model.refused.set(room, code)
+      this.#view.lists()
+      if (this.#model.active === `room:${room}`) this.#view.conversation()
+    })
     client.on('error', showError)
     await client.ready
     if (!client.rooms.includes(LOBBY)) await client.join(LOBBY)
@@ -90,9 +103,16 @@ class ChatPage {
 
   async joinRoom (room: string): Promise<void> {
     await this.#client.join(room)
+    this.#model.refused.delete(room)
     const conversation = this.#model.room(room)
     await this.#refreshPresence([room])
     this.open(conversation.id)
+  }
+
+  /** The room of the open conversation, if it is one. */
+  get activeRoom (): string | undefined {
+    const conversation = this.#active()
+    return conversation?.kind === 'room' ? conversation.name : undefined
   }
 
   async leaveActiveRoom (): Promise<void> {
@@ -105,6 +125,7 @@ class ChatPage {
 
   #forgetRoom (id: string, room: string): void {
     this.#model.forget(id)
+    this.#model.refused.delete(room)
     this.#model.online.delete(room)
     this.#view.conversation()
     this.#view.lists()
@@ -277,6 +298,12 @@ byId('open-dm').addEventListener('submit', (event) => {
   if (page === undefined || user === '') return
   input.value = ''
   page.openDm(user)
+})
+
+byId('rejoin').addEventListener('click', () => {
+  const current = page
+  const room = current?.activeRoom
+  if (current !== undefined && room !== undefined) act(async () => { await current.joinRoom(room) })
 })
 
 byId('leave-room').addEventListener('click', () => {

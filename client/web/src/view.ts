@@ -71,9 +71,12 @@ export class ChatView {
     const conversation = this.#activeConversation()
     byId('title').textContent = conversation === undefined ? 'Pick a conversation' : conversation.kind === 'room' ? `#${conversation.name}` : conversation.name
     byId('leave-room').hidden = conversation?.kind !== 'room'
+    const refused = conversation?.kind === 'room' ? this.#model.refused.get(conversation.name) : undefined
+    byId('refused').hidden = refused === undefined
+    byId('refused-text').textContent = refused === undefined ? '' : `Could not rejoin #${conversation?.name ?? ''} after reconnecting (${refused}): you no longer receive its messages.`
     const text = byId<HTMLInputElement>('text')
-    text.disabled = conversation === undefined
-    byId<HTMLButtonElement>('send').disabled = conversation === undefined
+    text.disabled = conversation === undefined || refused !== undefined
+    byId<HTMLButtonElement>('send').disabled = text.disabled
     text.placeholder = conversation === undefined ? '' : `Message ${byId('title').textContent}`
     this.#items = new Map()
     this.#messages.replaceChildren(...(conversation?.messages ?? []).map((m) => this.#item(m)))
@@ -120,6 +123,8 @@ export class ChatView {
   #conversationItem (conversation: Conversation): HTMLElement {
     const label = el('span', { class: 'name' }, conversation.kind === 'room' ? `#${conversation.name}` : conversation.name)
     const button = el('button', { type: 'button', 'data-conversation': conversation.id, 'aria-current': String(conversation.id === this.#model.active) }, label)
+    const refused = conversation.kind === 'room' ? this.#model.refused.get(conversation.name) : undefined
+    if (refused !== undefined) button.append(' ', el('span', { class: 'badge warn', title: `could not rejoin (${refused})` }, '!', el('span', { class: 'visually-hidden' }, ` could not rejoin (${refused})`)))
     if (conversation.unread > 0) {
       button.append(' ', el('span', { class: 'badge' }, String(conversation.unread), el('span', { class: 'visually-hidden' }, ' unread')))
     }
