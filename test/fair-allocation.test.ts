@@ -7,6 +7,9 @@
  * servers, Redis and nginx.
  */
 import t from 'tap'
+import WebSocket from 'ws'
+import { createClient } from '../client/sdk/index.js'
+import type { WebSocketConstructor } from '../client/sdk/index.js'
 import { startNginx } from '../infra/nginx/run.js'
 import { TestClient } from './helpers/client.js'
 import type { AllocationBody } from './helpers/client.js'
@@ -70,6 +73,25 @@ for (const backend of BACKENDS) {
     t.equal(refused.code, 'RATE_LIMITED')
     t.ok(Number(refused.retryAfter) > 0 && Number(refused.retryAfter) <= 60, `Retry-After ${refused.retryAfter ?? ''} s: the rest of the window`)
     t.equal((await ask(`${url}/allocate?user=frank`)).status, 200, 'another user from the same IP is not affected')
+  })
+
+  t.test(`${backend}: the SDK waits as long as a 429's Retry-After says before it allocates again`, async (t) => {
+    const handle = await openStore(t, backend)
+    await startSocket(t, handle, 's1')
+    const { url } = await startRegistry(t, handle, { userLimits: { maxConnections: 100, allocateMax: 1, windowMs: 60_000 } })
+    t.equal((await ask(`${url}/allocate?user=eve`)).status, 200, 'eve used her one allocation of the window')
+    const refused = await ask(`${url}/allocate?user=eve`)
+    const client = createClient({ registryUrl: url, auth: { user: 'eve' }, WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { baseMs: 10, maxMs: 20 } })
+    t.teardown(() => client.close())
+    client.ready.catch(() => {})
+    const detail = await new Promise<{ delayMs?: number, reason?: string }>((resolve) => {
+      client.on('state', (state, detail) => { if (state === 'reconnecting') resolve(detail) })
+    })
+    t.equal(client.state, 'reconnecting')
+    t.match(detail.reason, /retry in/i, `the reason says why: ${detail.reason ?? ''}`)
+    const delayMs = detail.delayMs ?? 0
+    t.ok(delayMs >= (Number(refused.retryAfter) - 1) * 1000 && delayMs <= Number(refused.retryAfter) * 1000,
+      `it waits ${delayMs} ms (Retry-After ${refused.retryAfter ?? ''} s), not its own 10-20 ms backoff`)
   })
 
   t.test(`${backend}: a draining server moves its clients even when their users are at the cap`, async (t) => {

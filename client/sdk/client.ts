@@ -292,7 +292,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (response.status === 200 && typeof body.url === 'string' && typeof body.token === 'string') return { url: body.url, token: body.token }
     const retryAfter = Number(response.headers.get('retry-after'))
     throw new SwitchboardError(body.code ?? `HTTP_${response.status}`, body.message ?? `allocation failed with ${response.status}`,
-      response.status === 503 && retryAfter > 0 ? retryAfter * 1000 : undefined)
+      (response.status === 503 || response.status === 429) && retryAfter > 0 ? retryAfter * 1000 : undefined)
   }
 
   /** Opens one connection and resolves when it closes. */
