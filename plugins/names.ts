@@ -42,6 +42,17 @@ export function isDmChannel (channel: string): boolean {
   return channel.startsWith('dm:')
 }
 
+/**
+ * Whether reading a channel that has no history gives it one (an epoch). Only
+ * a room's does: a direct conversation or a personal channel gets its history
+ * from its first message, so a reader (a brand-new user connecting, a stranger
+ * asking) stores nothing, and can connect while Redis is full. A reader that saw
+ * one empty holds the position NO_HISTORY (`-`, 0-0), recovered from the start.
+ */
+export function readCreatesHistory (channel: string): boolean {
+  return channel.startsWith('room:')
+}
+
 export function userChannel (user: string): string {
   return `user:${user}`
 }

@@ -69,7 +69,9 @@ for (const backend of CLUSTER_BACKENDS) {
     for (let n = 2; n <= 5; n++) offsetOf(await store.append(dm('zed', 'alice', n)))
     t.match(await store.recover('dm:alice:zed', { epoch: NO_HISTORY, offset: '0-0' }), { recovered: false }, '…unless some of it was trimmed away')
     t.not((await store.position('dm:alice:zed')).epoch, NO_HISTORY, 'the first message gave it an epoch')
-    t.equal((await store.position('room:new')).epoch === NO_HISTORY, false, 'rooms (and personal channels) get one when first read, as before')
+    t.equal((await store.position('room:new')).epoch === NO_HISTORY, false, 'rooms get one when first read, as before')
+    t.same(await store.position('user:newcomer'), { epoch: NO_HISTORY, offset: '0-0' }, 'a personal channel does not: it gets one from its first notice')
+    if (redis !== null) t.equal(await redis.exists(`${keyPrefix}{user:newcomer}:meta`), 0, 'no key was made for it')
   })
 
   t.test(`${backend}: the conversation list pages newest first, keeps the newest, moves a conversation up with each message`, async (t) => {

@@ -12,7 +12,7 @@ import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
   PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
-import { isDmChannel, userChannel } from '../names.js'
+import { readCreatesHistory, userChannel } from '../names.js'
 
 interface Entry { readonly offset: string, readonly frame: string }
 interface History {
@@ -458,9 +458,9 @@ export class MemoryStore implements Store {
     return history
   }
 
-  /** The channel's history as a reader finds it: created if missing, except a direct conversation's. */
+  /** The channel's history as a reader finds it: created if missing only for a room (names.ts, readCreatesHistory). */
   #read (channel: string): History | undefined {
-    return isDmChannel(channel) ? this.#live(channel) : this.#channel(channel)
+    return readCreatesHistory(channel) ? this.#channel(channel) : this.#live(channel)
   }
 
   /** The channel's history, created (with a new epoch) if missing or expired. */

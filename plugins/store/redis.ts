@@ -21,7 +21,7 @@ import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
   PageLimits, Position, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
-import { isDmChannel, keys as makeKeys, userChannel } from '../names.js'
+import { keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
 import type { Keys } from '../names.js'
 
@@ -576,9 +576,9 @@ export class RedisStore implements Store {
 
 const NO_CAPACITY: ReserveResult = { status: 'no_capacity' }
 
-/** Reading a direct conversation never creates its history; reading any other channel gives it an epoch. */
+/** 1 where reading a channel gives it an epoch (names.ts, readCreatesHistory). */
 function creates (channel: string): number {
-  return isDmChannel(channel) ? 0 : 1
+  return readCreatesHistory(channel) ? 1 : 0
 }
 
 /** The milliseconds of an offset (`<ms>-<seq>`). */
