@@ -61,6 +61,11 @@ export function roomChannel (room: string): string {
   return `room:${room}`
 }
 
+/** The key prefix when none is given (SB_PREFIX, the Redis store's `prefix`). */
+export const DEFAULT_KEY_PREFIX = 'sb:'
+/** What a key prefix may be: up to 32 of [A-Za-z0-9_.:{}-]. */
+export const KEY_PREFIX_PATTERN = '^[A-Za-z0-9_.:{}-]{0,32}$'
+
 /**
  * Redis key names under one prefix (`sb:` by default), laid out for Redis
  * Cluster: every key of one chat channel (stream, meta, dedup keys, live

@@ -10,9 +10,22 @@ import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { InvalidConfigError } from '../plugins/errors.js'
 import { parseRedisUrl } from '../plugins/redis/url.js'
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../plugins/fleet-defaults.js'
+import { HEALTH_DEFAULTS } from '../plugins/health/options.js'
+import { DEFAULT_KEY_PREFIX, KEY_PREFIX_PATTERN } from '../plugins/names.js'
 import { DEFAULT_LIMITS } from '../plugins/store/types.js'
 import { DEFAULT_JWT_MAX_LIFETIME_MS } from '../plugins/registry/auth.js'
 import { DEFAULT_USER_LIMITS } from '../plugins/registry/limits.js'
+import { REGISTRY_DEFAULTS } from '../plugins/registry/options.js'
+import { DEFAULT_CONNECTION_LIMITS } from '../plugins/socket/limits.js'
+import { SOCKET_DEFAULTS } from '../plugins/socket/options.js'
+
+/*
+ * Every default below that a plugin option also has comes from that plugin's defaults (REGISTRY_DEFAULTS,
+ * SOCKET_DEFAULTS, HEALTH_DEFAULTS, DEFAULT_LIMITS, …): a server started from the environment and an app
+ * registering the plugins without options behave alike (test/defaults.test.ts). Literals here are the
+ * settings only the command line has (ports, listen address, log level).
+ */
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback, description: 'a TCP port, 0-65535' })
 const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, default: fallback, description: `milliseconds, at least ${minimum}` })
@@ -20,7 +33,7 @@ const Ms = (fallback: number, minimum: number) => Type.Integer({ minimum, defaul
 const Common = {
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'the address to listen on' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'a pino level: fatal, error, warn, info, debug, trace or silent' }),
-  SB_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{0,32}$', default: 'sb:', description: 'a Redis key prefix, up to 32 of [A-Za-z0-9_.:{}-]' }),
+  SB_PREFIX: Type.String({ pattern: KEY_PREFIX_PATTERN, default: DEFAULT_KEY_PREFIX, description: 'a Redis key prefix, up to 32 of [A-Za-z0-9_.:{}-]' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token GET /metrics requires, at least 16 characters' }))
 }
 const RedisUrl = Type.String({ minLength: 1, description: 'redis://host:port[/db] or redis+sentinel://h1:p1,h2:p2/masterName' })
@@ -49,7 +62,7 @@ const Jwt = {
 const Auth = {
   AUTH_MODE: Type.Union([Type.Literal('dev'), Type.Literal('jwt')], { default: 'jwt', description: "'jwt' (bearer tokens from your identity provider) or 'dev' (?user=, demos only)" }),
   ...Jwt,
-  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100)
+  HEARTBEAT_TIMEOUT_MS: Ms(DEFAULT_HEARTBEAT_TIMEOUT_MS, 100)
 }
 const Tls = {
   TLS_CERT: Type.Optional(Type.String({ minLength: 1, description: 'a PEM certificate (chain) file: serve https:// and wss://' })),
@@ -67,12 +80,16 @@ const Limits = {
     default: DEFAULT_USER_LIMITS.maxConnections,
     description: 'connections (plus unused allocations, on a registry) one user may hold, at least 1'
   }),
-  FRAME_RATE: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'frames per second a connection may send on average, above 0' }),
-  FRAME_BURST: Type.Integer({ minimum: 1, default: 40, description: 'frames a connection may send in a burst, at least 1' }),
-  MAX_CHANNELS_PER_CONNECTION: Type.Integer({ minimum: 1, default: 100, description: 'channels one connection may listen to, at least 1' }),
-  MAX_BUFFERED_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'unsent bytes after which a slow client is closed (4009), at least 1024' }),
-  PING_INTERVAL_MS: Ms(25_000, 10),
-  PING_TIMEOUT_MS: Ms(10_000, 10)
+  FRAME_RATE: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_CONNECTION_LIMITS.frameRate, description: 'frames per second a connection may send on average, above 0' }),
+  FRAME_BURST: Type.Integer({ minimum: 1, default: DEFAULT_CONNECTION_LIMITS.frameBurst, description: 'frames a connection may send in a burst, at least 1' }),
+  MAX_CHANNELS_PER_CONNECTION: Type.Integer({ minimum: 1, default: DEFAULT_CONNECTION_LIMITS.maxChannels, description: 'channels one connection may listen to, at least 1' }),
+  MAX_BUFFERED_BYTES: Type.Integer({
+    minimum: 1024,
+    default: DEFAULT_CONNECTION_LIMITS.maxBufferedBytes,
+    description: 'unsent bytes after which a slow client is closed (4009), at least 1024'
+  }),
+  PING_INTERVAL_MS: Ms(DEFAULT_CONNECTION_LIMITS.pingIntervalMs, 10),
+  PING_TIMEOUT_MS: Ms(DEFAULT_CONNECTION_LIMITS.pingTimeoutMs, 10)
 }
 
 export const RegistryEnv = Type.Object({
@@ -82,7 +99,7 @@ export const RegistryEnv = Type.Object({
   PORT: Port(3000),
   REDIS_URL: RedisUrl,
   TOKEN_SECRET: TokenSecret,
-  ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: 600, description: '/allocate requests per client IP per window, 0 = no limit' }),
+  ALLOCATE_RATE_MAX: Type.Integer({ minimum: 0, default: REGISTRY_DEFAULTS.allocateRateLimit.max, description: '/allocate requests per client IP per window, 0 = no limit' }),
   ALLOCATE_USER_RATE_MAX: Type.Integer({ minimum: 0, default: DEFAULT_USER_LIMITS.allocateMax, description: '/allocate requests per user per window, 0 = no limit' }),
   ALLOCATE_RATE_WINDOW_MS: Ms(DEFAULT_USER_LIMITS.windowMs, 100),
   MAX_CONNECTIONS_PER_USER: Limits.MAX_CONNECTIONS_PER_USER,
@@ -97,16 +114,21 @@ export const SocketEnv = Type.Object({
   TOKEN_SECRET: TokenSecret,
   SERVER_ID: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'this server\'s unique id, 1-64 of [A-Za-z0-9_.-]' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^wss?://[^\\s]+$', description: 'the ws:// or wss:// URL clients use to reach this server' })),
-  CAPACITY: Type.Integer({ minimum: 1, default: 10_000, description: 'maximum connections, at least 1' }),
-  HEARTBEAT_MS: Ms(1000, 50),
-  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
+  CAPACITY: Type.Integer({ minimum: 1, default: SOCKET_DEFAULTS.capacity, description: 'maximum connections, at least 1' }),
+  HEARTBEAT_MS: Ms(SOCKET_DEFAULTS.heartbeatMs, 50),
+  HEARTBEAT_TIMEOUT_MS: Ms(SOCKET_DEFAULTS.heartbeatTimeoutMs, 100),
   ...History,
   ...Quotas,
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'the bearer token for POST /drain, at least 16 characters' })),
-  REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0, description: 'replicas that must hold a message before it is acknowledged (WAIT), 0-16' }),
-  REDIS_WAIT_TIMEOUT_MS: Ms(500, 10),
-  DRAIN_TIMEOUT_MS: Ms(30_000, 100),
-  MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65_536, description: 'largest accepted frame in bytes, 1024-16777216' }),
+  REDIS_WAIT_REPLICAS: Type.Integer({
+    minimum: 0,
+    maximum: 16,
+    default: DEFAULT_LIMITS.waitReplicas,
+    description: 'replicas that must hold a message before it is acknowledged (WAIT), 0-16'
+  }),
+  REDIS_WAIT_TIMEOUT_MS: Ms(DEFAULT_LIMITS.waitTimeoutMs, 10),
+  DRAIN_TIMEOUT_MS: Ms(SOCKET_DEFAULTS.drain.timeoutMs, 100),
+  MAX_PAYLOAD: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: SOCKET_DEFAULTS.maxPayload, description: 'largest accepted frame in bytes, 1024-16777216' }),
   ...Tls,
   ...Limits
 })
@@ -114,8 +136,8 @@ export const HealthEnv = Type.Object({
   ...Common,
   PORT: Port(3100),
   REDIS_URL: RedisUrl,
-  HEARTBEAT_TIMEOUT_MS: Ms(3000, 100),
-  HEALTH_INTERVAL_MS: Ms(500, 10)
+  HEARTBEAT_TIMEOUT_MS: Ms(HEALTH_DEFAULTS.heartbeatTimeoutMs, 100),
+  HEALTH_INTERVAL_MS: Ms(HEALTH_DEFAULTS.intervalMs, 10)
 })
 export const StandaloneEnv = Type.Object({
   ...Common,
@@ -200,7 +222,7 @@ export function registryConfig (env: Env = process.env): RegistryConfig {
 }
 
 export function socketConfig (env: Env = process.env): SocketConfig {
-  const port = env.PORT ?? '4000'
+  const port = env.PORT ?? String(SocketEnv.properties.PORT.default)
   const fallbackId = `${hostname()}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64)
   return readEnv(SocketEnv, { ...env, SERVER_ID: env.SERVER_ID ?? fallbackId })
 }

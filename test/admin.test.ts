@@ -42,7 +42,7 @@ async function adminStack (t: Test, backend: Backend, options: { token?: string,
   await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, allocateRateLimit: false })
   await app.register(beaconPlugin, { role: 'registry', id: 'r1', intervalMs: 100 })
   await app.register(healthPlugin, { intervalMs: 100 })
-  const details = healthDetails(app.switchboardHealth, 100, 3000)
+  const details = healthDetails(app.switchboardHealth)
   await app.register(async (scope) => { await scope.register(beaconPlugin, { role: 'health', id: 'h1', intervalMs: 100, details }) })
   await app.register(adminPlugin, options.token !== undefined ? { token: options.token } : {})
   const url = await app.listen({ host: '127.0.0.1', port: 0 })

@@ -2,11 +2,15 @@
  * BulkScript (plugins/store/bulk-script.ts): the batch scripts' calls, made
  * without ioredis's per-argument copy. They must behave like ioredis's own
  * script commands: keys routed and prefixed, EVAL when a node lost the
- * script, errors passed on.
+ * script, errors passed on. The last tests pin the parts of ioredis's
+ * `Command` it relies on, which ioredis does not document: an upgrade that
+ * changes one fails here first.
  */
 import t from 'tap'
-import { Redis, Cluster } from 'ioredis'
+import { createRequire } from 'node:module'
+import { Command, Redis, Cluster } from 'ioredis'
 import { BulkScript } from '../plugins/store/bulk-script.js'
+import { slotOf } from '../plugins/store/slot.js'
 import { sharedCluster, sharedRedis, uniquePrefix } from './helpers/redis.js'
 
 // Sets each key to its value and returns what it set, with the key names Redis saw.
@@ -101,4 +105,74 @@ t.test('on Redis Cluster the call goes to the node that owns its keys', async (t
   for (const [n, list] of lists.entries()) {
     t.same((await client.lrange(list, 0, -1)).map(Number), Array.from({ length: 20 }, (_, i) => i * lists.length + n), `${list} in order`)
   }
+})
+
+t.test("ioredis's Command, as BulkScript uses it", async (t) => {
+  await t.test('the constructor copies (and flattens) its arguments: the cost BulkScript avoids', async (t) => {
+    const given = ['sha', '1', ['{k}:a'], 'x']
+    const command = new Command('evalsha', given)
+    t.same(command.args, ['sha', '1', '{k}:a', 'x'])
+    t.not(command.args, given, 'a copy: if ioredis stops copying, BulkScript can give its arguments to the constructor')
+  })
+
+  await t.test('args is a plain field read when the command is written and routed, not before', async (t) => {
+    const command = new Command('evalsha', [], { replyEncoding: 'utf8' })
+    t.ok(Object.getOwnPropertyDescriptor(command, 'args')?.writable, 'an own, writable field')
+    const args = ['sha', '2', '{tag}:one', '{tag}:two', 'value']
+    command.args = args
+    t.equal(command.args, args, 'kept as given, not copied')
+    t.same(command.getKeys(), ['{tag}:one', '{tag}:two'], 'the keys are read from it (EVALSHA: numkeys, then the keys)')
+    t.equal(command.getSlot(), slotOf('{tag}:one'), 'so is the slot a Cluster client sends it to')
+    const written = String(command.toWritable({}))
+    t.equal(written, '*6\r\n$7\r\nevalsha\r\n$3\r\nsha\r\n$1\r\n2\r\n$9\r\n{tag}:one\r\n$9\r\n{tag}:two\r\n$5\r\nvalue\r\n', 'and written from it')
+    command.name = 'eval'
+    t.match(String(command.toWritable({})), /^\*6\r\n\$4\r\neval\r\n/, 'as is name, changed just before writing')
+  })
+
+  await t.test('toWritable is handed the connection it is written on: one object per connection, a new one after a reconnect', async (t) => {
+    const redis = await sharedRedis()
+    const a = new Redis(redis.url)
+    const b = new Redis(redis.url)
+    t.teardown(() => { a.disconnect(); b.disconnect() })
+    class Watched extends Command {
+      socket: object | undefined
+      override toWritable (socket: object): string | Buffer {
+        this.socket = socket
+        return super.toWritable(socket)
+      }
+    }
+    const send = async (client: Redis): Promise<object | undefined> => {
+      const command = new Watched('ping', [], { replyEncoding: 'utf8' })
+      client.sendCommand(command)
+      t.equal(await command.promise, 'PONG')
+      return command.socket
+    }
+    const first = await send(a)
+    t.ok(first !== undefined)
+    t.equal(await send(a), first, 'the same connection, the same object')
+    t.not(await send(b), first, 'another connection, another object')
+    a.disconnect(true)
+    await new Promise((resolve) => a.once('ready', resolve))
+    t.not(await send(a), first, 'reconnected: a new object, so the script is carried again')
+  })
+
+  await t.test('reject is an own field that ioredis calls with the error reply', async (t) => {
+    const redis = await sharedRedis()
+    const client = new Redis(redis.url)
+    t.teardown(() => { client.disconnect() })
+    const command = new Command('evalsha', ['0000000000000000000000000000000000000000', '0'], { replyEncoding: 'utf8' })
+    t.equal(typeof Object.getOwnPropertyDescriptor(command, 'reject')?.value, 'function')
+    const reject = command.reject
+    let seen: Error | undefined
+    command.reject = (err: Error) => { seen = err; reject(err) }
+    client.sendCommand(command)
+    await t.rejects(command.promise, /NOSCRIPT/)
+    t.match(seen?.message, /^NOSCRIPT/, 'through the replaced field')
+  })
+
+  await t.test("ioredis's own script commands work the same way (toWritable and reject overridden per command)", async (t) => {
+    // A deep import, on purpose: if ioredis changes how its own scripts load, this mechanism may have changed too.
+    const { default: Script } = createRequire(import.meta.url)('ioredis/built/Script.js') as { default: new (lua: string) => { Command: typeof Command } }
+    t.ok(Object.hasOwn(new Script('return 1').Command.prototype, 'toWritable'))
+  })
 })

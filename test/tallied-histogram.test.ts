@@ -1,7 +1,9 @@
 /**
  * TalliedHistogram (plugins/metrics/tallied-histogram.ts): `record` on the hot
  * path must read exactly like prom-client's own `observe`, in the text format
- * and in JSON, alone or mixed with `observe`.
+ * and in JSON, alone or mixed with `observe`. The last test pins the part of
+ * prom-client it relies on that prom-client does not document
+ * (`getForPromString`): an upgrade that changes it fails there first.
  */
 import t from 'tap'
 import { Histogram, Registry } from 'prom-client'
@@ -47,4 +49,27 @@ t.test('observe still works on it, and adds up with record', async (t) => {
 
 t.test('it has no labels', async (t) => {
   t.throws(() => new TalliedHistogram({ name: 'labelled_seconds', help: 'h', buckets: BUCKETS, labelNames: ['server'], registers: [] }), /no labels/)
+})
+
+t.test("prom-client's getForPromString, as TalliedHistogram relies on it", async (t) => {
+  t.equal(typeof (Histogram.prototype as unknown as Record<string, unknown>).getForPromString, 'function', 'Histogram has it')
+  const calls = { get: 0, getForPromString: 0 }
+  class Counted extends Histogram {
+    override async get (): ReturnType<Histogram['get']> {
+      calls.get++
+      return await super.get()
+    }
+
+    async getForPromString (): Promise<unknown> {
+      calls.getForPromString++
+      return await (Histogram.prototype as unknown as { getForPromString: (this: Histogram) => Promise<unknown> }).getForPromString.call(this)
+    }
+  }
+  const registry = new Registry()
+  const counted = new Counted({ name: 'counted_seconds', help: 'h', buckets: BUCKETS, registers: [registry] })
+  counted.observe(0.004)
+  await registry.metrics()
+  t.same(calls, { get: 0, getForPromString: 1 }, 'the text format is rendered from getForPromString, not get')
+  await registry.getMetricsAsJSON()
+  t.same(calls, { get: 1, getForPromString: 2 }, 'and get (JSON) is built on getForPromString, so the tally is added once')
 })

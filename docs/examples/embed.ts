@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fast
 import type { Redis } from 'ioredis'
 import {
   UnauthorizedError,
+  metricsPlugin,
   redisPlugin,
   registryPlugin,
   socketPlugin,
@@ -38,6 +39,9 @@ export async function buildChatApp (options: EmbedOptions): Promise<FastifyInsta
     if (user === undefined) throw new UnauthorizedError('unknown API key')
     return user
   }
+
+  // First: the plugins below record into it, and fail to register without it.
+  await app.register(metricsPlugin, { labels: { server: 'app-1' } })
 
   if (options.redis !== undefined) {
     // Clients handed in are used, never closed, by Switchboard.

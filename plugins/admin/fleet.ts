@@ -3,6 +3,7 @@
  * checkers, with ages on the store's clock (every process writes its times
  * with it, so machines' clocks never need to agree).
  */
+import { BEACON_DEFAULTS } from '../beacon/index.js'
 import type { ComponentStatus, Store } from '../store/types.js'
 import type { FleetView } from './schemas.js'
 
@@ -11,7 +12,7 @@ type Component = FleetView['registries'][number]
 /** A registry or health checker is live while it announced within 3 of its periods (and never sooner than the heartbeat timeout). */
 function component (status: ComponentStatus, now: number, heartbeatTimeoutMs: number): Component {
   const age = Math.max(0, now - status.lastSeen)
-  const interval = typeof status.details.intervalMs === 'number' ? status.details.intervalMs : 1000
+  const interval = typeof status.details.intervalMs === 'number' ? status.details.intervalMs : BEACON_DEFAULTS.intervalMs
   return { id: status.id, alive: age <= Math.max(3 * interval, heartbeatTimeoutMs), lastSeenAgeMs: age, startedAt: status.startedAt, details: { ...status.details } }
 }
 

@@ -10,13 +10,14 @@
 import fp from 'fastify-plugin'
 import fastifyStatic from '@fastify/static'
 import { Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { packageRoot } from '../package-root.js'
 import { AdminDisabledError, InvalidOptionsError, UnauthorizedError, UnknownServerError } from '../errors.js'
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../fleet-defaults.js'
+import { optionsValidator } from '../validate-options.js'
 import { useJsonErrors } from '../http-errors.js'
 import { ErrorBody } from '../registry/schemas.js'
 import { bearerMatches } from '../token/bearer.js'
@@ -48,7 +49,7 @@ declare module 'fastify' {
   }
 }
 
-const checkOptions = TypeCompiler.Compile(Type.Object({
+const validate = optionsValidator('switchboard-admin', Type.Object({
   token: Type.Optional(Type.String({ minLength: 16 })),
   heartbeatTimeoutMs: Type.Integer({ minimum: 100 }),
   root: Type.String({ minLength: 1 })
@@ -68,13 +69,11 @@ const PAGE_HEADERS = {
 }
 
 async function switchboardAdmin (fastify: FastifyInstance, options: SwitchboardAdminOptions): Promise<void> {
-  const config = Object.freeze({
+  const config = validate({
     ...(options.token !== undefined ? { token: options.token } : {}),
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
     root: options.root ?? adminRoot()
   })
-  const error = checkOptions.Errors(config).First()
-  if (error !== undefined) throw new InvalidOptionsError('switchboard-admin', `${error.path.slice(1)} ${error.message}`)
   const { token } = config
   if (token !== undefined && !existsSync(join(config.root, 'index.html'))) throw new InvalidOptionsError('switchboard-admin', `no index.html in ${config.root}`)
   const store = fastify.switchboardStore

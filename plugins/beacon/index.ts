@@ -7,12 +7,12 @@
  */
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
 import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { InvalidOptionsError } from '../errors.js'
 import { NAME_PATTERN } from '../names.js'
+import { optionsValidator } from '../validate-options.js'
 import type { ComponentRecord, ComponentRole } from '../store/types.js'
 
 export type BeaconDetails = Record<string, string | number | null>
@@ -42,7 +42,10 @@ declare module 'fastify' {
   }
 }
 
-const checkOptions = TypeCompiler.Compile(Type.Object({
+/** The beacon's defaults (it has no environment variables; the dashboard reads `intervalMs` from each announcement). */
+export const BEACON_DEFAULTS = Object.freeze({ intervalMs: 1000, ttlMs: 60_000 })
+
+const validate = optionsValidator('switchboard-beacon', Type.Object({
   role: Type.Union([Type.Literal('registry'), Type.Literal('health')]),
   id: Type.String({ pattern: NAME_PATTERN }),
   intervalMs: Type.Integer({ minimum: 50 }),
@@ -56,14 +59,12 @@ function listeningOn (fastify: FastifyInstance): string | null {
 }
 
 async function switchboardBeacon (fastify: FastifyInstance, options: SwitchboardBeaconOptions): Promise<void> {
-  const config = Object.freeze({
+  const config = validate({
     role: options.role,
     id: options.id ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64),
-    intervalMs: options.intervalMs ?? 1000,
-    ttlMs: options.ttlMs ?? 60_000
+    intervalMs: options.intervalMs ?? BEACON_DEFAULTS.intervalMs,
+    ttlMs: options.ttlMs ?? BEACON_DEFAULTS.ttlMs
   })
-  const error = checkOptions.Errors(config).First()
-  if (error !== undefined) throw new InvalidOptionsError('switchboard-beacon', `${error.path.slice(1)} ${error.message}`)
   if (options.details !== undefined && typeof options.details !== 'function') throw new InvalidOptionsError('switchboard-beacon', 'details must be a function')
   const store = fastify.switchboardStore
   const log = fastify.log.child({ component: 'beacon' })

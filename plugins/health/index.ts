@@ -11,18 +11,13 @@
  * an outage of the checker's own Redis, servers get one timeout to heartbeat again.
  */
 import fp from 'fastify-plugin'
-import { Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
-import { InvalidOptionsError } from '../errors.js'
 import { forgetServer } from './forget.js'
+import { resolveHealthOptions } from './options.js'
+import type { SwitchboardHealthOptions } from './options.js'
 
-export interface SwitchboardHealthOptions {
-  /** how often to look, ms (default 1000) */
-  readonly intervalMs?: number
-  /** a server whose heartbeat is older is evicted, ms (default 3000) */
-  readonly heartbeatTimeoutMs?: number
-}
+export { HEALTH_DEFAULTS, resolveHealthOptions } from './options.js'
+export type { SwitchboardHealthOptions } from './options.js'
 
 export interface SwitchboardHealth {
   /** Runs one sweep now; resolves with the ids it evicted. */
@@ -31,6 +26,10 @@ export interface SwitchboardHealth {
   readonly evictions: number
   /** when the last sweep finished (ms since epoch), null before the first */
   readonly lastSweepAt: number | null
+  /** the sweep period it runs with, ms */
+  readonly intervalMs: number
+  /** the heartbeat timeout it evicts by, ms */
+  readonly heartbeatTimeoutMs: number
 }
 
 declare module 'fastify' {
@@ -39,18 +38,11 @@ declare module 'fastify' {
   }
 }
 
-const checkOptions = TypeCompiler.Compile(Type.Object({
-  intervalMs: Type.Integer({ minimum: 10 }),
-  heartbeatTimeoutMs: Type.Integer({ minimum: 100 })
-}))
-
 async function switchboardHealth (fastify: FastifyInstance, options: SwitchboardHealthOptions): Promise<void> {
-  const config = { intervalMs: options.intervalMs ?? 1000, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000 }
-  const error = checkOptions.Errors(config).First()
-  if (error !== undefined) throw new InvalidOptionsError('switchboard-health', `${error.path.slice(1)} ${error.message}`)
+  const config = resolveHealthOptions(options)
   const store = fastify.switchboardStore
   const log = fastify.log.child({ component: 'health' })
-  const evictionCounter = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics.evictions : undefined
+  const evictionCounter = fastify.switchboardMetrics.evictions
   let evictions = 0
   let lastSweepAt: number | null = null
   let timer: NodeJS.Timeout | undefined
@@ -81,7 +73,7 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
     }
     for (const server of evicted) {
       evictions++
-      evictionCounter?.inc()
+      evictionCounter.inc()
       const entries = await forgetServer(store, server)
       log.warn({ server, timeoutMs: config.heartbeatTimeoutMs, presenceEntries: entries }, 'evicted socket server: no heartbeat within the timeout')
     }
@@ -92,7 +84,9 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
   fastify.decorate('switchboardHealth', {
     sweep,
     get evictions () { return evictions },
-    get lastSweepAt () { return lastSweepAt }
+    get lastSweepAt () { return lastSweepAt },
+    intervalMs: config.intervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs
   })
 
   fastify.addHook('onReady', async () => {
@@ -111,6 +105,6 @@ async function switchboardHealth (fastify: FastifyInstance, options: Switchboard
 export const healthPlugin = fp(switchboardHealth, {
   name: 'switchboard-health',
   fastify: '5.x',
-  dependencies: ['switchboard-store']
+  dependencies: ['switchboard-metrics', 'switchboard-store']
 })
 export default healthPlugin

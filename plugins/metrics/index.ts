@@ -3,16 +3,17 @@
  *   GET /metrics   the text exposition format (optionally behind a bearer token)
  * Owns one prom-client Registry (never the global one, so several apps can
  * share a process), with the Switchboard families (families.ts) and Node.js
- * process metrics under the same prefix. Decorates `fastify.switchboardMetrics`;
- * the other plugins record into it when it is registered before them, and do
- * without when it is not.
+ * process metrics under the same prefix. Decorates `fastify.switchboardMetrics`.
+ * The plugins that record (redis, store, registry, socket, health) declare it
+ * in their `dependencies`: it is registered before them, or they fail to
+ * register, so whether metrics are recorded never depends on the order.
  */
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance } from 'fastify'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { InvalidOptionsError, UnauthorizedError } from '../errors.js'
+import { UnauthorizedError } from '../errors.js'
+import { optionsValidator } from '../validate-options.js'
 import { useJsonErrors } from '../http-errors.js'
 import { bearerMatches } from '../token/bearer.js'
 import { createFamilies } from './families.js'
@@ -33,8 +34,8 @@ export interface SwitchboardMetricsOptions {
   readonly defaultMetrics?: boolean
   /** bearer token that `GET /metrics` requires (at least 16 characters); absent = no authentication */
   readonly token?: string
-  /** route path (default /metrics) */
-  readonly path?: string
+  /** route path (default /metrics); false: no route, the app reads `registry` itself */
+  readonly path?: string | false
 }
 
 export interface SwitchboardMetrics extends SwitchboardMetricFamilies {
@@ -53,20 +54,21 @@ const Options = Type.Object({
   labels: Type.Record(Type.String({ pattern: '^(?!__)[a-zA-Z_][a-zA-Z0-9_]*$' }), Type.String(), { additionalProperties: false }),
   defaultMetrics: Type.Boolean(),
   token: Type.Optional(Type.String({ minLength: 16 })),
-  path: Type.String({ pattern: '^/[^\\s?#]*$' })
+  path: Type.Union([Type.String({ pattern: '^/[^\\s?#]*$' }), Type.Literal(false)])
 })
-const checkOptions = TypeCompiler.Compile(Options)
+const validate = optionsValidator('switchboard-metrics', Options)
+
+/** The metrics plugin's defaults (it has no environment variables but METRICS_TOKEN, which has no default). */
+export const METRICS_DEFAULTS = Object.freeze({ prefix: 'switchboard_', defaultMetrics: true, path: '/metrics' })
 
 async function switchboardMetrics (fastify: FastifyInstance, options: SwitchboardMetricsOptions): Promise<void> {
-  const config = Object.freeze({
-    prefix: options.prefix ?? 'switchboard_',
+  const config = validate({
+    prefix: options.prefix ?? METRICS_DEFAULTS.prefix,
     labels: { ...options.labels },
-    defaultMetrics: options.defaultMetrics ?? true,
+    defaultMetrics: options.defaultMetrics ?? METRICS_DEFAULTS.defaultMetrics,
     ...(options.token !== undefined ? { token: options.token } : {}),
-    path: options.path ?? '/metrics'
+    path: options.path ?? METRICS_DEFAULTS.path
   })
-  const error = checkOptions.Errors(config).First()
-  if (error !== undefined) throw new InvalidOptionsError('switchboard-metrics', `${error.path.slice(1)} ${error.message}`)
 
   const registry = new Registry()
   registry.setDefaultLabels(config.labels)
@@ -74,12 +76,14 @@ async function switchboardMetrics (fastify: FastifyInstance, options: Switchboar
   fastify.decorate('switchboardMetrics', { ...createFamilies(registry, config.prefix), registry })
   fastify.addHook('onClose', async () => { registry.clear() })
 
+  const path = config.path
+  if (path === false) return
   await fastify.register(async (routes) => {
     useJsonErrors(routes)
     // Scraped every few seconds: only failures are worth a log line.
-    routes.get(config.path, { logLevel: 'warn' }, async (request, reply) => {
+    routes.get(path, { logLevel: 'warn' }, async (request, reply) => {
       if (config.token !== undefined && !bearerMatches(request.headers.authorization, config.token)) {
-        throw new UnauthorizedError(`GET ${config.path} needs Authorization: Bearer <METRICS_TOKEN>`)
+        throw new UnauthorizedError(`GET ${path} needs Authorization: Bearer <METRICS_TOKEN>`)
       }
       const text = await registry.metrics()
       return await reply.type(registry.contentType).send(text)

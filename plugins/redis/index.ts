@@ -54,15 +54,15 @@ export function createRedis (url: string, extra: RedisOptions = {}): Redis | Clu
     : new Redis({ ...BASE_OPTIONS, ...parsed.options, ...extra })
 }
 
-function watch (client: Redis | Cluster, log: FastifyBaseLogger, role: 'command' | 'subscriber', metrics: SwitchboardMetrics | undefined): void {
-  const errors = metrics?.redisErrors.labels(role)
-  const reconnects = metrics?.redisReconnects.labels(role)
+function watch (client: Redis | Cluster, log: FastifyBaseLogger, role: 'command' | 'subscriber', metrics: SwitchboardMetrics): void {
+  const errors = metrics.redisErrors.labels(role)
+  const reconnects = metrics.redisReconnects.labels(role)
   client.on('error', (err: Error) => {
-    errors?.inc()
+    errors.inc()
     log.warn({ err, role }, 'redis connection error')
   })
   client.on('reconnecting', (delay: number) => {
-    reconnects?.inc()
+    reconnects.inc()
     log.info({ role, delay }, 'redis reconnecting')
   })
 }
@@ -80,10 +80,9 @@ async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardR
     throw new InvalidOptionsError('switchboard-redis', (err as Error).message)
   }
   const subscriber = client.duplicate()
-  // Counted in switchboard-metrics when it is registered first. Connections handed in are the app's to watch.
-  const metrics = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined
-  watch(client, fastify.log, 'command', metrics)
-  watch(subscriber, fastify.log, 'subscriber', metrics)
+  // Counted in switchboard-metrics (a dependency). Connections handed in are the app's to watch.
+  watch(client, fastify.log, 'command', fastify.switchboardMetrics)
+  watch(subscriber, fastify.log, 'subscriber', fastify.switchboardMetrics)
   fastify.addHook('onClose', async () => {
     await Promise.allSettled([client.quit(), subscriber.quit()])
   })
@@ -97,5 +96,5 @@ async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardR
   fastify.decorate('switchboardRedis', { client, subscriber })
 }
 
-export const redisPlugin = fp(switchboardRedis, { name: 'switchboard-redis', fastify: '5.x' })
+export const redisPlugin = fp(switchboardRedis, { name: 'switchboard-redis', fastify: '5.x', dependencies: ['switchboard-metrics'] })
 export default redisPlugin

@@ -1,7 +1,7 @@
 /**
  * What the registry records into switchboard-metrics: each `/allocate` by
- * outcome, and the requests its rate limits refused. Without the metrics
- * plugin every call is a no-op.
+ * outcome, and the requests its rate limits refused (switchboard-metrics is
+ * a dependency of the registry plugin).
  */
 import { NoCapacityError, RateLimitedError, StoreUnavailableError, TooManyAllocationsError } from '../errors.js'
 import type { AllocationOutcome, SwitchboardMetrics } from '../metrics/index.js'
@@ -11,9 +11,6 @@ export interface AllocationMeter {
   /** `/allocate` failed with `err` (a refusal of the per-IP or per-user rate limit included) */
   failed (err: unknown): void
 }
-
-const noop = (): void => {}
-const NO_METER: AllocationMeter = { allocated: noop, failed: noop }
 
 export function outcomeOf (err: unknown): AllocationOutcome {
   if (err instanceof NoCapacityError) return 'no_capacity'
@@ -25,8 +22,7 @@ export function outcomeOf (err: unknown): AllocationOutcome {
   return 'error'
 }
 
-export function allocationMeter (metrics: SwitchboardMetrics | undefined): AllocationMeter {
-  if (metrics === undefined) return NO_METER
+export function allocationMeter (metrics: SwitchboardMetrics): AllocationMeter {
   const { allocations, rateLimited } = metrics
   const ok = allocations.labels('ok') // bound once: labels() per call costs more than the increment
   return {

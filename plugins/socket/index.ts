@@ -40,9 +40,11 @@ import { resolveSocketOptions } from './options.js'
 import { forgetUpgradeRequest } from './upgrade.js'
 import type { SwitchboardSocketOptions } from './options.js'
 
-export type { SwitchboardSocketOptions } from './options.js'
+export { DRAIN_DEFAULTS, SOCKET_DEFAULTS, resolveSocketOptions } from './options.js'
+export type { SwitchboardSocketOptions, ResolvedSocketOptions } from './options.js'
 export type { AuthorizeJoin } from './connection.js'
 export type { DrainOptions } from './lifecycle.js'
+export { DEFAULT_CONNECTION_LIMITS } from './limits.js'
 export type { ConnectionLimits } from './limits.js'
 
 /** A claimed upgrade that has not opened after this long is not coming. */
@@ -95,7 +97,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const store = fastify.switchboardStore
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
-  const meter = socketMeter(fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined)
+  const meter = socketMeter(fastify.switchboardMetrics)
   const hub = new Hub(store, log, meter.relayed)
   const byUser = new Map<string, Set<Connection>>()
   const authorizeJoin = options.authorizeJoin ?? (() => true)
@@ -150,8 +152,8 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     connections,
     activity: () => hub.received,
     meter,
-    onDrainRequested: () => { lifecycle.drain(options.drain).catch((err: unknown) => log.error({ err }, 'drain failed')) },
-    allocator: new Allocator({ store, signer, tokenTtlMs: 30_000, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
+    onDrainRequested: () => { lifecycle.drain(config.drain).catch((err: unknown) => log.error({ err }, 'drain failed')) },
+    allocator: new Allocator({ store, signer, tokenTtlMs: config.tokenTtlMs, heartbeatTimeoutMs: config.heartbeatTimeoutMs })
   })
   let closing = false
 
@@ -160,7 +162,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     get connections () { return connections.size },
     get url () { return lifecycle.url },
     heartbeat: async () => { await lifecycle.heartbeat() },
-    drain: async (drainOptions?: DrainOptions) => { await lifecycle.drain({ ...options.drain, ...drainOptions }) },
+    drain: async (drainOptions?: DrainOptions) => { await lifecycle.drain({ ...config.drain, ...drainOptions }) },
     get draining () { return lifecycle.draining },
     drained: lifecycle.drained
   })
@@ -196,6 +198,9 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     await lifecycle.stop()
     for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
   }
+  // @fastify/websocket can be registered once per app. An app that needs its own `ws` options (permessage-deflate,
+  // say) registers it first, and then owns it: its options and its pre-close apply. Registered after this plugin it
+  // throws FST_ERR_DEC_ALREADY_PRESENT, which stops the app at start: the order is never a silent switch (docs/plugins.md).
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(websocket, {
       options: { maxPayload: config.maxPayload },
@@ -267,7 +272,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     if (adminToken !== undefined) {
       routes.post('/drain', async (request, reply) => {
         if (!bearerMatches(request.headers.authorization, adminToken)) throw new UnauthorizedError('POST /drain needs Authorization: Bearer <ADMIN_TOKEN>')
-        lifecycle.drain(options.drain).catch((err: unknown) => log.error({ err }, 'drain failed'))
+        lifecycle.drain(config.drain).catch((err: unknown) => log.error({ err }, 'drain failed'))
         return await reply.code(202).send({ status: 'draining', connections: connections.size })
       })
     }
@@ -314,6 +319,6 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
 export const socketPlugin = fp(switchboardSocket, {
   name: 'switchboard-socket',
   fastify: '5.x',
-  dependencies: ['switchboard-store']
+  dependencies: ['switchboard-metrics', 'switchboard-store']
 })
 export default socketPlugin

@@ -15,6 +15,7 @@ import { RelayProbe } from './probe.js'
 import type { SocketMeter } from './meter.js'
 import { rateOf } from './rate.js'
 
+/** How a drain proceeds; the defaults are DRAIN_DEFAULTS (socket/options.ts). */
 export interface DrainOptions {
   /** clients moved per step (default 50) */
   readonly batchSize?: number
@@ -37,7 +38,7 @@ export interface LifecycleOptions {
   /** allocates elsewhere for clients being moved off this server */
   readonly allocator: Allocator
   /** where drains are counted (switchboard-metrics) */
-  readonly meter?: SocketMeter
+  readonly meter: SocketMeter
   /** live frames received so far (see RelayProbe); their rate goes out with each heartbeat */
   readonly activity: () => number
   /** an admin asked for a drain through the store (the dashboard's button): start one */
@@ -140,17 +141,17 @@ export class Lifecycle {
    * each gets a `reconnect` frame with an allocation on another server, then
    * close 1001. Their SDKs recover what they miss from history.
    */
-  async drain (options: DrainOptions = {}): Promise<void> {
+  async drain (options: Required<DrainOptions>): Promise<void> {
     this.#isDraining = true // before the first heartbeat of the drain reads it
     this.#draining ??= this.#drain(options)
     return await this.#draining
   }
 
-  async #drain ({ batchSize = 50, intervalMs = 100, timeoutMs = 30_000 }: DrainOptions): Promise<void> {
+  async #drain ({ batchSize, intervalMs, timeoutMs }: Required<DrainOptions>): Promise<void> {
     const { log, connections, allocator, serverId } = this.#options
     const started = Date.now()
     log.info({ connections: connections.size }, 'draining')
-    this.#options.meter?.drainStarted()
+    this.#options.meter.drainStarted()
     this.#options.presence.suspend()
     await this.heartbeat().catch((err: unknown) => log.warn({ err }, 'could not announce the drain'))
     const asked = new Set<Connection>()

@@ -1,7 +1,7 @@
 /**
  * What one connection may do: how fast it may send frames (a token bucket),
  * how many channels it may hold, how much unsent data it may pile up, and how
- * long it may stay silent. Defaults are in DEFAULT_LIMITS; docs/security.md
+ * long it may stay silent. Defaults are in DEFAULT_CONNECTION_LIMITS; docs/security.md
  * explains each.
  */
 
@@ -10,7 +10,7 @@ export interface ConnectionLimits {
   readonly frameRate: number
   /** frames it may send in a burst above the average */
   readonly frameBurst: number
-  /** consecutive rate-limited frames after which it is closed with 4008 */
+  /** consecutive rate-limited frames after which it is closed with 4008 (default: `frameBurst`) */
   readonly floodTolerance: number
   /** channels besides its personal one (rooms) that one connection may listen to */
   readonly maxChannels: number
@@ -22,15 +22,19 @@ export interface ConnectionLimits {
   readonly pingTimeoutMs: number
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+/**
+ * The defaults of the plugin's `limits` and of their environment variables (FRAME_RATE, FRAME_BURST,
+ * MAX_CHANNELS_PER_CONNECTION, MAX_BUFFERED_BYTES, PING_INTERVAL_MS, PING_TIMEOUT_MS). `floodTolerance`
+ * has none of its own: it follows `frameBurst` (socket/options.ts).
+ */
+export const DEFAULT_CONNECTION_LIMITS: Readonly<Omit<ConnectionLimits, 'floodTolerance'>> = Object.freeze({
   frameRate: 20,
   frameBurst: 40,
-  floodTolerance: 40,
   maxChannels: 100,
   maxBufferedBytes: 1024 * 1024,
   pingIntervalMs: 25_000,
   pingTimeoutMs: 10_000
-}
+})
 
 /** A token bucket: `take()` is true while the connection is within its rate. */
 export class FrameBudget {

@@ -1,8 +1,8 @@
 /**
  * What the socket server records into switchboard-metrics, as a few cheap
  * calls on the hot path: counters bound once, no labels built per frame, and
- * no parsing beyond the offset at the end of a relayed frame. Without the
- * metrics plugin every call is a no-op.
+ * no parsing beyond the offset at the end of a relayed frame. switchboard-metrics
+ * is a dependency of the socket plugin, so there is always somewhere to record.
  */
 import type { SwitchboardMetrics } from '../metrics/index.js'
 import { frameOffset } from './frames.js'
@@ -24,11 +24,6 @@ export interface SocketMeter {
   drainStarted (): void
 }
 
-const noop = (): void => {}
-export const NO_METER: SocketMeter = {
-  opened: noop, closed: noop, frameIn: noop, frameOut: noop, relayed: noop, slowConsumer: noop, rateLimited: noop, drainStarted: noop
-}
-
 /** Every client frame type: the record makes the compiler list each one. */
 const FRAME_TYPES = Object.keys({
   send: 0, publish: 0, join: 0, leave: 0, subscribe: 0, unsubscribe: 0, history: 0, presence: 0, conversations: 0
@@ -46,8 +41,7 @@ export function appendedAt (payload: string): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined
 }
 
-export function socketMeter (metrics: SwitchboardMetrics | undefined): SocketMeter {
-  if (metrics === undefined) return NO_METER
+export function socketMeter (metrics: SwitchboardMetrics): SocketMeter {
   const { connections, messagesIn, messagesOut, relayLatency, slowConsumerCloses, rateLimited, drains, draining } = metrics
   const byType = new Map(FRAME_TYPES.map((type) => [type, messagesIn.labels(type)]))
   for (const child of byType.values()) child.inc(0)

@@ -7,6 +7,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { InvalidOptionsError } from '../errors.js'
+import { KEY_PREFIX_PATTERN } from '../names.js'
 import { MemoryStore } from './memory.js'
 import { RedisStore } from './redis.js'
 import type { Store, StoreLimits } from './types.js'
@@ -38,26 +39,26 @@ async function switchboardStore (fastify: FastifyInstance, options: SwitchboardS
   if (options.type === 'memory') {
     store = new MemoryStore(options.limits)
   } else if (options.type === 'redis') {
+    // Only this form needs switchboard-redis, so it cannot be in `dependencies`; it fails here, at registration, without it.
     if (!fastify.hasDecorator('switchboardRedis')) {
       throw new InvalidOptionsError('switchboard-store', "type 'redis' needs the switchboard-redis plugin registered first")
     }
-    if (options.prefix !== undefined && !/^[A-Za-z0-9_.:{}-]{0,32}$/.test(options.prefix)) {
+    if (options.prefix !== undefined && !new RegExp(KEY_PREFIX_PATTERN).test(options.prefix)) {
       throw new InvalidOptionsError('switchboard-store', `prefix must be up to 32 of [A-Za-z0-9_.:{}-], got ${JSON.stringify(options.prefix)}`)
     }
     // On Redis Cluster, the per-shard subscription connections count with the other Redis connections.
-    const metrics = fastify.hasDecorator('switchboardMetrics') ? fastify.switchboardMetrics : undefined
-    const errors = metrics?.redisErrors.labels('shard')
-    const reconnects = metrics?.redisReconnects.labels('shard')
+    const errors = fastify.switchboardMetrics.redisErrors.labels('shard')
+    const reconnects = fastify.switchboardMetrics.redisReconnects.labels('shard')
     store = new RedisStore({
       ...fastify.switchboardRedis,
       prefix: options.prefix,
       limits: options.limits,
       onShardConnection: (event, node, err) => {
         if (event === 'error') {
-          errors?.inc()
+          errors.inc()
           fastify.log.warn({ err, node, role: 'shard' }, 'redis shard connection error')
         } else {
-          reconnects?.inc()
+          reconnects.inc()
           fastify.log.info({ node, role: 'shard' }, 'redis shard connection lost; subscribing again')
         }
       }
@@ -69,5 +70,5 @@ async function switchboardStore (fastify: FastifyInstance, options: SwitchboardS
   fastify.addHook('onClose', async () => { await store.close() })
 }
 
-export const storePlugin = fp(switchboardStore, { name: 'switchboard-store', fastify: '5.x' })
+export const storePlugin = fp(switchboardStore, { name: 'switchboard-store', fastify: '5.x', dependencies: ['switchboard-metrics'] })
 export default storePlugin

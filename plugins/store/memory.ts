@@ -7,7 +7,7 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { finishFrame } from './append-batch.js'
-import { DEFAULT_LIMITS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf } from './types.js'
+import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
   PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
@@ -65,7 +65,7 @@ export class MemoryStore implements Store {
   #seq = 0
 
   constructor (limits: Partial<StoreLimits> = {}) {
-    this.#limits = { ...DEFAULT_LIMITS, ...limits }
+    this.#limits = resolveStoreLimits(limits)
     this.#sweeper = setInterval(() => this.#sweep(), 30_000).unref()
   }
 

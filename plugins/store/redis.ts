@@ -16,12 +16,12 @@ import {
   ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
   PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
 } from './scripts.js'
-import { DEFAULT_LIMITS, HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf } from './types.js'
+import { HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
   PageLimits, Position, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
 } from './types.js'
-import { keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
+import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
 import type { Keys } from '../names.js'
 
@@ -104,14 +104,14 @@ export class RedisStore implements Store {
   }
 
   constructor (options: RedisStoreOptions) {
-    const prefix = options.prefix ?? 'sb:'
+    const prefix = options.prefix ?? DEFAULT_KEY_PREFIX
     this.#client = options.client
     this.#subscriber = options.subscriber
     this.#keys = makeKeys(prefix)
     const k = this.#keys
     this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)), personal: userChannel }
     this.#serverPrefix = this.#keys.server('')
-    this.#limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.#limits = resolveStoreLimits(options.limits)
     defineScripts(this.#client)
     // At most 256 messages or ~1 MB of frames per batch: a script call must not hold Redis up for long.
     this.#appends = new Batcher(async (inputs) => await this.#appendBatch(inputs),

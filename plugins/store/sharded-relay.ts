@@ -20,6 +20,19 @@
  * has not arrived `DEAF_AFTER_CHECKS` periods later marks that connection deaf
  * (a repair, then a gap). Together with the socket server's own relay probe,
  * every shard this process listens on is probed.
+ *
+ * Why not ioredis's own sharded subscribers (the Cluster option
+ * `shardedSubscribers`, as in ioredis 5.11): they re-subscribe by themselves
+ * after a failover or a slot move, and the only signs of it are undocumented
+ * events (`-node`, `subscribersReady`) that name no channel, so a gap in a
+ * channel's messages could not be told to its clients, who would then never
+ * recover it from history; re-subscription errors are dropped (`ClusterSubscriberGroup`
+ * `_resubscribe` only logs them under DEBUG); and their per-shard connections
+ * are private (`cluster.shardedSubscribers`), so nothing could probe them for
+ * deafness. This file uses only public ioredis API: `Redis` connections,
+ * `ssubscribe`/`smessage`, and the Cluster client's `slots` and
+ * `refreshSlotsCache`. The store's Cluster clients keep `shardedSubscribers`
+ * off (its default).
  */
 import { Redis } from 'ioredis'
 import type { Cluster } from 'ioredis'

@@ -4,6 +4,8 @@
  * (production, many processes) and `MemoryStore` (standalone, one process).
  */
 
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../fleet-defaults.js'
+
 /** What a socket server says about itself on every heartbeat. */
 export interface ServerRecord {
   readonly id: string
@@ -382,11 +384,11 @@ export function holdOf (serverId: string, nonce: string): string {
   return `${serverId}|${nonce}`
 }
 
-export const DEFAULT_LIMITS: StoreLimits = {
+export const DEFAULT_LIMITS: StoreLimits = Object.freeze({
   historySize: 1000,
   historyTtlMs: 24 * 3600_000,
   dedupWindowMs: 10 * 60_000,
-  aliveWithinMs: 3000,
+  aliveWithinMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   waitReplicas: 0,
   waitTimeoutMs: 500,
   // A day, like the history's retention: what one user can make the store keep is about one window's worth.
@@ -396,6 +398,11 @@ export const DEFAULT_LIMITS: StoreLimits = {
   quotaChannels: 500,
   maxRoomsPerUser: 500,
   maxConversations: 1000
+})
+
+/** The limits a store runs with: DEFAULT_LIMITS, with what was given over them (both stores use this). */
+export function resolveStoreLimits (limits: Partial<StoreLimits> = {}): StoreLimits {
+  return Object.freeze({ ...DEFAULT_LIMITS, ...limits })
 }
 
 /** The epoch of a direct conversation that has no history (see Position). */

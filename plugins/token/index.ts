@@ -6,6 +6,8 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
 
 export const MAX_TOKEN_TTL_MS = 60_000
+/** How long a connect token lives unless told otherwise: the registry's, and a draining socket server's for the clients it moves. */
+export const DEFAULT_TOKEN_TTL_MS = 30_000
 
 export interface ConnectClaims {
   /** user id */

@@ -7,6 +7,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import type { Cluster } from 'ioredis'
+import { metricsPlugin } from '../../plugins/metrics/index.js'
 import { createRedis, redisPlugin } from '../../plugins/redis/index.js'
 import { registryPlugin } from '../../plugins/registry/index.js'
 import type { SwitchboardRegistryOptions } from '../../plugins/registry/index.js'
@@ -24,6 +25,9 @@ export const TOKEN_SECRET = 'test-secret-0123456789abcdef'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
+/** Every Switchboard plugin that records needs switchboard-metrics; the process metrics would only slow a test's many apps. */
+const TEST_METRICS = { defaultMetrics: false }
+
 /** A store on a backend, plus how apps should register their store plugin to share it. */
 export interface StoreHandle {
   readonly backend: Backend
@@ -33,7 +37,7 @@ export interface StoreHandle {
   /** direct Redis client (redis and cluster backends) */
   readonly redis: Redis | Cluster | null
   readonly redisUrl: string | null
-  /** registers the store (and Redis) plugins on an app */
+  /** registers the metrics, store (and Redis) plugins on an app */
   register (app: FastifyInstance): Promise<void>
 }
 
@@ -49,7 +53,10 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       prefix: 'sb:',
       redis: null,
       redisUrl: null,
-      register: async (app) => { await app.register(storePlugin, options) }
+      register: async (app) => {
+        await app.register(metricsPlugin, TEST_METRICS)
+        await app.register(storePlugin, options)
+      }
     }
   }
   const server = backend === 'cluster' ? await sharedCluster() : redisUrl !== undefined ? { url: redisUrl } : await sharedRedis()
@@ -70,6 +77,7 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
     redis: client,
     redisUrl: server.url,
     register: async (app) => {
+      await app.register(metricsPlugin, TEST_METRICS)
       await app.register(redisPlugin, { url: server.url })
       await app.register(storePlugin, { type: 'redis', prefix, limits })
     }
