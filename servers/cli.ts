@@ -19,11 +19,12 @@ roles:
 
 Configuration is read from the environment; see README.md.`
 
-async function build (role: string): Promise<{ app: FastifyInstance, host: string, port: number } | null> {
+/** `devAuth`: this role signs anyone in as whoever they say (AUTH_MODE=dev). */
+async function build (role: string): Promise<{ app: FastifyInstance, host: string, port: number, devAuth?: boolean } | null> {
   switch (role) {
     case 'registry': {
       const config = registryConfig()
-      return { app: await buildRegistry(config), host: config.HOST, port: config.PORT }
+      return { app: await buildRegistry(config), host: config.HOST, port: config.PORT, devAuth: config.AUTH_MODE === 'dev' }
     }
     case 'socket': {
       const config = socketConfig()
@@ -35,11 +36,15 @@ async function build (role: string): Promise<{ app: FastifyInstance, host: strin
     }
     case 'standalone': {
       const config = standaloneConfig()
-      return { app: await buildStandalone(config), host: config.HOST, port: config.PORT }
+      return { app: await buildStandalone(config), host: config.HOST, port: config.PORT, devAuth: config.AUTH_MODE === 'dev' }
     }
     default:
       return null
   }
+}
+
+function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 async function main (): Promise<void> {
@@ -69,6 +74,11 @@ async function main (): Promise<void> {
     process.exit(2)
   }
   const { app, host, port } = built
+  // Dev sign-in on loopback is a first try on one's own machine; anywhere else it is an open door.
+  if (built.devAuth === true && !isLoopback(host)) {
+    app.log.warn({ host, authMode: 'dev' },
+      'AUTH_MODE=dev on a non-loopback address: anyone who can reach this server can sign in as any user (?user=). Use AUTH_MODE=jwt, or HOST=127.0.0.1')
+  }
   let stopping = false
   const stop = (reason: string): void => {
     if (stopping) return

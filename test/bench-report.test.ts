@@ -125,3 +125,14 @@ t.test('a system that delivers only part before the timeout is recorded with wha
   const report = { scenario: 'relay', switchboard: figures, socketio: figures, socketioStreams: figures, ratio: 1, ratioStreams: 1, target: 2, met: false, rounds: 1 }
   t.match(table(report), /socketio-streams: delivered 20 of 40, 0 duplicate\(s\)/, 'the table names the shortfall')
 })
+
+t.test('the table judges a full run against its target, and a tiny run not at all', async (t) => {
+  const relayFull = SAMPLES[0] as ScenarioReport
+  t.match(table(relayFull), /ratio 1\.1 \(target 2\): NOT met · medians of 1 round\(s\)/)
+  t.match(table({ ...relayFull, ratio: 2.2, met: true }), /ratio 2\.2 \(target 2\): met · medians/)
+  const { met: _verdict, ...figures } = relayFull
+  const tiny = table({ ...figures, size: 'tiny' })
+  t.match(tiny, /ratio 1\.1 \(target 2\): not judged\. A --size tiny run checks that the harness works and counts right; it measures nothing \(drop --size tiny for figures\)/)
+  t.notMatch(tiny, /\bmet\b/i, 'neither met nor not met')
+  t.match(tiny, /socketio-streams: delivered 45000 of 60000/, 'a shortfall in delivery is still named')
+})

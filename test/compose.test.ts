@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { CLUSTER_PRIMARIES, DEFAULT_REGISTRIES, ENV_BY_ROLE, REPLICAS, SENTINELS, SENTINEL_NAME } from '../infra/cluster/index.js'
+import { registryConfig } from '../servers/config.js'
 
 interface Service {
   command?: string[]
@@ -142,4 +143,25 @@ t.test('the redis-cluster profile: the launcher\'s Redis Cluster, and REDIS_URL 
   for (const role of ['registry', 'socket', 'health'] as const) {
     for (const [name] of byRole(role)) t.equal(resolved.services[name]?.environment?.REDIS_URL, url, `${name} gets REDIS_URL=${url}`)
   }
+})
+
+t.test('registries sign in with JWTs unless AUTH_MODE=dev is asked for: nginx publishes them on every interface', async (t) => {
+  // Without the caller's own AUTH_MODE or JWT_SECRET, if it has any: the file's defaults.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'AUTH_MODE' && name !== 'JWT_SECRET'))
+  const resolve = async (env: Record<string, string>): Promise<Record<string, Service>> => {
+    const { stdout } = await promisify(execFile)('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      env: { ...inherited, TOKEN_SECRET: 'compose-validation-secret-0123', ...env }
+    })
+    return (parse(stdout, { merge: true }) as { services: Record<string, Service> }).services
+  }
+  const defaults = await resolve({})
+  t.ok(services.nginx?.ports?.every((p) => !p.startsWith('127.0.0.1:')), 'nginx is reachable from other machines')
+  for (const [name] of byRole('registry')) {
+    const env = defaults[name]?.environment ?? {}
+    t.equal(env.AUTH_MODE, 'jwt', `${name}: jwt by default`)
+    t.throws(() => registryConfig(env), /JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required/,
+      `${name}: without JWT_SECRET it refuses to start, rather than letting anyone in`)
+  }
+  const demo = await resolve({ AUTH_MODE: 'dev' })
+  for (const [name] of byRole('registry')) t.equal(demo[name]?.environment?.AUTH_MODE, 'dev', `${name}: dev only when asked for`)
 })

@@ -16,7 +16,7 @@ import {
 import type { SubscribeResult } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
-import type { Corkable } from './cork.js'
+import type { CorkOwner, Corkable } from './cork.js'
 import { Lanes } from './lanes.js'
 import { FrameBudget } from './limits.js'
 import { Outbox, OutboxClosedError } from './outbox.js'
@@ -79,7 +79,7 @@ class Unanswerable extends Error {}
 const EMPTY = Buffer.alloc(0)
 const noop = (): void => {}
 
-export class Connection implements Listener, OutboxSocket {
+export class Connection implements Listener, OutboxSocket, CorkOwner {
   readonly user: string
   readonly socket: WebSocket
   /** the channels this connection has a live subscription to (its personal channel and rooms) */
@@ -184,11 +184,17 @@ export class Connection implements Listener, OutboxSocket {
     if (raw === undefined) {
       this.socket.send(frame)
     } else {
-      corkForThisTurn(raw)
+      corkForThisTurn(raw, this)
       if (this.#plain) raw.write(sharedTextFrame(frame))
       else this.socket.send(frame)
     }
     this.#context.meter.frameOut()
+  }
+
+  /** Its TCP socket could not be uncorked: frames may be stuck in it, so the client reconnects and recovers them. */
+  uncorkFailed (err: unknown): void {
+    this.#context.log.error({ err, user: this.user }, 'could not uncork a socket; connection dropped')
+    this.socket.terminate()
   }
 
   flushed (done: () => void): void {

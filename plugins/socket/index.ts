@@ -37,7 +37,8 @@ import { PresenceTracker } from './presence.js'
 import { OFFSET_PATTERN } from '../store/types.js'
 
 import { resolveSocketOptions } from './options.js'
-import { forgetUpgradeRequest } from './upgrade.js'
+import { PendingClaims, forgetUpgradeRequest } from './upgrade.js'
+import type { Claim } from './upgrade.js'
 import type { SwitchboardSocketOptions } from './options.js'
 
 export { DRAIN_DEFAULTS, SOCKET_DEFAULTS, resolveSocketOptions } from './options.js'
@@ -46,9 +47,6 @@ export type { AuthorizeJoin } from './connection.js'
 export type { DrainOptions } from './lifecycle.js'
 export { DEFAULT_CONNECTION_LIMITS } from './limits.js'
 export type { ConnectionLimits } from './limits.js'
-
-/** A claimed upgrade that has not opened after this long is not coming. */
-const UPGRADE_GRACE_MS = 10_000
 
 /** GET {path}?token=…[&offset=…&epoch=…]: offset and epoch recover the personal channel. */
 const ConnectQuery = Type.Object({
@@ -126,21 +124,14 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const connections = new Set<Connection>()
   /** each open connection's reservation nonce: its user's hold in the store is released when it closes */
   const nonces = new WeakMap<Connection, string>()
-  /** reservation nonce → who claimed it and when, until its connection opens (or the upgrade is given up on) */
-  const upgrading = new Map<string, { readonly user: string, readonly claimedAt: number }>()
   const release = (nonce: string, user: string): void => {
     store.release(config.serverId, nonce, user).catch((err: unknown) => log.warn({ err }, 'load accounting failed'))
   }
-  const countUpgrading = (): number => {
-    const oldest = Date.now() - UPGRADE_GRACE_MS
-    for (const [nonce, { user, claimedAt }] of upgrading) {
-      if (claimedAt >= oldest) continue
-      // Claimed, never opened: its place (and its user's hold) must not stay taken.
-      upgrading.delete(nonce)
-      release(nonce, user)
-    }
-    return upgrading.size
-  }
+  /** reservations claimed for upgrades whose connection has not opened yet (upgrade.ts) */
+  const claims = new PendingClaims({ release })
+  /** each upgrade request's claim, until its connection opens */
+  const claimOf = new WeakMap<object, Claim>()
+  const countUpgrading = (): number => claims.count()
   const lifecycle = new Lifecycle({
     upgrading: countUpgrading,
     store,
@@ -250,17 +241,18 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
     if (connections.size >= config.capacity) throw new NoCapacityError()
     if ((byUser.get(result.claims.user)?.size ?? 0) >= config.maxConnectionsPerUser) throw new TooManyConnectionsError(String(config.maxConnectionsPerUser))
     // The allocation reserved (and counted) this place; using it up also makes the token single-use.
-    // Counted as upgrading before the claim is sent: a heartbeat sent after it (same connection, so
-    // executed after it) then counts this client exactly once, either here or as a reservation.
     const { nonce, user } = result.claims
-    upgrading.set(nonce, { user, claimedAt: Date.now() })
+    const claim = claims.claiming(nonce, user)
     let claimed = false
     try {
       claimed = await store.claim(config.serverId, nonce, user)
     } finally {
-      if (!claimed) upgrading.delete(nonce)
+      if (!claimed) claims.refused(claim)
     }
     if (!claimed) throw new BadTokenError('already used, or its reservation is gone (allocate again)')
+    // If the upgrade fails from here on (the client left, the handshake is refused), the place is given back when the socket closes.
+    claims.claimed(claim, request.raw.socket)
+    claimOf.set(request.raw, claim)
     request.switchboardUser = result.claims.user
     request.switchboardNonce = nonce
   }
@@ -299,7 +291,8 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
       meter.opened()
       const nonce = request.switchboardNonce ?? ''
       nonces.set(connection, nonce)
-      upgrading.delete(nonce)
+      const claim = claimOf.get(request.raw)
+      if (claim !== undefined) claims.opened(claim)
       let mine = byUser.get(user)
       if (mine === undefined) byUser.set(user, mine = new Set())
       mine.add(connection)
