@@ -15,7 +15,7 @@ import { isOurs } from '../infra/cluster/processes.js'
 import type { ClusterFile } from '../infra/cluster/index.js'
 import { procStat } from '../infra/process/owned.js'
 import { eventually } from './helpers/client.js'
-import { runToEnd } from './helpers/processes.js'
+import { plainEnv, runToEnd } from './helpers/processes.js'
 import { describeProcess, stillRunning } from './helpers/proc-tree.js'
 import type { ProcessEntry } from './helpers/proc-tree.js'
 import { REPORTS } from './fixtures/timeout/children.js'
@@ -32,11 +32,10 @@ t.test('a test file that times out leaves none of its processes running, however
   writeFileSync(join(work, 'package.json'), '{ "private": true }\n')
   symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules')) // the runner loads tap from its project
   // Nothing of this runner's reaches the inner one (its loaders, coverage, child ids): it starts as `npx tap` would.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(TAP|_TAPJS|TS_NODE|NODE_OPTIONS$|NODE_V8_COVERAGE$)/.test(name)))
   const run = await runToEnd(process.execPath, [
     TAP, '--jobs=2', '--timeout=120', '--disable-coverage', '--reporter=tap', `--tsconfig=${join(ROOT, 'tsconfig.json')}`,
     ...FIXTURES.map((name) => join(ROOT, 'test', 'fixtures', 'timeout', `${name}.ts`))
-  ], { cwd: work, env: { ...env, [REPORTS]: work }, timeoutMs: 150_000 })
+  ], { cwd: work, env: plainEnv({ [REPORTS]: work }), timeoutMs: 150_000 })
   const output = `${run.stdout}${run.stderr}`
   t.equal(run.code, 1, 'the run fails')
   // Each file timed out: reported by the file itself (hangs.ts, when tap's handler in it ran before

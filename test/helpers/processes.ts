@@ -38,6 +38,16 @@ export function runCli (t: Teardown, role: string, env: Record<string, string>):
   return { child, output: () => output, exited, stop }
 }
 
+/**
+ * This process's environment without what the test runner and npm put in it (tap's loaders and
+ * coverage in NODE_OPTIONS, its child ids, npm's script and config variables, among them the
+ * project folder): for a command that must start as it would from a shell.
+ */
+export function plainEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const runner = (name: string): boolean => /^(TAP|_TAPJS|TS_NODE|npm_)/.test(name) || ['NODE_OPTIONS', 'NODE_V8_COVERAGE', 'INIT_CWD'].includes(name)
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !runner(name))), ...extra }
+}
+
 export interface Finished { readonly stdout: string, readonly stderr: string, readonly code: number | null }
 
 /**
