@@ -7,25 +7,18 @@ import t from 'tap'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { isOurs, portIsFree } from '../infra/cluster/processes.js'
+import { isOurs, killClusterOnExit, portIsFree } from '../infra/cluster/processes.js'
 import type { ClusterFile, ComponentStatus } from '../infra/cluster/index.js'
-import { CLI } from './helpers/processes.js'
+import { CLI, runToEnd } from './helpers/processes.js'
+import type { Finished } from './helpers/processes.js'
 import { TestClient } from './helpers/client.js'
 
-const run = async (args: string[]): Promise<{ stdout: string, code: number }> => {
-  try {
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'cluster', ...args], { timeout: 120_000 })
-    return { stdout, code: 0 }
-  } catch (err) {
-    const e = err as { stdout?: string, code?: number }
-    return { stdout: e.stdout ?? '', code: e.code ?? 1 }
-  }
-}
+// The cluster runs detached, to outlive the CLI; killClusterOnExit makes sure it does not outlive this test process.
+const run = async (args: string[]): Promise<Finished> => await runToEnd(process.execPath, [CLI, 'cluster', ...args])
 
 t.test('cluster up, status --json, down', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-cli-cluster-'))
+  killClusterOnExit(dir)
   t.teardown(async () => { await run(['down', '--dir', dir]) })
   const up = await run(['up', '--dir', dir, '--sockets', '1', '--registries', '1'])
   t.equal(up.code, 0, 'up succeeds')
@@ -52,6 +45,7 @@ t.test('cluster up, status --json, down', async (t) => {
 
 t.test('cluster up --redis cluster: a Redis Cluster of 3 primaries + 3 replicas instead of Sentinel; a message crosses servers', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-cli-rcluster-'))
+  killClusterOnExit(dir)
   t.teardown(async () => { await run(['down', '--dir', dir]) })
   const up = await run(['up', '--dir', dir, '--sockets', '2', '--registries', '1', '--redis', 'cluster'])
   t.equal(up.code, 0, 'up succeeds')

@@ -245,7 +245,7 @@ t.test('a slow consumer is closed with 4009 and what the server holds for it sta
 })
 
 t.test('a client process frozen with SIGSTOP is closed with 4009; what the server holds stays bounded', async (t) => {
-  const { spawn } = await import('node:child_process')
+  const { spawnOwned } = await import('../infra/process/owned.js')
   const { resolve } = await import('node:path')
   const stack = await startStack(t, 'redis', { sockets: 1, socket: { maxPayload: 1024 * 1024, limits: { maxBufferedBytes: 1024 * 1024 } } })
   const sender = await TestClient.connect(stack.registryUrl, 'sender')
@@ -257,10 +257,10 @@ t.test('a client process frozen with SIGSTOP is closed with 4009; what the serve
     const ws = new WebSocket(a.url + '?token=' + encodeURIComponent(a.token))
     ws.once('message', () => console.log('welcome'))
     ws.on('close', (code) => { console.log('closed ' + code); process.exit(0) })`
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, stack.registryUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawnOwned(process.execPath, ['--input-type=module', '-e', script, stack.registryUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   await eventually(() => output.includes('welcome'), 5000, 'the client process to connect')
   const before = heldBytes()
   child.kill('SIGSTOP')

@@ -1,10 +1,10 @@
 /** Processes for benchmarks: CPU time from /proc, and Switchboard / peer servers started and stopped. */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { packageRoot } from '../../plugins/package-root.js'
-import { freePort, killOnExit } from '../../infra/redis/local.js'
+import { spawnOwned } from '../../infra/process/owned.js'
+import { freePort } from '../../infra/redis/local.js'
 
 const TICKS_PER_SECOND = 100 // getconf CLK_TCK on Linux
 
@@ -33,11 +33,10 @@ export async function startNode (script: string, args: string[], env: Record<str
   const port = await freePort()
   // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the servers under test.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const child = spawn(process.execPath, [...nodeArgs, join(packageRoot(), script), ...args], {
+  const child = spawnOwned(process.execPath, [...nodeArgs, join(packageRoot(), script), ...args], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe']
   })
-  killOnExit(child)
   let errors = ''
   child.stderr?.on('data', (chunk: Buffer) => { errors += chunk.toString() })
   const deadline = Date.now() + 15_000

@@ -2,10 +2,9 @@
  * The parent's handle on a `scale` load generator: starts a worker process
  * (bench/lib/scale-worker.ts, from dist/) and talks to it over IPC.
  */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { killOnExit } from '../../infra/redis/local.js'
+import { spawnOwned } from '../../infra/process/owned.js'
 import { packageRoot } from './proc.js'
 import type { ParentMessage, WorkerConfig, WorkerMessage } from './scale-worker.js'
 
@@ -21,10 +20,9 @@ export interface Worker {
 }
 
 export function startWorker (config: WorkerConfig): Worker {
-  const child: ChildProcess = spawn(process.execPath, [join(packageRoot(), 'dist/bench/lib/scale-worker.js'), JSON.stringify(config)], {
+  const child: ChildProcess = spawnOwned(process.execPath, [join(packageRoot(), 'dist/bench/lib/scale-worker.js'), JSON.stringify(config)], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc']
   })
-  killOnExit(child)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000) })
   const waiters = new Map<string, { resolve: (message: WorkerMessage) => void, reject: (err: Error) => void }>()

@@ -1,12 +1,19 @@
 /** Public types of the Switchboard client SDK (docs/protocol.md for the frames). */
 
+/**
+ * An event handler property: its parameter is checked both ways (a method's is), so the browser's
+ * WebSocket and `ws`'s, whose handlers take their own fuller event types, are WebSocketLike as
+ * they are, with no cast (under `strictFunctionTypes` a plain function type would refuse them).
+ */
+type EventHandler<E> = { handle (event: E): void }['handle']
+
 /** The WebSocket surface the SDK uses: the browser's WebSocket, or `ws` in Node. */
 export interface WebSocketLike {
   readonly readyState: number
-  onopen: ((event: unknown) => void) | null
-  onmessage: ((event: { data: unknown }) => void) | null
-  onclose: ((event: { code: number, reason: string }) => void) | null
-  onerror: ((event: unknown) => void) | null
+  onopen: EventHandler<unknown> | null
+  onmessage: EventHandler<{ data: unknown }> | null
+  onclose: EventHandler<{ code: number, reason: string }> | null
+  onerror: EventHandler<unknown> | null
   send (data: string): void
   close (code?: number, reason?: string): void
 }

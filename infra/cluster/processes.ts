@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process'
 import { openSync, readFileSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { resolve } from 'node:path'
+import { killFolderOnExit } from '../process/owned.js'
 
 export { freePort } from '../redis/local.js'
 
@@ -32,6 +34,17 @@ export function isOurs (pid: number, dir: string): boolean {
   const cmdline = read(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
   const cwd = read(() => readlinkSync(`/proc/${pid}/cwd`))
   return environ.split('\0').includes(`${MARK}=${dir}`) || cmdline.includes(dir) || cwd === dir || cwd.startsWith(`${dir}/`)
+}
+
+/**
+ * For a caller that runs `cluster up` but must not leave its cluster behind when it dies however
+ * it dies (a test: the cluster is detached to outlive the CLI, not the test). Every process the
+ * cluster in `dir` runs works inside `dir` and carries the mark (startDetached), which is what
+ * the watchdog looks for.
+ */
+export function killClusterOnExit (dir: string): void {
+  const folder = resolve(dir)
+  killFolderOnExit(folder, `${MARK}=${folder}`)
 }
 
 export async function sleep (ms: number): Promise<void> {

@@ -4,12 +4,12 @@
  * `allocate` benchmark and by tests; `switchboard cluster up` runs its own
  * (detached, in the cluster's folder).
  */
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { packageRoot } from '../../plugins/package-root.js'
-import { freePort, killOnExit } from '../redis/local.js'
+import { spawnOwned } from '../process/owned.js'
+import { freePort } from '../redis/local.js'
 import { NGINX, nginxConfig } from './config.js'
 
 export interface LocalNginx {
@@ -25,8 +25,8 @@ export async function startNginx (registryPorts: number[], options: { keepaliveR
   const port = await freePort()
   const conf = join(dir, 'nginx.conf')
   writeFileSync(conf, nginxConfig({ root: packageRoot(), runDir: dir, logDir: join(dir, 'logs'), listen: `127.0.0.1:${port}`, registryPorts, ...options }))
-  const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
-  killOnExit(child)
+  // Its own process group, killed with its parent: the workers too, not just the master.
+  const child = spawnOwned(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
   const url = `http://127.0.0.1:${port}`
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -2,7 +2,7 @@
  * A private redis-server on a free port, for tests and benchmarks: never the
  * shared instance on 6379.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -10,29 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
+import { spawnOwned } from '../process/owned.js'
 
-const children = new Set<ChildProcess>()
-let reaping = false
-
-/**
- * Kills `child` when this process ends, even when it is ended by a signal
- * (a test runner's timeout sends SIGTERM, and teardown never runs): no
- * redis-server or server process outlives the test or benchmark that made it.
- */
-export function killOnExit (child: ChildProcess): void {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  if (reaping) return
-  reaping = true
-  const reap = (): void => { for (const c of children) c.kill('SIGKILL') }
-  process.once('exit', reap)
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      reap()
-      process.exit(128 + (signal === 'SIGHUP' ? 1 : signal === 'SIGINT' ? 2 : 15))
-    })
-  }
-}
+/** Kills a child when this process ends, however it ends (infra/process/owned.ts). */
+export { killOnExit } from '../process/owned.js'
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -66,10 +47,9 @@ export async function startRedisServer (args: string[] = [], options: RedisServe
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = options.port ?? await freePort()
     const persistence = options.config === undefined ? ['--save', '', '--appendonly', 'no'] : []
-    const child = spawn('redis-server', [...(options.config === undefined ? [] : [options.config]), '--port', String(port), '--bind', '127.0.0.1', ...persistence, ...args], {
+    const child = spawnOwned('redis-server', [...(options.config === undefined ? [] : [options.config]), '--port', String(port), '--bind', '127.0.0.1', ...persistence, ...args], {
       stdio: ['ignore', 'pipe', 'pipe']
     })
-    killOnExit(child)
     let output = ''
     child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
     const ready = await waitForPing(port, child)

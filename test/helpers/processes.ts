@@ -2,13 +2,12 @@
  * Real server processes: `node dist/servers/cli.js <role>` with an
  * environment, waited on until they answer, stopped in teardown.
  */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { eventually } from './client.js'
 import { freePort } from './redis.js'
-import { killOnExit } from '../../infra/redis/local.js'
+import { spawnOwned } from '../../infra/process/owned.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/servers/cli.js', import.meta.url))
 
@@ -23,11 +22,10 @@ interface Teardown { teardown (fn: () => unknown): void }
 
 export function runCli (t: Teardown, role: string, env: Record<string, string>): ServerProcess {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`)
-  const child = spawn(process.execPath, [CLI, role], {
+  const child = spawnOwned(process.execPath, [CLI, role], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  killOnExit(child)
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
@@ -38,6 +36,35 @@ export function runCli (t: Teardown, role: string, env: Record<string, string>):
   }
   t.teardown(async () => { await stop('SIGKILL') })
   return { child, output: () => output, exited, stop }
+}
+
+/**
+ * This process's environment without what the test runner and npm put in it (tap's loaders and
+ * coverage in NODE_OPTIONS, its child ids, npm's script and config variables, among them the
+ * project folder): for a command that must start as it would from a shell.
+ */
+export function plainEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const runner = (name: string): boolean => /^(TAP|_TAPJS|TS_NODE|npm_)/.test(name) || ['NODE_OPTIONS', 'NODE_V8_COVERAGE', 'INIT_CWD'].includes(name)
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !runner(name))), ...extra }
+}
+
+export interface Finished { readonly stdout: string, readonly stderr: string, readonly code: number | null }
+
+/**
+ * Runs a command to its end, like execFile, but owned (spawnOwned): if this test process dies
+ * first, the command dies too. Killed (its whole group) after `timeoutMs`.
+ */
+export async function runToEnd (command: string, args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Finished> {
+  const child = spawnOwned(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') }, options.timeoutMs ?? 120_000)
+  return await new Promise<Finished>((resolve, reject) => {
+    child.once('error', (err) => { clearTimeout(timer); reject(err) })
+    child.once('close', (code) => { clearTimeout(timer); resolve({ stdout, stderr, code }) })
+  })
 }
 
 /** Waits until GET url answers 200 (processes start slowly on a busy 2-core machine: give them time). */

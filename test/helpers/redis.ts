@@ -3,10 +3,10 @@
  * per test process and killed when the process's tests end. Never the shared
  * instance on 6379.
  */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { killOnExit, startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
+import { spawnOwned } from '../../infra/process/owned.js'
+import { startRedisCluster, startRedisServer } from '../../infra/redis/local.js'
 import type { RedisClusterHandle, RedisServer } from '../../infra/redis/local.js'
 import { eventually } from './client.js'
 
@@ -61,8 +61,7 @@ export async function restartableRedis (t: { teardown (fn: () => unknown): void 
     url: first.url,
     restartEmpty: async () => {
       await stop()
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-      killOnExit(child)
+      child = spawnOwned('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
       await eventually(async () => {
         const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
         client.on('error', () => {})

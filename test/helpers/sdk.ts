@@ -1,7 +1,7 @@
 /** SDK clients for tests: Node's `ws` as the WebSocket, closed in teardown. */
 import WebSocket from 'ws'
 import { createClient } from '../../client/sdk/index.js'
-import type { FetchLike, Message, SwitchboardClient, WebSocketConstructor } from '../../client/sdk/index.js'
+import type { FetchLike, Message, SwitchboardClient } from '../../client/sdk/index.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -19,7 +19,7 @@ export async function sdkClient (t: Teardown, registryUrl: string, user: string,
   const client = createClient({
     registryUrl,
     auth: { user },
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket,
     backoff: { baseMs: 50, maxMs: 500 },
     ...options
   })
