@@ -28,7 +28,7 @@ for (const backend of CLUSTER_BACKENDS) {
     }
     const total = perPublisher * publishers.length
     for (const m of members) {
-      await eventually(() => m.pending('message').length >= total, 5000, `${total} messages`)
+      await eventually(() => m.pending('message').length >= total, `${total} messages`)
     }
     await sleep(200)
     for (const [i, m] of members.entries()) {
