@@ -35,6 +35,12 @@ export interface StoreHandle {
   readonly redisUrl: string | null
   /** registers the store (and Redis) plugins on an app */
   register (app: FastifyInstance): Promise<void>
+  /**
+   * A store object on the same data, as an app registering the plugins would make (memory: the one
+   * store; Redis: connections of its own), closed in teardown: for a test to wrap (held-store.ts)
+   * and hand to one app with the store plugin's `{ store }` option (StackOptions.store).
+   */
+  ownStore (): Promise<Store>
 }
 
 /** `redisUrl`: a Redis of the test's own instead of the file's shared one (redis backend). */
@@ -49,20 +55,25 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       prefix: 'sb:',
       redis: null,
       redisUrl: null,
-      register: async (app) => { await app.register(storePlugin, options) }
+      register: async (app) => { await app.register(storePlugin, options) },
+      ownStore: async () => store
     }
   }
   const server = backend === 'cluster' ? await sharedCluster() : redisUrl !== undefined ? { url: redisUrl } : await sharedRedis()
   const prefix = uniquePrefix()
-  const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
-  const subscriber = client.duplicate()
-  if (backend === 'cluster') await Promise.all([client.connect(), subscriber.connect()])
-  const store = new RedisStore({ client, subscriber, prefix, limits })
-  t.teardown(async () => {
-    await store.close()
-    client.disconnect()
-    subscriber.disconnect()
-  })
+  const connectStore = async (): Promise<{ store: RedisStore, client: Redis | Cluster }> => {
+    const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
+    const subscriber = client.duplicate()
+    if (backend === 'cluster') await Promise.all([client.connect(), subscriber.connect()])
+    const store = new RedisStore({ client, subscriber, prefix, limits })
+    t.teardown(async () => {
+      await store.close()
+      client.disconnect()
+      subscriber.disconnect()
+    })
+    return { store, client }
+  }
+  const { store, client } = await connectStore()
   return {
     backend,
     store,
@@ -72,7 +83,8 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
     register: async (app) => {
       await app.register(redisPlugin, { url: server.url })
       await app.register(storePlugin, { type: 'redis', prefix, limits })
-    }
+    },
+    ownStore: async () => (await connectStore()).store
   }
 }
 
@@ -89,12 +101,15 @@ export interface StackOptions {
   readonly socket?: Partial<SwitchboardSocketOptions>
   /** a Redis of the test's own (redis backend) */
   readonly redisUrl?: string
+  /** the socket servers' store object (StoreHandle.ownStore, wrapped by the test) instead of the plugins the handle registers */
+  readonly store?: Store
 }
 
 export async function startSocket (t: Teardown, handle: StoreHandle, serverId: string, options: StackOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
-  await handle.register(app)
+  if (options.store === undefined) await handle.register(app)
+  else await app.register(storePlugin, { store: options.store })
   // Tests send frames faster than a person would: the rate limit is tested on its own (security.test.ts).
   await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket, limits: { frameRate: 10_000, frameBurst: 10_000, ...options.socket?.limits } })
   await app.listen({ host: '127.0.0.1', port: 0 })
