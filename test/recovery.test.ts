@@ -8,7 +8,7 @@ import type { Test } from 'tap'
 import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
 import { heldStore } from './helpers/held-store.js'
-import type { HeldCall } from './helpers/held-store.js'
+import type { StoreCall } from './helpers/held-store.js'
 import { CLUSTER_BACKENDS, openStore, startRegistry, startSocket, startStack } from './helpers/stack.js'
 import { storeTimePasses } from './helpers/store-time.js'
 import type { Stack } from './helpers/stack.js'
@@ -77,7 +77,7 @@ for (const backend of CLUSTER_BACKENDS) {
   // A subscribe with `since` makes the channel's live subscription, reads the history after `since`, replies, replays,
   // then sends the live frames held meanwhile that the replay did not cover. A message published in each window
   // between those steps must reach the client once: the server is held there (held-store.ts) while one is.
-  const windows: Array<{ name: string, room: [HeldCall, 'before' | 'after'], dm?: [HeldCall, 'before' | 'after'] }> = [
+  const windows: Array<{ name: string, room: [StoreCall, 'before' | 'after'], dm?: [StoreCall, 'before' | 'after'] }> = [
     { name: 'before the live subscription is made (history only)', room: ['subscribe', 'before'] },
     { name: 'between the live subscription and the read of history (live and history)', room: ['recover', 'before'], dm: ['recover', 'before'] },
     { name: 'between the read of history and the reply (live only)', room: ['recover', 'after'], dm: ['recover', 'after'] }

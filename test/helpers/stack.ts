@@ -14,6 +14,8 @@ import { socketPlugin } from '../../plugins/socket/index.js'
 import type { SwitchboardSocketOptions } from '../../plugins/socket/index.js'
 import { MemoryStore, RedisStore, storePlugin } from '../../plugins/store/index.js'
 import type { Store, StoreLimits, SwitchboardStoreOptions } from '../../plugins/store/index.js'
+import { heldStore } from './held-store.js'
+import type { HeldStore } from './held-store.js'
 import { sharedCluster, sharedRedis, uniquePrefix } from './redis.js'
 
 export type Backend = 'memory' | 'redis' | 'cluster'
@@ -93,6 +95,8 @@ export interface Stack {
   readonly registry: FastifyInstance
   readonly registryUrl: string
   readonly sockets: FastifyInstance[]
+  /** with StackOptions.held: each socket server's store, same order as `sockets` */
+  readonly held: HeldStore[]
 }
 
 export interface StackOptions {
@@ -103,6 +107,8 @@ export interface StackOptions {
   readonly redisUrl?: string
   /** the socket servers' store object (StoreHandle.ownStore, wrapped by the test) instead of the plugins the handle registers */
   readonly store?: Store
+  /** startStack: each socket server on a held store of its own (held-store.ts), in Stack.held, to see what it did */
+  readonly held?: boolean
 }
 
 export async function startSocket (t: Teardown, handle: StoreHandle, serverId: string, options: StackOptions = {}): Promise<FastifyInstance> {
@@ -131,9 +137,14 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
 export async function startStack (t: Teardown, backend: Backend, options: StackOptions = {}): Promise<Stack> {
   const handle = await openStore(t, backend, options.limits, options.redisUrl)
   const sockets: FastifyInstance[] = []
-  for (let i = 1; i <= (options.sockets ?? 2); i++) sockets.push(await startSocket(t, handle, `s${i}`, options))
+  const held: HeldStore[] = []
+  for (let i = 1; i <= (options.sockets ?? 2); i++) {
+    const store = options.held === true ? heldStore(await handle.ownStore()) : undefined
+    if (store !== undefined) held.push(store)
+    sockets.push(await startSocket(t, handle, `s${i}`, store === undefined ? options : { ...options, store: store.store }))
+  }
   const registry = await startRegistry(t, handle)
-  return { handle, registry: registry.app, registryUrl: registry.url, sockets }
+  return { handle, registry: registry.app, registryUrl: registry.url, sockets, held }
 }
 
 /** The load the store counts for a server. */
