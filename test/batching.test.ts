@@ -100,7 +100,7 @@ for (const backend of CLUSTER_BACKENDS) {
 
     // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish);
     // a conversation's frames reach both users' personal channels.
-    await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 4, 3000, 'the live frames')
+    await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 4, 'the live frames')
     const stored = async (...channels: string[]): Promise<string[]> => (await Promise.all(channels.map(async (c) => await store.history(c, undefined, 50)))).flat()
     const byOffset = (frames: string[]): string[] => [...frames].sort((a, b) => compareOffsets(JSON.parse(a).offset, JSON.parse(b).offset))
     t.same(live.get('room:r'), await stored('room:r'), 'room: byte for byte, in order')

@@ -31,7 +31,7 @@ t.test('registry + two socket servers as processes over Redis', async (t) => {
   await eventually(async () => {
     const body = await (await fetch(`${registryUrl}/servers`)).json() as { servers: unknown[] }
     return body.servers.length === 1
-  }, 5000, 'deregistered')
+  }, 'deregistered')
 
   const logs = registry.output() + sockets.map((s) => s.output()).join('')
   t.match(logs, /token=\[REDACTED\]/, 'upgrade URLs are logged redacted')

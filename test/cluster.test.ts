@@ -122,7 +122,7 @@ t.test('a channel\'s messages stay in the shard that owns it, delivered once; a 
   }
   await eventually(() => a.pending('message').filter((f) => f.channel === `room:${quiet}`).length >= n &&
     b.pending('message').filter((f) => f.channel === `room:${quiet}`).length >= n &&
-    a.pending('message').filter((f) => f.channel === `dm:${alice}:${bob}`).length >= n, 5000, 'every message')
+    a.pending('message').filter((f) => f.channel === `dm:${alice}:${bob}`).length >= n, 'every message')
   await sleep(300)
   for (const [who, c] of [['alice', a], ['bob', b]] as const) {
     const room = c.pending('message').filter((f) => f.channel === `room:${quiet}`).map((f) => (f.data as { i: number }).i)
@@ -166,7 +166,7 @@ t.test('channels spread over all three shards: fan-out exactly once on each; ser
     for (const [r, room] of rooms.entries()) members[r]?.send({ type: 'publish', id: `${r}-${i}`, channel: `room:${room}`, data: { r, i } })
   }
   for (const [j, m] of members.entries()) {
-    await eventually(() => m.pending('message').length >= n * rooms.length, 5000, `member ${j}: every message`)
+    await eventually(() => m.pending('message').length >= n * rooms.length, `member ${j}: every message`)
   }
   await sleep(200)
   for (const [j, m] of members.entries()) {
@@ -186,7 +186,7 @@ t.test('channels spread over all three shards: fan-out exactly once on each; ser
   await eventually(async () => {
     const [, subscribers] = await node(t, Number(primaries[0]?.split(':')[1])).call('PUBSUB', 'SHARDNUMSUB', k.live(`room:${rooms[0] ?? ''}`)) as [string, number]
     return subscribers === 0
-  }, 3000, 'the unsubscribed room has no subscriber left')
+  }, 'the unsubscribed room has no subscriber left')
   t.pass('no server stays subscribed to a room nobody on it listens to')
 })
 
@@ -234,8 +234,8 @@ t.test('a slot that moves to another shard under traffic: its channels are subsc
   const { servers, traffic } = await roomTraffic(t, handle, { alice, bob, room }, 'move', 800)
   const movedAt = Date.now()
   await moveSlot(t, slotOf(k.live(`room:${room}`)), Number(from.split(':')[1]), Number(to.split(':')[1]))
-  await eventually(() => servers.every((app) => storeOf(app).shards().includes(to)), 10_000, 'both servers to subscribe on the new owner')
-  await eventually(() => traffic.resumedAfter(movedAt) !== undefined, 15_000, 'delivery to resume')
+  await eventually(() => servers.every((app) => storeOf(app).shards().includes(to)), 'both servers to subscribe on the new owner')
+  await eventually(() => traffic.resumedAfter(movedAt) !== undefined, 'delivery to resume')
   await sleep(1500)
   await traffic.stop()
   await traffic.verify(t)
@@ -293,17 +293,17 @@ t.test('a shard connection that stays up but hears nothing is found by its probe
   await store.subscribe(channel, (_c, payload) => { received.push(payload) })
   const send = async (n: number): Promise<void> => { await store.append({ channel, framePrefix: `{"n":${n},"offset":"`, sender: 'alice' }) }
   await send(1)
-  await eventually(() => received.length === 1, 2000, 'the first message')
+  await eventually(() => received.length === 1, 'the first message')
 
   proxy.deafen()
   await send(2)
   await sleep(300)
   t.equal(received.length, 1, 'deaf: the second message is published but never heard')
-  await eventually(() => gaps === 1, 8000, 'the probe to find the shard deaf and the relay to report a gap')
+  await eventually(() => gaps === 1, 'the probe to find the shard deaf and the relay to report a gap')
   t.pass('the shard\'s probe noticed, the connection was replaced, and a gap was reported (clients recover from history)')
   t.ok(shardEvents.some((e) => e.startsWith('lost ')), `the lost shard connection was reported (switchboard_redis_reconnects_total{connection="shard"}): ${shardEvents.join(', ')}`)
   await send(3)
-  await eventually(() => received.some((p) => JSON.parse(p).n === 3), 2000, 'live delivery again on the new connection')
+  await eventually(() => received.some((p) => JSON.parse(p).n === 3), 'live delivery again on the new connection')
   t.same(received.map((p) => JSON.parse(p).n), [1, 3], 'only the message sent while deaf is missing (recovered from history, not live)')
   t.equal(gaps, 1, 'one gap')
 })

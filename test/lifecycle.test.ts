@@ -48,14 +48,14 @@ t.test('kill -9: evicted within the timeout, never allocated again, its SDK clie
   const killedAt = Date.now()
   const sends: Array<Promise<unknown>> = []
   for (let n = 0; n < 10; n++) for (let i = 0; i < 6; i++) sends.push(sender.client.send(`u${i}`, { n }))
-  await eventually(async () => !('s1' in await loads(redis, prefix)), 3000, 's1 evicted')
+  await eventually(async () => !('s1' in await loads(redis, prefix)), 's1 evicted')
   const evictedAfter = Date.now() - killedAt
   t.ok(evictedAfter <= 1000 + 1000, `evicted ${evictedAfter} ms after the kill (timeout 1000 ms + 1 s)`)
   for (let i = 0; i < 10; i++) t.not(await allocatedServer(c.registryUrl, `probe${i}`), 's1', 'never allocated after eviction')
 
   await Promise.all(sends)
   for (const [i, client] of clients.entries()) {
-    await eventually(() => client.messages.length >= 10, 10_000, `u${i} recovers`)
+    await eventually(() => client.messages.length >= 10, `u${i} recovers`)
     await sleep(50)
     t.same(client.messages.map((m) => (m.data as { n: number }).n), [...Array(10).keys()], `u${i}: all ten, once, in order`)
   }
@@ -69,9 +69,9 @@ t.test('SIGSTOP past the timeout, then SIGCONT: evicted, then re-admitted with i
   t.same(await loads(redis, prefix), { s1: 3, s2: 3 })
 
   c.sockets[0]?.child.kill('SIGSTOP')
-  await eventually(async () => !('s1' in await loads(redis, prefix)), 4000, 's1 evicted while paused')
+  await eventually(async () => !('s1' in await loads(redis, prefix)), 's1 evicted while paused')
   c.sockets[0]?.child.kill('SIGCONT')
-  await eventually(async () => (await loads(redis, prefix)).s1 !== undefined, 4000, 's1 re-admitted')
+  await eventually(async () => (await loads(redis, prefix)).s1 !== undefined, 's1 re-admitted')
   for (let i = 0; i < 5; i++) {
     t.same(await loads(redis, prefix), { s1: 3, s2: 3 }, `count ${i}: the three connections it still holds, once`)
     await sleep(250)
@@ -80,7 +80,7 @@ t.test('SIGSTOP past the timeout, then SIGCONT: evicted, then re-admitted with i
   const s1Client = held.find((h) => h.welcome?.server === 's1')
   const other = held.find((h) => h.welcome?.server === 's2')
   await other?.request({ type: 'send', to: String(s1Client?.welcome?.user), data: 'after the pause' })
-  t.match(await s1Client?.next((f) => f.type === 'message' && f.data === 'after the pause', 4000), { data: 'after the pause' })
+  t.match(await s1Client?.next((f) => f.type === 'message' && f.data === 'after the pause'), { data: 'after the pause' })
 })
 
 t.test('deaf relay: CLIENT KILL of the subscribers; delivery resumes within 3 s, nothing lost', async (t) => {
@@ -96,9 +96,9 @@ t.test('deaf relay: CLIENT KILL of the subscribers; delivery resumes within 3 s,
     acked.push(n)
     await sleep(20)
   }
-  await eventually(() => alice.messages.filter((m) => m.from === 'bob').length >= 1, 3000, 'delivery to resume')
+  await eventually(() => alice.messages.filter((m) => m.from === 'bob').length >= 1, 'delivery to resume')
   t.ok(Date.now() - start < 3000, `delivery resumed after ${Date.now() - start} ms`)
-  await eventually(() => alice.messages.filter((m) => m.from === 'bob').length >= 30, 8000, 'every message')
+  await eventually(() => alice.messages.filter((m) => m.from === 'bob').length >= 30, 'every message')
   await sleep(200)
   t.same(alice.messages.filter((m) => m.from === 'bob').map((m) => (m.data as { n: number }).n), acked,
     'messages published while the subscribers reconnected are recovered, once each')
@@ -110,9 +110,9 @@ t.test('count drift: a corrupted load is restored by reconciliation', async (t) 
   const b = await TestClient.connect(c.registryUrl, 'b')
   t.teardown(() => { a.close(); b.close() })
   await redis.zadd(keys(prefix).load, 999, 's1')
-  await eventually(async () => (await loads(redis, prefix)).s1 === 2, 2000, 'restored to 2')
+  await eventually(async () => (await loads(redis, prefix)).s1 === 2, 'restored to 2')
   await redis.zadd(keys(prefix).load, -5, 's1')
-  await eventually(async () => (await loads(redis, prefix)).s1 === 2, 2000, 'restored from below too')
+  await eventually(async () => (await loads(redis, prefix)).s1 === 2, 'restored from below too')
   t.pass('reconciled')
 })
 
@@ -146,12 +146,12 @@ t.test('drain: SIGTERM a server holding 200 chatting SDK clients; all move, noth
   t.equal(await s1?.exited, 0, 'the drained server exits cleanly')
   state.chatting = false
   await chatter
-  await eventually(async () => !('s1' in await loads(redis, prefix)), 3000, 'deregistered')
+  await eventually(async () => !('s1' in await loads(redis, prefix)), 'deregistered')
   t.same(Object.keys(await loads(redis, prefix)).sort(), ['s2', 's3'], 's1 left the fleet')
 
   for (const [i, client] of clients.entries()) {
     const expected = (acked.get(`d${i}`) ?? []).sort((a, b) => a - b)
-    await eventually(() => client.messages.filter((m) => m.to === `d${i}`).length >= expected.length, 10_000, `d${i} has every message`)
+    await eventually(() => client.messages.filter((m) => m.to === `d${i}`).length >= expected.length, `d${i} has every message`)
   }
   await sleep(200)
   let perfect = 0

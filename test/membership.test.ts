@@ -64,10 +64,10 @@ for (const backend of BACKENDS) {
     const marker = async (client: TestClient, room: string, user: string, n: number): Promise<{ room: boolean }> => {
       await observer.request({ type: 'publish', channel: `room:${room}`, data: { probe: n } })
       await observer.request({ type: 'send', to: user, data: { marker: n } })
-      await client.next((f) => f.type === 'message' && (f.data as { marker?: number }).marker === n, 5000)
+      await client.next((f) => f.type === 'message' && (f.data as { marker?: number }).marker === n)
       const probe = client.frames.findIndex((f) => f.type === 'message' && (f.data as { probe?: number }).probe === n)
       if (probe >= 0) client.frames.splice(probe, 1)
-      await observer.next((f) => f.type === 'message' && (f.data as { probe?: number }).probe === n, 5000)
+      await observer.next((f) => f.type === 'message' && (f.data as { probe?: number }).probe === n)
       return { room: probe >= 0 }
     }
 
@@ -91,7 +91,7 @@ for (const backend of BACKENDS) {
         ops.forEach((op, i) => client.send(frameFor(op, room, i + 1)))
         raw.uncork()
         const replies: Frame[] = []
-        for (let i = 1; i <= ops.length; i++) replies.push(await client.next((f) => f.id === i, 5000))
+        for (let i = 1; i <= ops.length; i++) replies.push(await client.next((f) => f.id === i))
         check(JSON.stringify(replies.map((r) => r.type === 'error' ? String(r.code) : r.type)) === JSON.stringify(expected.replies),
           `replies ${JSON.stringify(replies.map((r) => r.type === 'error' ? r.code : r.type))}`)
 
@@ -105,9 +105,9 @@ for (const backend of BACKENDS) {
         await client.closed
       }
       // After the close: out of presence, with a `leave` event if it was listening, and nothing more after that.
-      await eventually(async () => !(await store.presence(`room:${room}`)).includes(user), 5000, `${user} gone from presence`)
+      await eventually(async () => !(await store.presence(`room:${room}`)).includes(user), `${user} gone from presence`)
       await observer.request({ type: 'publish', channel: `room:${room}`, data: { after: n } })
-      await observer.next((f) => f.type === 'message' && (f.data as { after?: number }).after === n, 5000)
+      await observer.next((f) => f.type === 'message' && (f.data as { after?: number }).after === n)
       check(!(await store.presence(`room:${room}`)).includes(user), 'presence after the close')
       check(JSON.stringify(seen()) === JSON.stringify(expected.listening ? [...expected.events, 'leave'] : expected.events), `events after the close ${JSON.stringify(seen())}`)
       await observer.request({ type: 'leave', room })

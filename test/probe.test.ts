@@ -2,16 +2,19 @@
  * The deaf-relay probe on its own, over a store whose Redis can be made slow
  * or deaf: a relay that answers late is not deaf (finding it deaf closes every
  * client with 1012, and a busy Redis then gets every client back at once); one
- * that acknowledges probes and never delivers them is.
+ * that acknowledges probes and never delivers them is. The probe runs on a manual clock: the
+ * silences are stepped period by period, exactly, however busy the machine.
  */
 import t from 'tap'
 import type { Test } from 'tap'
 import { pino } from 'pino'
 import { RelayProbe } from '../plugins/socket/probe.js'
 import type { MessageHandler, Store } from '../plugins/store/types.js'
-import { sleep } from './helpers/client.js'
+import { ManualClock } from './helpers/clock.js'
 
-const PERIOD_MS = 50 // deaf after max(2 periods, 1000 ms) of silence
+const PERIOD_MS = 50
+/** deaf after max(2 periods, 1000 ms) of silence */
+const THRESHOLD_MS = 1000
 
 /** A pretend Redis: `stalled` holds every reply and delivery until released; `deaf` acknowledges and never delivers. */
 function fakeRelay (): { store: Store, mode: { stalled: boolean, deaf: boolean }, release (): void } {
@@ -40,10 +43,11 @@ function fakeRelay (): { store: Store, mode: { stalled: boolean, deaf: boolean }
   }
 }
 
-/** A probe over a fresh relay, started and hearing its probes for a moment; stopped at the end of `t`. */
-async function startedProbe (t: Test): Promise<{ relay: ReturnType<typeof fakeRelay>, counts: { deaf: number, unhealthy: number }, probe: RelayProbe }> {
+/** A probe over a fresh relay on a manual clock, started and hearing its probes for a few periods; stopped at the end of `t`. */
+async function startedProbe (t: Test): Promise<{ relay: ReturnType<typeof fakeRelay>, counts: { deaf: number, unhealthy: number }, probe: RelayProbe, clock: ManualClock }> {
   const relay = fakeRelay()
   const counts = { deaf: 0, unhealthy: 0 }
+  const clock = new ManualClock()
   const probe = new RelayProbe({
     store: relay.store,
     serverId: 's1',
@@ -52,31 +56,43 @@ async function startedProbe (t: Test): Promise<{ relay: ReturnType<typeof fakeRe
     activity: () => 0,
     onDeaf: () => { counts.deaf++ },
     onUnhealthy: () => { counts.unhealthy++ },
-    onRecovered: () => {}
+    onRecovered: () => {},
+    clock
   })
   await probe.start()
   t.teardown(async () => { await probe.stop() })
-  await sleep(200)
-  return { relay, counts, probe }
+  await clock.advance(4 * PERIOD_MS)
+  return { relay, counts, probe, clock }
 }
 
 t.test('a stalled Redis (no replies for 2.5 s, then all at once) is late, not deaf', async (t) => {
-  const { relay, counts, probe } = await startedProbe(t)
+  const { relay, counts, probe, clock } = await startedProbe(t)
   relay.mode.stalled = true
-  await sleep(2500)
+  await clock.advance(2500)
+  t.equal(counts.deaf, 0, 'silent for 2.5 s, but Redis acknowledged none of the probes: late')
   relay.mode.stalled = false
   relay.release()
-  await sleep(300)
+  await clock.advance(6 * PERIOD_MS)
   t.equal(counts.deaf, 0, 'no client would be closed')
   t.equal(counts.unhealthy, 0, 'the server stays in the fleet')
   t.ok(probe.healthy)
 })
 
-t.test('a relay that acknowledges probes and never delivers them is deaf within ~1.5 s', async (t) => {
-  const { relay, counts } = await startedProbe(t)
+t.test('a relay that acknowledges probes and never delivers them is deaf as soon as the silence passes its threshold', async (t) => {
+  const { relay, counts, probe, clock } = await startedProbe(t)
+  // The last probe was heard at this tick; from the next one on, probes are acknowledged and lost.
   relay.mode.deaf = true
-  const started = Date.now()
-  while (counts.deaf === 0 && Date.now() - started < 3000) await sleep(10)
-  t.equal(counts.deaf, 1, `found deaf after ${Date.now() - started} ms`)
-  t.ok(Date.now() - started < 1600, 'as soon as the silence passes its threshold')
+  await clock.advance(THRESHOLD_MS)
+  t.equal(counts.deaf, 0, `silent for ${THRESHOLD_MS} ms: not yet`)
+  await clock.advance(PERIOD_MS)
+  t.equal(counts.deaf, 1, 'deaf at the first probe past the threshold')
+  t.equal(counts.unhealthy, 0, 'resubscribing comes first')
+  // Two more silences of a threshold each (resubscribing each time), then the server leaves the fleet.
+  await clock.advance(2 * (THRESHOLD_MS + PERIOD_MS))
+  t.equal(counts.deaf, 1, 'the clients were told once')
+  t.equal(counts.unhealthy, 1, 'resubscribing did not help: unhealthy')
+  t.notOk(probe.healthy, 'and says so')
+  relay.mode.deaf = false
+  await clock.advance(2 * PERIOD_MS)
+  t.ok(probe.healthy, 'healthy again once probes arrive')
 })

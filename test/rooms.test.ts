@@ -3,7 +3,7 @@
  * enforced, presence across servers with join/leave once per user.
  */
 import t from 'tap'
-import { TestClient, eventually, sleep } from './helpers/client.js'
+import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
 import { CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
 
@@ -28,9 +28,11 @@ for (const backend of CLUSTER_BACKENDS) {
     }
     const total = perPublisher * publishers.length
     for (const m of members) {
-      await eventually(() => m.pending('message').length >= total, 5000, `${total} messages`)
+      await eventually(() => m.pending('message').length >= total, `${total} messages`)
     }
-    await sleep(200)
+    // A marker after them on the same channel: once a member has it, any duplicate would have come before it.
+    const marker = await members[29]?.request({ type: 'publish', channel: 'room:general', data: 'marker' })
+    for (const m of members) await m.next((f) => f.offset === marker?.offset)
     for (const [i, m] of members.entries()) {
       const got = m.pending('message')
       t.equal(got.length, total, `member ${i} got each message once`)
@@ -48,7 +50,8 @@ for (const backend of CLUSTER_BACKENDS) {
   })
 
   t.test(`${backend}: only members may publish, subscribe, read history or list presence`, async (t) => {
-    const stack = await startStack(t, backend, { sockets: 2 })
+    // One server: alice, on eve's server, sees it fan a message out to its listeners (eve's no-delivery check below).
+    const stack = await startStack(t, backend, { sockets: 1 })
     const alice = await TestClient.connect(stack.registryUrl, 'alice')
     const eve = await TestClient.connect(stack.registryUrl, 'eve')
     t.teardown(() => { alice.close(); eve.close() })
@@ -89,9 +92,10 @@ for (const backend of CLUSTER_BACKENDS) {
     // Leaving stops delivery and access.
     t.match(await eve.request({ type: 'leave', room: 'secret' }), { type: 'left', channel: 'room:secret' })
     await alice.request({ type: 'publish', channel: 'room:secret', data: 'after eve left' })
-    await sleep(150)
-    t.notOk(eve.pending('message').some((f) => f.data === 'after eve left'), 'no delivery after leave')
+    // Alice has it: the server has handed it to every listener of the room. Eve's reply below comes after anything handed to her.
+    await alice.next((f) => f.type === 'message' && f.data === 'after eve left')
     t.match(await eve.request({ type: 'history', channel: 'room:secret' }), { code: 'FORBIDDEN' })
+    t.notOk(eve.pending('message').some((f) => f.data === 'after eve left'), 'no delivery after leave')
   })
 
   t.test(`${backend}: join and leave reach every connection of the user, on every server; leave stops them all`, async (t) => {
@@ -107,6 +111,11 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await phone.next((f) => f.type === 'joined' && f.id === undefined), { channel: 'room:crew' }, 'so is the one that joined')
     t.match(await laptop.request({ type: 'subscribe', channel: 'room:crew' }), { type: 'subscribed' })
     await alice.request({ type: 'join', room: 'crew' })
+    // A listener on the other server than alice's, to see that server fan the room's messages out.
+    const witness = await TestClient.connect(stack.registryUrl, 'witness')
+    t.teardown(() => witness.close())
+    t.not(witness.welcome?.server, alice.welcome?.server, 'alice and the witness are on different servers')
+    await witness.request({ type: 'join', room: 'crew' })
     await alice.request({ type: 'publish', channel: 'room:crew', data: 'before' })
     for (const device of [phone, laptop]) t.match(await device.next((f) => f.type === 'message' && f.data === 'before'), { channel: 'room:crew' })
 
@@ -115,7 +124,9 @@ for (const backend of CLUSTER_BACKENDS) {
       t.same(await device.next((f) => f.type === 'left' && f.id === undefined), { type: 'left', channel: 'room:crew' }, `${name} is told`)
     }
     await alice.request({ type: 'publish', channel: 'room:crew', data: 'after' })
-    await sleep(200)
+    // Both servers have handed it to the room's listeners there; a reply to each device comes after anything handed to it.
+    for (const listener of [alice, witness]) await listener.next((f) => f.type === 'message' && f.data === 'after')
+    for (const device of [phone, laptop]) await device.request({ type: 'presence', channel: 'user:bob' })
     t.notOk([...phone.pending('message'), ...laptop.pending('message')].some((f) => f.data === 'after'), 'neither connection gets the room any more')
     t.match(await laptop.request({ type: 'subscribe', channel: 'room:crew' }), { type: 'error', code: 'FORBIDDEN' }, 'and cannot listen again without joining')
   })
@@ -137,7 +148,16 @@ for (const backend of CLUSTER_BACKENDS) {
   })
 
   t.test(`${backend}: presence across servers; join/leave once per user`, async (t) => {
-    const stack = await startStack(t, backend, { sockets: 2 })
+    const stack = await startStack(t, backend, { sockets: 2, held: true })
+    /** How many times `server` has told the store that a user stopped listening to the room there (a leave it announces is published by then). */
+    const removals = (server: unknown): number => stack.held[stack.sockets.findIndex((s) => s.switchboardSocket.serverId === server)]?.done
+      .filter((call) => call === 'presenceRemove room:hall').length ?? 0
+    /** Once `server` has told the store of its `count`th removal, a marker on the room: any event published before it has arrived. */
+    const settled = async (server: unknown, count: number): Promise<void> => {
+      await eventually(() => removals(server) === count, `${String(server)} to tell the store that bob left it`)
+      const marker = await watcher.request({ type: 'publish', channel: 'room:hall', data: 'marker' })
+      await watcher.next((f) => f.offset === marker.offset)
+    }
     const watcher = await TestClient.connect(stack.registryUrl, 'watcher')
     t.teardown(() => watcher.close())
     await watcher.request({ type: 'join', room: 'hall' })
@@ -155,14 +175,16 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(list.users, ['bob', 'watcher'])
     t.same((await watcher.request({ type: 'presence', channel: 'user:bob' })).users, ['bob'], 'whether bob is online is public')
 
+    const bob1Removals = removals(bob1.welcome?.server)
     bob1.close()
-    await sleep(200)
+    await settled(bob1.welcome?.server, bob1Removals + 1)
     t.same(watcher.pending('leave'), [], 'no leave while another connection of bob is there')
     t.same((await watcher.request({ type: 'presence', channel: 'room:hall' })).users, ['bob', 'watcher'])
+    const bob2Removals = removals(bob2.welcome?.server)
     bob2.ws.terminate()
     t.match(await watcher.next((f) => f.type === 'leave' && f.user === 'bob'), { channel: 'room:hall' })
     t.same((await watcher.request({ type: 'presence', channel: 'room:hall' })).users, ['watcher'])
-    await sleep(100)
+    await settled(bob2.welcome?.server, bob2Removals + 1)
     t.same(watcher.pending('join'), [], 'exactly one join event')
     t.same(watcher.pending('leave'), [], 'exactly one leave event')
   })

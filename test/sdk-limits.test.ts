@@ -47,11 +47,11 @@ for (const backend of BACKENDS) {
 
     // Live: a message in each room (appended straight to the store, so no other client's budget is involved).
     const subscribed = async (): Promise<void> => {
-      await eventually(async () => (await Promise.all(rooms.map(async (room) => (await store.presence(`room:${room}`)).includes('many')))).every(Boolean), 10_000, 'every room subscribed')
+      await eventually(async () => (await Promise.all(rooms.map(async (room) => (await store.presence(`room:${room}`)).includes('many')))).every(Boolean), 'every room subscribed')
     }
     await subscribed()
     for (const room of rooms) await post(store, room, 1)
-    await eventually(() => many.messages.length === 100, 10_000, () => `live in every room (${many.messages.length}/100)`)
+    await eventually(() => many.messages.length === 100, () => `live in every room (${many.messages.length}/100)`)
 
     // Its server goes away; two messages land in every room while it reconnects to the other one.
     const first = many.client.server
@@ -145,7 +145,7 @@ t.test('subscribe with many channels: one reply with each channel\'s outcome, th
     ]
   }, 'each channel once, in the order given, with its own outcome')
   t.equal((reply.channels as unknown[]).length, 5, 'a channel listed twice counts once')
-  await eventually(() => alice.pending('message').length === 2, 3000, 'the replay of room:a')
+  await eventually(() => alice.pending('message').length === 2, 'the replay of room:a')
   t.same(alice.pending('message').map((m) => (m.data as { n: number }).n), [1, 2])
   t.match(await alice.request({ type: 'subscribe', channel: 'room:a', channels: [{ channel: 'room:a' }] }), { type: 'error', code: 'INVALID_FRAME' }, 'channel and channels together: refused, with the id')
 })

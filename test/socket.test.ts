@@ -79,7 +79,7 @@ for (const backend of BACKENDS) {
     clients[2]?.ws.terminate() // abrupt: TCP reset, no close frame
     ;(clients[3]?.ws as unknown as { _socket: { destroy (): void } })._socket.destroy()
     clients[4]?.ws.terminate()
-    await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 7, 3000, 'load 7')
+    await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 7, 'load 7')
     t.equal(stack.sockets[0]?.switchboardSocket.connections, 7)
   })
 
@@ -141,7 +141,7 @@ for (const backend of BACKENDS) {
     const ack = await bob.request({ type: 'send', to: 'bob', data: 'still here' })
     t.equal(ack.type, 'ack', 'other clients are still served')
     t.equal((await bob.next((f) => f.type === 'message')).data, 'still here')
-    await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 1, 3000, 'closed connections released')
+    await eventually(async () => (await loadOf(stack.handle.store, 's1')) === 1, 'closed connections released')
   })
 
   t.test(`${backend}: closing the server closes clients with 1001 and deregisters it`, async (t) => {

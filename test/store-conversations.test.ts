@@ -39,7 +39,7 @@ for (const backend of CLUSTER_BACKENDS) {
     offsetOf(await store.append(dm('carol', 'carol', 3)))
     // A marker after them: once it is heard, everything before it was.
     offsetOf(await store.append(dm('alice', 'bob', 4)))
-    await eventually(() => heard.get('user:bob')?.length === 3 && heard.get('user:carol')?.length === 1, 3000, 'the frames')
+    await eventually(() => heard.get('user:bob')?.length === 3 && heard.get('user:carol')?.length === 1, 'the frames')
     const stored = await store.history('dm:alice:bob', undefined, 10)
     t.same(stored.map((f) => JSON.parse(f).n), [1, 2, 4], 'both users write to the one channel of the pair')
     t.same(heard.get('user:alice'), stored, 'alice hears it, byte for byte')

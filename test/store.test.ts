@@ -146,7 +146,7 @@ for (const backend of CLUSTER_BACKENDS) {
     t.equal(await store.presenceRemove('room:p', 'alice', 's2', 'alice-out'), false, 'removing twice is harmless')
     t.same(await store.presence('room:p'), ['bob'])
     t.equal(await store.presenceAdd('room:p', 'carol', 's1', ''), false, 'an empty event publishes nothing')
-    await eventually(() => events.length >= 3, 2000, 'events')
+    await eventually(() => events.length >= 3, 'events')
     t.same(events, ['alice-in', 'bob-in', 'alice-out'])
 
     // s2 stops heartbeating: its users vanish from presence within the window.
@@ -350,7 +350,7 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(first.offset, /^\d+-\d+$/)
     t.ok(compareOffsets(first.offset, second.offset) < 0, 'offsets increase')
 
-    await eventually(() => seen.length >= 2, 2000, 'two deliveries')
+    await eventually(() => seen.length >= 2, 'two deliveries')
     const { epoch } = await store.position('user:bob')
     t.same(seen, [
       ['user:bob', `{"n":1,"epoch":"${epoch}","offset":"${first.offset}"}`],
@@ -374,7 +374,7 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(again, { status: 'duplicate', offset: offsetOf(first) })
     t.equal(first.status, 'appended')
     t.not(offsetOf(otherSender), offsetOf(first), 'the same mid from another sender is another message')
-    await eventually(() => seen.length >= 2, 2000, 'deliveries')
+    await eventually(() => seen.length >= 2, 'deliveries')
     await new Promise((resolve) => setTimeout(resolve, 100))
     t.equal(seen.length, 2)
   })
@@ -387,10 +387,10 @@ for (const backend of CLUSTER_BACKENDS) {
     const hb = (_c: string, p: string): void => { b.push(p) }
     await Promise.all([store.subscribe('room:x', ha), store.subscribe('room:x', hb)])
     await store.append({ channel: 'room:x', framePrefix: '{"epoch":"', sender: 's' })
-    await eventually(() => a.length === 1 && b.length === 1, 2000, 'both')
+    await eventually(() => a.length === 1 && b.length === 1, 'both')
     await store.unsubscribe('room:x', ha)
     await store.append({ channel: 'room:x', framePrefix: '{"epoch":"', sender: 's' })
-    await eventually(() => b.length === 2, 2000, 'the remaining handler')
+    await eventually(() => b.length === 2, 'the remaining handler')
     t.equal(a.length, 1)
   })
 }

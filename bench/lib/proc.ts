@@ -39,12 +39,17 @@ export async function startNode (script: string, args: string[], env: Record<str
   })
   let errors = ''
   child.stderr?.on('data', (chunk: Buffer) => { errors += chunk.toString() })
-  const deadline = Date.now() + 15_000
+  // Generous: on a busy 2-core machine (npm test runs two files at once) a server can take many seconds to load.
+  const deadline = Date.now() + 60_000
   for (;;) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break
     } catch {}
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${script} ${args.join(' ')} did not start: ${errors}`)
+    if (child.exitCode !== null || Date.now() > deadline) {
+      // Not left running: the caller never gets a handle to stop it.
+      child.kill('SIGKILL')
+      throw new Error(`${script} ${args.join(' ')} did not start within 60 s: ${errors}`)
+    }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const stop = async (): Promise<void> => {

@@ -76,10 +76,12 @@ async function launchSwitchboard (redisUrl: string, sockets: number, extraEnv: R
   servers.push(registry)
   for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
   const registryUrl = `http://127.0.0.1:${registry.port}`
-  // Wait until every socket server is in the fleet.
-  for (let i = 0; i < 200; i++) {
+  // Wait until every socket server is in the fleet (generously: a busy machine starts servers slowly).
+  const deadline = Date.now() + 60_000
+  for (;;) {
     const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
     if (fleet.filter((s) => s.alive).length === sockets) break
+    if (Date.now() > deadline) throw new Error(`${fleet.filter((s) => s.alive).length} of ${sockets} socket servers joined the fleet within 60 s`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return {

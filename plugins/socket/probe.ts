@@ -12,6 +12,8 @@
  * client (1012) and bring them all back at once.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { systemClock } from '../clock.js'
+import type { Clock } from '../clock.js'
 import type { Store } from '../store/types.js'
 
 export interface ProbeOptions {
@@ -25,6 +27,8 @@ export interface ProbeOptions {
   readonly onRecovered: () => void
   /** probes stopped arriving: whatever was published meanwhile was lost */
   readonly onDeaf: () => void
+  /** the time and the period's timer; `systemClock` unless a test steps its own */
+  readonly clock?: Clock
 }
 
 /** Probes missing for this many periods (and at least DEAF_AFTER_MS) mean the relay is deaf. */
@@ -38,20 +42,21 @@ const MAX_UNHEARD = 64
 export class RelayProbe {
   readonly #options: ProbeOptions
   readonly #channel: string
-  #lastHeard = Date.now()
-  #lastTick = Date.now()
+  readonly #clock: Clock
+  #lastHeard: number
+  #lastTick: number
   #lastActivity = 0
   #lastAttempt = 0
   #attempts = 0
   #unhealthy = false
-  #timer: NodeJS.Timeout | undefined
+  #stopTimer: () => void = () => {}
   /** the last probe's number (each probe carries its own), and the highest number heard */
   #sent = 0
   #heard = 0
   /** probes Redis acknowledged that have not arrived yet, oldest first, with when Redis acknowledged each */
   #unheard: Array<{ readonly seq: number, readonly at: number }> = []
   readonly #onProbe = (_channel: string, payload: string): void => {
-    this.#lastHeard = Date.now()
+    this.#lastHeard = this.#clock.now()
     // Probes arrive in order: one heard means every earlier one was delivered (or is moot).
     const seq = Number(payload)
     if (seq > this.#heard) this.#heard = seq
@@ -69,19 +74,20 @@ export class RelayProbe {
   constructor (options: ProbeOptions) {
     this.#options = options
     this.#channel = `probe:${options.serverId}`
+    this.#clock = options.clock ?? systemClock
+    this.#lastHeard = this.#lastTick = this.#clock.now()
   }
 
   get healthy (): boolean { return !this.#unhealthy }
 
   async start (): Promise<void> {
     await this.#options.store.subscribe(this.#channel, this.#onProbe)
-    this.#lastHeard = Date.now()
-    this.#lastTick = Date.now()
-    this.#timer = setInterval(() => this.#tick(), this.#options.periodMs).unref()
+    this.#lastHeard = this.#lastTick = this.#clock.now()
+    this.#stopTimer = this.#clock.every(this.#options.periodMs, () => this.#tick())
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.#timer)
+    this.#stopTimer()
     await this.#options.store.unsubscribe(this.#channel, this.#onProbe).catch(() => {})
   }
 
@@ -91,10 +97,10 @@ export class RelayProbe {
     store.publishEvent(this.#channel, String(seq)).then(() => {
       // Heard already (the memory store delivers at once, Redis may beat its own reply): nothing to wait for.
       if (seq <= this.#heard) return
-      this.#unheard.push({ seq, at: Date.now() })
+      this.#unheard.push({ seq, at: this.#clock.now() })
       if (this.#unheard.length > MAX_UNHEARD) this.#unheard.shift()
     }, (err: unknown) => log.debug({ err }, 'probe publish failed'))
-    const now = Date.now()
+    const now = this.#clock.now()
     const sinceTick = now - this.#lastTick
     this.#lastTick = now
     const activity = this.#options.activity()

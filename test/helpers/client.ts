@@ -6,6 +6,14 @@ import WebSocket from 'ws'
 
 export type Frame = Record<string, unknown> & { type: string }
 
+/**
+ * When a wait gives up, unless it says otherwise. A wait ends as soon as what it waits for
+ * happens; this only decides when a test stops waiting and fails, so it is sized for a busy
+ * 2-core machine (npm test runs two files at once, beside whatever else runs there), not for how
+ * fast anything should be. Latency is measured by `npm run bench`, never asserted in tests.
+ */
+export const PATIENCE_MS = 20_000
+
 export interface AllocationBody { url: string, token: string, server: string, expiresAt: number }
 
 export async function allocate (registryUrl: string, user: string): Promise<AllocationBody> {
@@ -66,7 +74,7 @@ export class TestClient {
   }
 
   /** Removes and returns the first frame matching, waiting up to `timeoutMs`. */
-  async next (match: (frame: Frame) => boolean, timeoutMs = 3000): Promise<Frame> {
+  async next (match: (frame: Frame) => boolean, timeoutMs = PATIENCE_MS): Promise<Frame> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const index = this.frames.findIndex(match)
@@ -96,15 +104,27 @@ export class TestClient {
   }
 }
 
+/**
+ * A real pause. Tests wait for what they expect (`next`, `eventually`, a marker sent after what
+ * must not happen), not for a number of milliseconds: each call says why time itself is what it
+ * tests (pacing a traffic generator, letting a real timer run).
+ */
 export async function sleep (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-/** Polls `check` until it returns true or the time is up. */
-export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 3000, what: string | (() => string) = 'condition'): Promise<void> {
+type What = string | (() => string)
+
+/**
+ * Polls `check` until it returns true; gives up after `timeoutMs` (PATIENCE_MS unless said).
+ * `eventually(check, 'what')`, or `eventually(check, timeoutMs, 'what')` for a longer wait.
+ */
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutOrWhat: number | What = PATIENCE_MS, what: What = 'condition'): Promise<void> {
+  const timeoutMs = typeof timeoutOrWhat === 'number' ? timeoutOrWhat : PATIENCE_MS
+  const described = typeof timeoutOrWhat === 'number' ? what : timeoutOrWhat
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
-    await sleep(20)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof described === 'string' ? described : described()}`)
+    await sleep(20) // the polling interval
   }
 }

@@ -141,7 +141,7 @@ export async function startProcessCluster (t: Teardown, options: {
     await eventually(async () => {
       const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ id: string, alive: boolean }> }
       return servers.some((s) => s.id === id && s.alive)
-    }, 10_000, () => `${id} registered; output:\n${output()}`)
+    }, () => `${id} registered; output:\n${output()}`)
     return socket
   }
   return { registryUrl, registry, health, sockets, output, addSocket }

@@ -73,7 +73,7 @@ export async function restartableRedis (t: { teardown (fn: () => unknown): void 
         } finally {
           client.disconnect()
         }
-      }, 10_000, `redis-server to start again on ${port}`)
+      }, `redis-server to start again on ${port}`)
     }
   }
 }

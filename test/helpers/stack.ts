@@ -15,6 +15,8 @@ import { socketPlugin } from '../../plugins/socket/index.js'
 import type { SwitchboardSocketOptions } from '../../plugins/socket/index.js'
 import { MemoryStore, RedisStore, storePlugin } from '../../plugins/store/index.js'
 import type { Store, StoreLimits, SwitchboardStoreOptions } from '../../plugins/store/index.js'
+import { heldStore } from './held-store.js'
+import type { HeldStore } from './held-store.js'
 import { sharedCluster, sharedRedis, uniquePrefix } from './redis.js'
 
 export type Backend = 'memory' | 'redis' | 'cluster'
@@ -39,6 +41,12 @@ export interface StoreHandle {
   readonly redisUrl: string | null
   /** registers the metrics, store (and Redis) plugins on an app */
   register (app: FastifyInstance): Promise<void>
+  /**
+   * A store object on the same data, as an app registering the plugins would make (memory: the one
+   * store; Redis: connections of its own), closed in teardown: for a test to wrap (held-store.ts)
+   * and hand to one app with the store plugin's `{ store }` option (StackOptions.store).
+   */
+  ownStore (): Promise<Store>
 }
 
 /** `redisUrl`: a Redis of the test's own instead of the file's shared one (redis backend). */
@@ -56,20 +64,25 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       register: async (app) => {
         await app.register(metricsPlugin, TEST_METRICS)
         await app.register(storePlugin, options)
-      }
+      },
+      ownStore: async () => store
     }
   }
   const server = backend === 'cluster' ? await sharedCluster() : redisUrl !== undefined ? { url: redisUrl } : await sharedRedis()
   const prefix = uniquePrefix()
-  const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
-  const subscriber = client.duplicate()
-  if (backend === 'cluster') await Promise.all([client.connect(), subscriber.connect()])
-  const store = new RedisStore({ client, subscriber, prefix, limits })
-  t.teardown(async () => {
-    await store.close()
-    client.disconnect()
-    subscriber.disconnect()
-  })
+  const connectStore = async (): Promise<{ store: RedisStore, client: Redis | Cluster }> => {
+    const client = backend === 'cluster' ? createRedis(server.url) : new Redis(server.url)
+    const subscriber = client.duplicate()
+    if (backend === 'cluster') await Promise.all([client.connect(), subscriber.connect()])
+    const store = new RedisStore({ client, subscriber, prefix, limits })
+    t.teardown(async () => {
+      await store.close()
+      client.disconnect()
+      subscriber.disconnect()
+    })
+    return { store, client }
+  }
+  const { store, client } = await connectStore()
   return {
     backend,
     store,
@@ -80,7 +93,8 @@ export async function openStore (t: Teardown, backend: Backend, limits: Partial<
       await app.register(metricsPlugin, TEST_METRICS)
       await app.register(redisPlugin, { url: server.url })
       await app.register(storePlugin, { type: 'redis', prefix, limits })
-    }
+    },
+    ownStore: async () => (await connectStore()).store
   }
 }
 
@@ -89,6 +103,8 @@ export interface Stack {
   readonly registry: FastifyInstance
   readonly registryUrl: string
   readonly sockets: FastifyInstance[]
+  /** with StackOptions.held: each socket server's store, same order as `sockets` */
+  readonly held: HeldStore[]
 }
 
 export interface StackOptions {
@@ -97,12 +113,17 @@ export interface StackOptions {
   readonly socket?: Partial<SwitchboardSocketOptions>
   /** a Redis of the test's own (redis backend) */
   readonly redisUrl?: string
+  /** the socket servers' store object (StoreHandle.ownStore, wrapped by the test) instead of the plugins the handle registers */
+  readonly store?: Store
+  /** startStack: each socket server on a held store of its own (held-store.ts), in Stack.held, to see what it did */
+  readonly held?: boolean
 }
 
 export async function startSocket (t: Teardown, handle: StoreHandle, serverId: string, options: StackOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
-  await handle.register(app)
+  if (options.store === undefined) await handle.register(app)
+  else await app.register(storePlugin, { store: options.store })
   // Tests send frames faster than a person would: the rate limit is tested on its own (security.test.ts).
   await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket, limits: { frameRate: 10_000, frameBurst: 10_000, ...options.socket?.limits } })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -124,9 +145,14 @@ export async function startRegistry (t: Teardown, handle: StoreHandle, options: 
 export async function startStack (t: Teardown, backend: Backend, options: StackOptions = {}): Promise<Stack> {
   const handle = await openStore(t, backend, options.limits, options.redisUrl)
   const sockets: FastifyInstance[] = []
-  for (let i = 1; i <= (options.sockets ?? 2); i++) sockets.push(await startSocket(t, handle, `s${i}`, options))
+  const held: HeldStore[] = []
+  for (let i = 1; i <= (options.sockets ?? 2); i++) {
+    const store = options.held === true ? heldStore(await handle.ownStore()) : undefined
+    if (store !== undefined) held.push(store)
+    sockets.push(await startSocket(t, handle, `s${i}`, store === undefined ? options : { ...options, store: store.store }))
+  }
   const registry = await startRegistry(t, handle)
-  return { handle, registry: registry.app, registryUrl: registry.url, sockets }
+  return { handle, registry: registry.app, registryUrl: registry.url, sockets, held }
 }
 
 /** The load the store counts for a server. */
