@@ -111,9 +111,12 @@ for (const backend of BACKENDS) {
     for (let i = 0; i < 3; i++) clients.push(await TestClient.connect(url, `u${i}`))
     t.teardown(() => { for (const c of clients) c.close() })
     // u0 and u2 on s1, u1 on s2 (least loaded, ties by id). Messages from u0 to u1 give both a rate at their next heartbeat.
-    for (let n = 0; n < 5; n++) await clients[0]?.request({ type: 'send', to: 'u1', data: { n } })
+    // A rate is what a heartbeat saw since the one before: keep messages flowing until a view shows both,
+    // or a slow machine's view may fall between the window with the messages and the next one.
     let view = await fleet(app)
+    let n = 0
     await eventually(async () => {
+      await clients[0]?.request({ type: 'send', to: 'u1', data: { n: n++ } })
       view = await fleet(app)
       return view.servers.every((s) => (s.messagesPerSecond ?? 0) > 0 && s.connections === s.load)
     }, () => `rates and counts from a heartbeat: ${JSON.stringify(view.servers)}`)
@@ -125,7 +128,7 @@ for (const backend of BACKENDS) {
       { id: 's2', connections: 1, load: 1, capacity: 10_000, alive: true, draining: false, drainRequested: false }
     ])
     for (const server of view.servers) {
-      t.ok(server.heartbeatAgeMs !== null && server.heartbeatAgeMs < 1000, `${server.id}: heartbeat age ${server.heartbeatAgeMs} ms`)
+      t.ok(server.heartbeatAgeMs !== null && server.heartbeatAgeMs >= 0 && server.heartbeatAgeMs <= view.heartbeatTimeoutMs, `${server.id}: heartbeat age ${server.heartbeatAgeMs} ms, within the timeout`)
       t.ok((server.messagesPerSecond ?? 0) > 0, `${server.id}: ${server.messagesPerSecond} messages/s`)
     }
     t.match(view.totals, { connections: 3, capacity: 20_000 })
