@@ -16,7 +16,7 @@ import type { CoverageSummary } from './coverage-floor.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-t.test('with this project\'s .taprc, a passing run that covers only part of its code reports it without ERROR, and passes', async (t) => {
+t.test('with this project\'s .taprc, a passing run that covers only part of its code reports its coverage, calls it no error, and passes', async (t) => {
   // A project of its own (a nested tap run in this one would wipe this run's coverage data).
   const dir = mkdtempSync(join(tmpdir(), 'sb-taprc-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
@@ -36,7 +36,8 @@ t.test('with this project\'s .taprc, a passing run that covers only part of its 
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
   t.equal(code, 0, 'the run passes')
   t.match(output, /Functions\s+: 50% \( 1\/2 \)/, 'coverage is reported, half of the functions')
-  t.notMatch(output, /ERROR/, `and nothing in its output says ERROR:\n${output}`)
+  // (Not the word itself in this assertion's name: this run's own output would then have it.)
+  t.notMatch(output, /ERROR/, 'and nothing in its output calls the partial coverage an error')
   const summary = JSON.parse(readFileSync(join(dir, '.tap/report/coverage-summary.json'), 'utf8')) as CoverageSummary
   t.equal(summary[join(dir, 'lib.mjs')]?.functions.pct, 50, 'the per-file summary the floor reads is written')
 })
@@ -54,7 +55,7 @@ t.test('the floor: met by a run that covers the library, failed by an unloaded, 
 
   const full = summaryOf(files, 95)
   t.same(shortfalls(full, ROOT, files), [], 'met')
-  t.notMatch(metLine(full, files), /ERROR/, 'and said without the word ERROR')
+  t.notMatch(metLine(full, files), /ERROR/, 'and said without calling anything an error')
 
   const unloaded = summaryOf(files, 95)
   delete unloaded[join(ROOT, 'plugins/health/index.ts')]
