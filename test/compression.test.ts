@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
+import { metricsPlugin } from '../plugins/metrics/index.js'
 import { registryPlugin } from '../plugins/registry/index.js'
 import { socketPlugin } from '../plugins/socket/index.js'
 import { storePlugin } from '../plugins/store/index.js'
@@ -27,6 +28,7 @@ t.test('with the host app\'s permessage-deflate, frames go out compressed, and a
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
   await app.register(websocket, { options: { perMessageDeflate: true } })
+  await app.register(metricsPlugin, { defaultMetrics: false })
   await app.register(storePlugin, { type: 'memory' })
   await app.register(registryPlugin, { tokenSecret: TOKEN_SECRET, auth: { mode: 'dev' }, allocateRateLimit: false, userLimits: { allocateMax: 0 } })
   // A small budget, so that the history reply below is sent in parts and waits for the socket to drain.

@@ -110,3 +110,11 @@ t.test('dev sign-in beyond loopback is announced with a warning; on loopback or 
     else t.notMatch(server.output(), DEV_WARNING, `${what}: no warning`)
   }
 })
+
+t.test('README: the Redis example that turns on dev sign-in keeps every server on loopback', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const example = block(readme, '## Running against Redis', '```sh')
+  t.match(example, /^export AUTH_MODE=dev\b/m, 'the example signs in with dev mode')
+  t.match(example, /^export HOST=127\.0\.0\.1\b/m, 'so it exports HOST=127.0.0.1 for every server it starts')
+  t.notMatch(example, /\bHOST=(?!127\.0\.0\.1\b)/, 'and no server overrides it')
+})

@@ -12,6 +12,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { healthPlugin } from '../plugins/health/index.js'
+import { metricsPlugin } from '../plugins/metrics/index.js'
 import { keys } from '../plugins/names.js'
 import { redisPlugin } from '../plugins/redis/index.js'
 import { storePlugin } from '../plugins/store/index.js'
@@ -73,6 +74,7 @@ t.test('after an outage of its Redis, the health checker gives servers one timeo
   t.teardown(async () => { await redis.stop() })
   const prefix = uniquePrefix()
   const health = await startHealth(t, async (app) => {
+    await app.register(metricsPlugin, { defaultMetrics: false })
     await app.register(redisPlugin, { url: redis.url })
     await app.register(storePlugin, { type: 'redis', prefix })
   })
