@@ -123,7 +123,10 @@ export async function startSocket (t: Teardown, handle: StoreHandle, serverId: s
   const app = Fastify({ logger: { level: process.env.TEST_LOG ?? 'silent' } })
   t.teardown(async () => { await app.close() })
   if (options.store === undefined) await handle.register(app)
-  else await app.register(storePlugin, { store: options.store })
+  else {
+    await app.register(metricsPlugin, TEST_METRICS)
+    await app.register(storePlugin, { store: options.store })
+  }
   // Tests send frames faster than a person would: the rate limit is tested on its own (security.test.ts).
   await app.register(socketPlugin, { tokenSecret: TOKEN_SECRET, serverId, heartbeatMs: 200, ...options.socket, limits: { frameRate: 10_000, frameBurst: 10_000, ...options.socket?.limits } })
   await app.listen({ host: '127.0.0.1', port: 0 })
