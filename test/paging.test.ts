@@ -29,19 +29,36 @@ async function fill (store: Store, channel: string, count: number): Promise<stri
   return offsets
 }
 
-/** The server's own sockets, and the most each ever held unsent (checked after every write). */
-function watchServerSide (app: FastifyInstance): Array<{ socket: ServerSocket, peak: () => number }> {
+interface Watched {
+  readonly socket: ServerSocket
+  /** the most it ever held unsent (checked after every write) */
+  peak: () => number
+  /** what was written to it so far (for a failure's message), and any error frame among it */
+  written: () => string
+}
+
+/** The server's own sockets, watched. */
+function watchServerSide (app: FastifyInstance): Watched[] {
   const clients = [...(app as unknown as { websocketServer: { clients: Set<ServerSocket> } }).websocketServer.clients]
   return clients.map((socket) => {
     const raw = (socket as unknown as { _socket: { write: (...args: unknown[]) => boolean } })._socket
     const write = raw.write.bind(raw)
     let peak = 0
+    let bytes = 0
+    let error = ''
     raw.write = (...args: unknown[]) => {
       const ok = write(...args)
       peak = Math.max(peak, socket.bufferedAmount)
+      const chunk = args[0]
+      if (Buffer.isBuffer(chunk) || typeof chunk === 'string') {
+        bytes += chunk.length
+        const text = chunk.toString()
+        const at = text.indexOf('{"type":"error"')
+        if (at >= 0 && error === '') error = text.slice(at, at + 200)
+      }
       return ok
     }
-    return { socket, peak: () => peak }
+    return { socket, peak: () => peak, written: () => `${bytes} bytes written${error === '' ? '' : `, ${error}`}` }
   })
 }
 
@@ -72,7 +89,7 @@ t.test('6 MB of history: non-reading clients hold the server to the budget; read
   // The server stops writing to a client once its socket holds half the budget (outbox.ts) and waits for
   // it to drain, which it never does here. (The kernel's buffers take the first megabytes.)
   await eventually(() => server.every((s) => s.socket.bufferedAmount >= BUDGET / 2), 30_000,
-    () => `the server to hold back for each (${server.map((s) => s.socket.bufferedAmount).join(', ')} bytes)`)
+    () => `the server to hold back for each (${server.map((s) => `${s.socket.bufferedAmount} bytes held, ${s.written()}`).join('; ')})`)
   const held = (heldBytes() - before) / readers.length
   const frame = MESSAGE + 1000
   const peak = Math.max(...server.map((s) => s.peak()))
