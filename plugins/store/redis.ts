@@ -370,7 +370,7 @@ export class RedisStore implements Store {
     if (waitReplicas === 0) return
     for (const target of targets()) {
       const replicas = await target.wait(waitReplicas, waitTimeoutMs)
-      if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the message within ${waitTimeoutMs} ms`)
+      if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the write within ${waitTimeoutMs} ms`)
     }
   }
 
@@ -483,9 +483,11 @@ export class RedisStore implements Store {
       // Two slots (the room's, the user's): no MULTI across them. The members set, which the append checks, comes first.
       await this.#client.sadd(this.#keys.members(room), user)
       await this.#client.sadd(rooms, room)
-      return true
+    } else {
+      await this.#client.multi().sadd(this.#keys.members(room), user).sadd(rooms, room).exec()
     }
-    await this.#client.multi().sadd(this.#keys.members(room), user).sadd(rooms, room).exec()
+    // A join is acknowledged like a message: one lost to a failover would leave the user refused in a room they were told they are in.
+    await this.#confirm(() => this.#membershipNodes(room, user))
     return true
   }
 
@@ -493,9 +495,16 @@ export class RedisStore implements Store {
     if (isCluster(this.#client)) {
       await this.#client.srem(this.#keys.members(room), user)
       await this.#client.srem(this.#keys.rooms(user), room)
-      return
+    } else {
+      await this.#client.multi().srem(this.#keys.members(room), user).srem(this.#keys.rooms(user), room).exec()
     }
-    await this.#client.multi().srem(this.#keys.members(room), user).srem(this.#keys.rooms(user), room).exec()
+    await this.#confirm(() => this.#membershipNodes(room, user))
+  }
+
+  /** The connections a membership change was written through (WAIT covers each connection's earlier writes). */
+  #membershipNodes (room: string, user: string): Redis[] {
+    if (!isCluster(this.#client)) return [this.#client]
+    return [...new Set([this.#nodeFor(this.#keys.members(room)), this.#nodeFor(this.#keys.rooms(user))])]
   }
 
   async isMember (room: string, user: string): Promise<boolean> {
