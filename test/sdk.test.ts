@@ -4,13 +4,15 @@
  * `kill -9` of a socket server process over Redis).
  */
 import t from 'tap'
+import WebSocket from 'ws'
 import { TestClient, eventually, sleep } from './helpers/client.js'
+import { settled } from './helpers/clock.js'
 import { startProcessCluster } from './helpers/processes.js'
 import { restartableRedis, sharedRedis, uniquePrefix } from './helpers/redis.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, startStack } from './helpers/stack.js'
 import { SwitchboardError, compareOffsets, createClient, dmChannel } from '../client/sdk/index.js'
-import type { PresenceEvent, SubscribeFailure } from '../client/sdk/index.js'
+import type { FetchLike, PresenceEvent, SubscribeFailure, WebSocketConstructor } from '../client/sdk/index.js'
 
 for (const backend of BACKENDS) {
   t.test(`${backend}: direct messages, rooms, history and presence through the SDK`, async (t) => {
@@ -87,11 +89,30 @@ t.test('compareOffsets orders offsets as numbers', async (t) => {
 
 t.test('close() before the first welcome rejects ready and connects nothing', async (t) => {
   const stack = await startStack(t, 'memory', { sockets: 1 })
-  const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'shy' }, WebSocket: (await import('ws')).default as never })
+  // The SDK's allocation is answered only after close(): what it does with it then is the point.
+  const allocation: unknown = await (await fetch(`${stack.registryUrl}/allocate?user=shy`)).json()
+  let answer: () => void = () => {}
+  const answered = new Promise<void>((resolve) => { answer = resolve })
+  let read = false
+  const fetchAfterClose: FetchLike = async () => {
+    await answered
+    return { status: 200, headers: { get: () => null }, json: async () => { read = true; return allocation } }
+  }
+  let opened = 0
+  class CountedWebSocket extends WebSocket {
+    constructor (url: string) {
+      super(url)
+      opened++
+    }
+  }
+  const client = createClient({ registryUrl: stack.registryUrl, auth: { user: 'shy' }, WebSocket: CountedWebSocket as unknown as WebSocketConstructor, fetch: fetchAfterClose })
   client.close()
   await t.rejects(client.ready, { code: 'CLOSED' })
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal(stack.sockets[0]?.switchboardSocket.connections, 0, 'no connection was left open')
+  answer()
+  await eventually(() => read, 'the SDK to read its allocation')
+  await settled() // what the SDK does with it runs in the promise callbacks after json(), before this turn ends
+  t.equal(opened, 0, 'no connection was opened')
+  t.equal(stack.sockets[0]?.switchboardSocket.connections, 0, 'none is open on the server')
   t.equal(client.state, 'closed')
 })
 
@@ -123,7 +144,10 @@ t.test('joining and leaving a room on one device: the other device\'s client fol
   await phone.client.leave('crew')
   t.equal(await left, 'crew', 'the laptop is told')
   t.same(laptop.client.rooms, [], 'and no longer resubscribes the room')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // The leave reached the laptop on bob's personal channel, so it was published there; a direct message from bob,
+  // on the same channel after it, reaches the phone after the leave did.
+  await phone.client.send('carol', 'marker')
+  await eventually(() => phone.messages.some((m) => m.data === 'marker'), 'the phone to get its own message back')
   t.equal(phoneEvents, 0, 'the device that left gets its promise, not an event')
 })
 
@@ -138,7 +162,8 @@ t.test('refused authentication rejects ready and stops', async (t) => {
 t.test('kill -9 of a socket server process: the SDK recovers, resends, and presence forgets the dead', async (t) => {
   const redis = await sharedRedis()
   const { registryUrl, sockets } = await startProcessCluster(t, {
-    redisUrl: redis.url, prefix: uniquePrefix(), idPrefix: 'k', env: { HEARTBEAT_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
+    // Evicted after 3 s of silence: long enough that a busy machine's pauses evict no live server.
+    redisUrl: redis.url, prefix: uniquePrefix(), idPrefix: 'k', env: { HEARTBEAT_TIMEOUT_MS: '3000', LOG_LEVEL: 'warn' }
   })
 
   // k1: alice and dave; k2: bob (least loaded, ties by id).
@@ -156,10 +181,8 @@ t.test('kill -9 of a socket server process: the SDK recovers, resends, and prese
   const sent: Array<Promise<unknown>> = []
   for (let n = 0; n < 40; n++) {
     sent.push(alice.client.send('bob', { n }))
-    if (n === 15) {
-      sockets[0]?.child.kill('SIGKILL')
-    }
-    await sleep(5)
+    if (n === 15) sockets[0]?.child.kill('SIGKILL')
+    await sleep(5) // pacing: some of the messages are sent while the SDK finds out and reconnects
   }
   await Promise.all(sent)
   await eventually(() => bob.messages.filter((m) => m.channel === 'dm:alice:bob').length >= 40, () => `bob got ${bob.messages.length}/40`)
@@ -170,7 +193,7 @@ t.test('kill -9 of a socket server process: the SDK recovers, resends, and prese
   t.ok(alice.states.includes('reconnecting'), 'alice reconnected')
   t.equal(alice.client.server, 'k2', 'alice is on the surviving server now')
 
-  // Dave was on the killed server and never came back: presence forgets him within the timeout.
+  // Dave was on the killed server and never came back: presence forgets him once his server is past the heartbeat timeout.
   await eventually(async () => !(await bob.client.presence('room:ops')).includes('dave'), 'dave gone from presence')
   t.same(await bob.client.presence('room:ops'), ['alice', 'bob'])
 })
@@ -199,3 +222,31 @@ t.test('a Redis master restarted empty: the SDK reports each room it could not r
   await alice.client.join('kept')
   t.same(alice.client.rooms, ['kept'], 'joining again works')
 })
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: a membership lost while connected (a failover took the join): the first refused publish reports the room, and the server stops sending it`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 1 })
+    const alice = await sdkClient(t, stack.registryUrl, 'alice')
+    const bob = await sdkClient(t, stack.registryUrl, 'bob')
+    await alice.client.join('lost')
+    await bob.client.join('lost')
+    const failures: SubscribeFailure[] = []
+    alice.client.on('subscribeFailed', (failure) => { failures.push(failure) })
+    // What a failover can do to a join that was never replicated: the store forgets it, and nobody is told.
+    await stack.handle.store.leave('lost', 'alice')
+
+    const refused = await alice.client.publish('lost', 'still here?').then(() => undefined, (err: unknown) => err)
+    t.match(refused, { code: 'FORBIDDEN', message: /alice is not a member of room:lost/ }, 'the publish is refused')
+    t.same(failures.map((f) => [f.channel, f.room, f.code]), [['room:lost', 'lost', 'FORBIDDEN']], 'and the room reported, with its code')
+    t.same(alice.client.rooms, [], 'no longer held (nor resubscribed after a reconnect)')
+    await eventually(async () => !(await bob.client.presence('room:lost')).includes('alice'), 'the server to stop counting her in the room')
+
+    // The room's messages no longer reach her: a direct message sent after one in the room is her marker.
+    await bob.client.publish('lost', 'not for alice')
+    await bob.client.send('alice', 'marker')
+    await eventually(() => alice.messages.some((m) => m.data === 'marker'), 'the marker')
+    t.notOk(alice.messages.some((m) => m.data === 'not for alice'), 'nothing of the room after it')
+    await alice.client.join('lost')
+    t.ok(await alice.client.publish('lost', 'back'), 'joining again works')
+  })
+}

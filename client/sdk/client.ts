@@ -685,6 +685,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       return
     }
     this.#settle(pending, new SwitchboardError(String(frame.code), String(frame.message), typeof frame.retryAfterMs === 'number' ? frame.retryAfterMs : undefined))
+    // A publish to a room this client is in, refused because the user is not a member: the membership was lost on the
+    // server's side (a failover, a Redis restarted empty). The server stopped sending the room; the application is told.
+    const channel = pending.frame.channel
+    if (frame.reason === 'NOT_MEMBER' && pending.frame.type === 'publish' && typeof channel === 'string') this.#subscribeFailed(channel, String(frame.code), String(frame.message))
   }
 
   #mid (): string {

@@ -98,8 +98,10 @@ export interface ClientEvents {
   reset: (channel: string) => void
   /**
    * a channel this client held could not be (re)subscribed, e.g. after a reconnect: refused
-   * (`FORBIDDEN`: no longer a member; `LIMIT_EXCEEDED`: too many channels). The client stopped
-   * listening to it and no longer resubscribes it; join it again to get it back
+   * (`FORBIDDEN`: no longer a member; `LIMIT_EXCEEDED`: too many channels). Also a room whose
+   * publish was refused because the user is no longer a member of it (the membership was lost on
+   * the server's side: a failover, a Redis restarted empty). The client stopped listening to it
+   * and no longer resubscribes it; join it again to get it back
    */
   subscribeFailed: (failure: SubscribeFailure) => void
   /** a failure the application should know about (e.g. authentication refused) */

@@ -60,6 +60,11 @@ class Refusal extends Error {
   }
 }
 
+/** The refusal of a room request by a user who is not in the room: `reason` lets a client tell it from other refusals. */
+function notMember (user: string, channel: string): Refusal {
+  return new Refusal(FrameErrorCodes.FORBIDDEN, `${user} is not a member of ${channel}; join it first`, { reason: 'NOT_MEMBER' })
+}
+
 /** The offset of an accepted append, or the refusal its status means. */
 function accepted (result: AppendResult, forbidden: string): string {
   if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden)
@@ -462,7 +467,13 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
     const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now(), frame.mid)
     const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
-    this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} is not a member of ${channel}; join it first`)))
+    if (result.status === 'forbidden') {
+      // Listening to a room the store says this user is not in: the membership was lost (a failover took a join with it,
+      // or a Redis restarted empty). Stop listening too, so that this connection agrees with the store.
+      if (this.channels.has(channel)) this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
+      throw notMember(this.user, channel)
+    }
+    this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} may not publish to ${channel}`)))
   }
 
   async #join (frame: JoinFrame): Promise<void> {
@@ -583,7 +594,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       return
     }
     const room = channel.slice('room:'.length)
-    if (!(await this.#context.store.isMember(room, this.user))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} is not a member of ${channel}; join it first`)
+    if (!(await this.#context.store.isMember(room, this.user))) throw notMember(this.user, channel)
   }
 
   #failed (id: RequestId, err: unknown): void {
