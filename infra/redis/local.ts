@@ -95,6 +95,12 @@ export interface RedisClusterHandle {
   readonly url: string
   /** ports of the nodes that are primaries now (they change after a failover) */
   primaries (): Promise<number[]>
+  /**
+   * Starts again a node that was stopped or killed, on its port with its cluster config file, as a
+   * supervisor would; resolves once it has rejoined (a killed primary comes back as a replica of the
+   * one promoted in its place, with its first sync done).
+   */
+  restart (port: number): Promise<void>
   stop (): Promise<void>
 }
 
@@ -121,10 +127,14 @@ export async function startRedisCluster (options: RedisClusterOptions = {}): Pro
     await Promise.all(nodes.map(async (n) => { await n.stop() }))
     if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
   }
+  const argsOf = new Map<number, string[]>()
   try {
     for (let i = 0; i < primaries * (1 + replicas); i++) {
-      nodes.push(await startRedisServer(['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', `nodes-${i}-${process.pid}-${Date.now()}.conf`,
-        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0']))
+      const args = ['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', `nodes-${i}-${process.pid}-${Date.now()}.conf`,
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0']
+      const node = await startRedisServer(args)
+      argsOf.set(node.port, args)
+      nodes.push(node)
     }
     await createCluster(nodes.map((n) => n.port), replicas)
   } catch (err) {
@@ -149,7 +159,15 @@ export async function startRedisCluster (options: RedisClusterOptions = {}): Pro
     }
     return ports
   }
-  return { nodes, url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`, primaries: primaryPorts, stop: stopAll }
+  const restart = async (port: number): Promise<void> => {
+    const at = nodes.findIndex((n) => n.port === port)
+    const args = argsOf.get(port)
+    if (at < 0 || args === undefined) throw new Error(`no node of this cluster on port ${port}`)
+    await nodes[at]?.stop()
+    nodes[at] = await startRedisServer(args, { port })
+    await waitForCluster(nodes.map((n) => n.port), primaries * replicas)
+  }
+  return { nodes, url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`, primaries: primaryPorts, restart, stop: stopAll }
 }
 
 /**
