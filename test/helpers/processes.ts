@@ -67,8 +67,15 @@ export async function runToEnd (command: string, args: readonly string[], option
   })
 }
 
-/** Waits until GET url answers 200 (processes start slowly on a busy 2-core machine: give them time). */
-export async function waitForHttp (url: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * How long starting server processes may take before a test gives up. Each loads ~0.7 s of CPU; five
+ * started at once took 17 s to answer on this 2-core machine at a load of 13, and CI runs two test
+ * files at once: a generous bound, not an expectation.
+ */
+export const START_PATIENCE_MS = 90_000
+
+/** Waits until GET url answers 200. */
+export async function waitForHttp (url: string, timeoutMs = START_PATIENCE_MS): Promise<void> {
   await eventually(async () => {
     try {
       return (await fetch(url)).status === 200
@@ -134,14 +141,14 @@ export async function startProcessCluster (t: Teardown, options: {
   await eventually(async () => {
     const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
     return servers.filter((s) => s.alive).length === count
-  }, 30_000, () => `${count} socket servers registered; output:\n${output()}`)
+  }, START_PATIENCE_MS, () => `${count} socket servers registered; output:\n${output()}`)
   const addSocket = async (): Promise<ServerProcess> => {
     const socket = await startSocket()
     const id = `${options.idPrefix ?? 's'}${sockets.length}`
     await eventually(async () => {
       const { servers } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ id: string, alive: boolean }> }
       return servers.some((s) => s.id === id && s.alive)
-    }, () => `${id} registered; output:\n${output()}`)
+    }, START_PATIENCE_MS, () => `${id} registered; output:\n${output()}`)
     return socket
   }
   return { registryUrl, registry, health, sockets, output, addSocket }

@@ -13,6 +13,8 @@ export class Traffic {
   readonly sentAt = new Map<string, number>()
   readonly acked = { dm: [] as number[], room: [] as number[] }
   readonly failed = { dm: 0, room: 0 }
+  /** the last refusal of each stream, for a failure's message */
+  readonly lastRefusal = { dm: '', room: '' }
   #running = true
   #loops: Array<Promise<void>> = []
 
@@ -25,16 +27,30 @@ export class Traffic {
         try {
           await send({ tag: this.tag, kind, seq })
           this.acked[kind].push(seq)
-        } catch {
+        } catch (err) {
           this.failed[kind]++
+          this.lastRefusal[kind] = String(err)
         }
-        await sleep(25)
+        await sleep(25) // pacing: steady traffic, not a flood (what is measured is that it keeps flowing)
       }
     }
     this.#loops = [
       loop('dm', async (data) => await this.alice.client.send(this.bobId, data)),
       loop('room', async (data) => await this.bob.client.publish(this.room, data))
     ]
+  }
+
+  /**
+   * Resolves once `count` more messages of each stream, counted from now, have been acknowledged and delivered: the
+   * traffic flows (before a disruption; after one, that it flows again). Gives up after `timeoutMs`.
+   */
+  async flowing (count = 10, timeoutMs = 60_000): Promise<void> {
+    for (const kind of ['dm', 'room'] as const) {
+      const from = this.acked[kind].length
+      const failed = this.failed[kind]
+      await eventually(() => this.acked[kind].length >= from + count && this.acked[kind].slice(from, from + count).every((seq) => this.received(kind).includes(seq)), timeoutMs,
+        () => `${this.tag} ${kind}: ${count} more messages acknowledged and delivered (${this.acked[kind].length - from} acknowledged, ${this.failed[kind] - failed} refused so far${this.lastRefusal[kind] === '' ? '' : `, the last with ${this.lastRefusal[kind]}`})`)
+    }
   }
 
   async stop (): Promise<void> {
@@ -63,12 +79,18 @@ export class Traffic {
     return first === undefined ? undefined : first - since
   }
 
-  /** Every acknowledged message delivered exactly once (unacknowledged ones at most once). */
+  /** Every acknowledged message delivered exactly once (unacknowledged ones at most once). Call after `stop`. */
   async verify (t: Test): Promise<void> {
+    // A marker after the traffic on each stream: once it has arrived, any duplicate would have come before it.
+    await this.alice.client.send(this.bobId, { tag: this.tag, kind: 'dm-marker' })
+    await this.bob.client.publish(this.room, { tag: this.tag, kind: 'room-marker' })
+    for (const [kind, client] of [['dm', this.bob], ['room', this.alice]] as const) {
+      await eventually(() => client.messages.some((m) => (m.data as { tag?: string }).tag === this.tag && (m.data as { kind?: string }).kind === `${kind}-marker`),
+        `${this.tag} ${kind}: the marker`)
+    }
     for (const kind of ['dm', 'room'] as const) {
-      await eventually(() => this.acked[kind].every((seq) => this.received(kind).includes(seq)), 20_000,
+      await eventually(() => this.acked[kind].every((seq) => this.received(kind).includes(seq)),
         () => `${this.tag} ${kind}: missing ${this.acked[kind].filter((seq) => !this.received(kind).includes(seq)).join(',')}`)
-      await sleep(200)
       const got = this.received(kind)
       t.equal(new Set(got).size, got.length, `${this.tag} ${kind}: no duplicates among ${got.length}`)
       t.same(got.filter((seq) => this.acked[kind].includes(seq)), this.acked[kind], `${this.tag} ${kind}: all ${this.acked[kind].length} acknowledged, once, in order`)
@@ -77,17 +99,28 @@ export class Traffic {
   }
 }
 
+export interface PacedPublishes {
+  /** how many have been acknowledged so far */
+  acknowledged (): number
+  /** every one settled */
+  readonly settled: Promise<Array<PromiseSettledResult<Ack>>>
+}
+
 /**
  * One sender's messages to one room, fired every `everyMs` without waiting for their acks, so that
- * several are under way when a failure hits. Resolves once every one has settled.
+ * several are under way when a failure hits.
  */
-export async function pacedPublishes (sender: SdkClient, room: string, tag: string, count: number, everyMs: number): Promise<Array<PromiseSettledResult<Ack>>> {
-  const sends: Array<Promise<Ack>> = []
-  for (let seq = 0; seq < count; seq++) {
-    sends.push(sender.client.publish(room, { tag, kind: 'ordered', seq }))
-    await sleep(everyMs)
-  }
-  return await Promise.allSettled(sends)
+export function pacedPublishes (sender: SdkClient, room: string, tag: string, count: number, everyMs: number): PacedPublishes {
+  let acknowledged = 0
+  const settled = (async () => {
+    const sends: Array<Promise<Ack>> = []
+    for (let seq = 0; seq < count; seq++) {
+      sends.push(sender.client.publish(room, { tag, kind: 'ordered', seq }).then((ack) => { acknowledged++; return ack }))
+      await sleep(everyMs) // pacing: the sends are spread over the failure, not all queued before it
+    }
+    return await Promise.allSettled(sends)
+  })()
+  return { acknowledged: () => acknowledged, settled }
 }
 
 /** The `seq` of a sender's `pacedPublishes` as stored in the room, in offset order (read back with history, page by page). */
