@@ -3,7 +3,8 @@
  */
 import t from 'tap'
 import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
-import { eventually, sleep } from './helpers/client.js'
+import { eventually } from './helpers/client.js'
+import { storeTimePasses } from './helpers/store-time.js'
 import type { AppendResult, ServerStatus, Store } from '../plugins/store/index.js'
 import type { ReserveResult } from '../plugins/store/types.js'
 import { compareOffsets } from '../plugins/store/types.js'
@@ -100,11 +101,11 @@ for (const backend of CLUSTER_BACKENDS) {
   })
 
   t.test(`${backend}: history that expires comes back with a new epoch`, async (t) => {
-    const { store } = await openStore(t, backend, { historyTtlMs: 200 })
+    const { store } = await openStore(t, backend, { historyTtlMs: 1000 })
     const offset = await put(store, 'room:e', 1)
     const before = await store.position('room:e')
     t.equal(before.offset, offset)
-    await sleep(350)
+    await storeTimePasses(store, 1000)
     const after = await store.position('room:e')
     t.not(after.epoch, before.epoch, 'epoch changed')
     t.equal(after.offset, '0-0')
@@ -130,7 +131,9 @@ for (const backend of CLUSTER_BACKENDS) {
   })
 
   t.test(`${backend}: presence across servers, with events on first and last`, async (t) => {
-    const { store } = await openStore(t, backend, { aliveWithinMs: 400 })
+    // A window generous enough that a heartbeat is still recent a few calls later on a busy machine; staleness is
+    // waited for on the store's own clock.
+    const { store } = await openStore(t, backend, { aliveWithinMs: 1000 })
     const events: string[] = []
     await store.subscribe('room:p', (_c, p) => { events.push(p) })
     const beat = async (id: string): Promise<void> => { await store.heartbeat({ id, url: 'ws://x', capacity: 9, draining: false, startedAt: 0 }, 0) }
@@ -149,10 +152,9 @@ for (const backend of CLUSTER_BACKENDS) {
     await eventually(() => events.length >= 3, 'events')
     t.same(events, ['alice-in', 'bob-in', 'alice-out'])
 
-    // s2 stops heartbeating: its users vanish from presence within the window.
-    await sleep(250)
+    // s2 stops heartbeating: its users vanish from presence once the window has passed.
+    await storeTimePasses(store, 1000)
     await beat('s1')
-    await sleep(250)
     t.same(await store.presence('room:p'), ['carol'], 'bob, on the silent s2, is gone')
     await store.deregister('s2')
     t.same(await store.presence('room:p'), ['carol'])
@@ -236,7 +238,7 @@ for (const backend of CLUSTER_BACKENDS) {
     t.ok(registries.every((r) => Math.abs(r.lastSeen - clock) < 5000), 'last seen on the store clock')
     t.same((await store.components('health')).map((h) => h.details), [{ evictions: 3, lastSweepAt: null }], 'roles are apart')
 
-    await sleep(400)
+    await storeTimePasses(store, 300)
     t.same((await store.components('registry')).map((r) => r.id), ['r2'], 'one that stopped announcing is forgotten after its ttl')
     await store.retire('registry', 'r2')
     t.same(await store.components('registry'), [], 'a retired one at once')
@@ -303,26 +305,26 @@ for (const backend of CLUSTER_BACKENDS) {
     t.ok(refused.status === 'rate_limited' && refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000, 'with the rest of the window')
     t.equal((await ask('frank', 'f1')).status, 'reserved', 'per user')
 
-    const first = await store.rateHit('x:2', 300)
+    const first = await store.rateHit('x:2', 1000)
     t.equal(first.count, 1, 'a rate counter starts at 1')
-    t.ok(first.resetInMs > 0 && first.resetInMs <= 300, 'and says when its window ends')
-    t.equal((await store.rateHit('x:2', 300)).count, 2, 'the same bucket counts on')
-    t.equal((await store.rateHit('x:3', 300)).count, 1, 'another bucket apart')
-    await sleep(400)
-    t.equal((await store.rateHit('x:2', 300)).count, 1, 'a new window starts from 1')
+    t.ok(first.resetInMs > 0 && first.resetInMs <= 1000, 'and says when its window ends')
+    t.equal((await store.rateHit('x:2', 1000)).count, 2, 'the same bucket counts on')
+    t.equal((await store.rateHit('x:3', 1000)).count, 1, 'another bucket apart')
+    await storeTimePasses(store, 1000)
+    t.equal((await store.rateHit('x:2', 1000)).count, 1, 'a new window starts from 1')
   })
 
   t.test(`${backend}: stale servers are evicted, idempotently, with their presence`, async (t) => {
-    const { store } = await openStore(t, backend, { aliveWithinMs: 300 })
+    const { store } = await openStore(t, backend, { aliveWithinMs: 1000 })
     await store.heartbeat(server('quiet'), 2)
     await store.heartbeat(server('busy'), 1)
     await store.presenceAdd('room:x', 'alice', 'quiet', '')
     await store.presenceAdd('room:x', 'bob', 'quiet', '')
     await store.presenceAdd('room:x', 'bob', 'busy', '')
     await store.presenceAdd('user:alice', 'alice', 'quiet', '')
-    await sleep(400)
+    await storeTimePasses(store, 1000)
     await store.heartbeat(server('busy'), 1)
-    const [evicted, again] = await Promise.all([store.evictStale(300), store.evictStale(300)])
+    const [evicted, again] = await Promise.all([store.evictStale(1000), store.evictStale(1000)])
     t.same([...evicted, ...again], ['quiet'], 'evicted once, by one of two concurrent checkers')
     t.same((await store.listServers()).map((s) => s.id), ['busy'])
     const dropped = await store.dropPresence('quiet')
