@@ -8,6 +8,7 @@ import { Batcher } from '../plugins/store/batcher.js'
 import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually } from './helpers/client.js'
 import type { AppendResult, Store } from '../plugins/store/index.js'
+import type { LiveFrame, StoredFrame } from '../plugins/store/types.js'
 import { compareOffsets } from '../plugins/store/types.js'
 
 const frame = (n: number, channel: string): string => `{"type":"message","channel":"${channel}","n":${n},"epoch":"`
@@ -48,10 +49,10 @@ t.test('Batcher: one run per turn, split at maxBatch, results in order, a failed
 for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: appends made at once behave like appends made one by one`, async (t) => {
     const { store } = await openStore(t, backend)
-    const live = new Map<string, string[]>()
+    const live = new Map<string, LiveFrame[]>()
     const listen = async (channel: string): Promise<void> => {
       live.set(channel, [])
-      await store.subscribe(channel, (_c, payload) => { live.get(channel)?.push(payload) })
+      await store.subscribe(channel, (_c, frame) => { live.get(channel)?.push(frame) })
     }
     for (const channel of ['user:bob', 'user:alice', 'user:carol', 'room:r']) await listen(channel)
     await store.join('r', 'alice')
@@ -87,27 +88,36 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(d9, { status: 'appended' })
     t.same(d9again, { status: 'duplicate', offset: offsetOf(d9 as AppendResult) })
 
-    const ns = async (channel: string): Promise<number[]> => (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
+    const ns = async (channel: string): Promise<number[]> => (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m.text).n as number)
     t.same(await ns('dm:alice:bob'), [1, 3, 9], 'each channel in the order asked')
     t.same(await ns('dm:alice:carol'), [2])
     t.same(await ns('user:alice'), [], 'nothing is stored on the personal channels')
     t.same(await ns('room:r'), [0, 4, 7])
-    t.same((await store.history('dm:alice:bob', undefined, 50)).map((m) => JSON.parse(m).offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
+    t.same((await store.history('dm:alice:bob', undefined, 50)).map((m) => JSON.parse(m.text).offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
       'the offsets returned are the stored ones')
+    t.same((await store.history('dm:alice:bob', undefined, 50)).map((m) => m.offset), [d1, d3, d9].map((r) => offsetOf(r as AppendResult)),
+      'and each stored frame is read back with its offset')
     const bobs = await store.position('dm:alice:bob')
-    t.same(bobs.offset, JSON.parse((await store.history('dm:alice:bob', undefined, 1))[0] ?? '{}').offset, 'the position is the newest offset')
-    t.ok((await store.history('dm:alice:bob', undefined, 50)).every((m) => JSON.parse(m).epoch === bobs.epoch), 'every frame carries its channel\'s epoch')
+    const newest = (await store.history('dm:alice:bob', undefined, 1))[0]
+    t.same(bobs.offset, JSON.parse(newest?.text ?? '{}').offset, 'the position is the newest offset')
+    t.same(bobs.offset, newest?.offset)
+    t.ok((await store.history('dm:alice:bob', undefined, 50)).every((m) => JSON.parse(m.text).epoch === bobs.epoch), 'every frame carries its channel\'s epoch')
 
     // Live: every stored frame exactly once, one frame per handler call, in order (a batch's frames share one publish);
     // a conversation's frames reach both users' personal channels.
     await eventually(() => (live.get('room:r')?.length ?? 0) >= 3 && (live.get('user:alice')?.length ?? 0) >= 4, 'the live frames')
-    const stored = async (...channels: string[]): Promise<string[]> => (await Promise.all(channels.map(async (c) => await store.history(c, undefined, 50)))).flat()
-    const byOffset = (frames: string[]): string[] => [...frames].sort((a, b) => compareOffsets(JSON.parse(a).offset, JSON.parse(b).offset))
-    t.same(live.get('room:r'), await stored('room:r'), 'room: byte for byte, in order')
-    t.same(live.get('user:bob'), await stored('dm:alice:bob'), 'bob hears his conversation with alice, in order')
-    t.same(live.get('user:carol'), await stored('dm:alice:carol'))
-    t.same(byOffset(live.get('user:alice') ?? []), byOffset(await stored('dm:alice:bob', 'dm:alice:carol')), 'alice hears both of hers, once each')
-    t.same((live.get('user:alice') ?? []).filter((f) => JSON.parse(f).channel === 'dm:alice:bob'), await stored('dm:alice:bob'), '…each in its own order')
+    const stored = async (...channels: string[]): Promise<StoredFrame[]> => (await Promise.all(channels.map(async (c) => await store.history(c, undefined, 50)))).flat()
+    // A live frame as a stored one: its text byte for byte and its offset (its channel is checked apart).
+    const heard = (channel: string): StoredFrame[] | undefined => live.get(channel)?.map(({ offset, text }) => ({ offset: offset ?? 'none', text }))
+    const byOffset = (frames: StoredFrame[]): StoredFrame[] => [...frames].sort((a, b) => compareOffsets(JSON.parse(a.text).offset, JSON.parse(b.text).offset))
+    t.same(heard('room:r'), await stored('room:r'), 'room: byte for byte, in order')
+    t.same(heard('user:bob'), await stored('dm:alice:bob'), 'bob hears his conversation with alice, in order')
+    t.same(heard('user:carol'), await stored('dm:alice:carol'))
+    t.same(byOffset(heard('user:alice') ?? []), byOffset(await stored('dm:alice:bob', 'dm:alice:carol')), 'alice hears both of hers, once each')
+    t.same((heard('user:alice') ?? []).filter((f) => JSON.parse(f.text).channel === 'dm:alice:bob'), await stored('dm:alice:bob'), '…each in its own order')
+    t.same(live.get('room:r')?.map((f) => f.channel), ['room:r', 'room:r', 'room:r'], 'a room\'s frames belong to the room')
+    t.same(live.get('user:bob')?.map((f) => f.channel), ['dm:alice:bob', 'dm:alice:bob', 'dm:alice:bob'], 'a direct message heard on a personal channel belongs to its conversation')
+    t.same(live.get('user:alice')?.map((f) => f.channel), live.get('user:alice')?.map((f) => JSON.parse(f.text).channel), '…the one its frame names')
     t.same((await store.conversations('alice', undefined, 10)).map((c) => c.channel).sort(), ['dm:alice:bob', 'dm:alice:carol'], 'both are in alice\'s list')
     t.same((await store.conversations('carol', undefined, 10)).map((c) => c.channel), ['dm:alice:carol'], 'and each in its other user\'s')
   })
@@ -153,5 +163,5 @@ t.test('memory: the same storm of appends', async (t) => {
 })
 
 async function storedNs (store: Store, channel: string): Promise<number[]> {
-  return (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m).n as number)
+  return (await store.history(channel, undefined, 50)).map((m) => JSON.parse(m.text).n as number)
 }

@@ -9,6 +9,7 @@ import t from 'tap'
 import { RedisStore } from '../plugins/store/index.js'
 import type { AppendInput, AppendResult, Store } from '../plugins/store/index.js'
 import { NO_HISTORY } from '../plugins/store/types.js'
+import type { LiveFrame, StoredFrame } from '../plugins/store/types.js'
 import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually } from './helpers/client.js'
 
@@ -24,16 +25,18 @@ function offsetOf (result: AppendResult): string {
   return result.offset
 }
 
-const ns = async (store: Store, channel: string): Promise<number[]> => (await store.history(channel, undefined, 100)).map((f) => JSON.parse(f).n as number)
+const ns = async (store: Store, channel: string): Promise<number[]> => (await store.history(channel, undefined, 100)).map((f) => JSON.parse(f.text).n as number)
 
 for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: a conversation is stored once and heard through its users' personal channels`, async (t) => {
     const { store } = await openStore(t, backend)
-    const heard = new Map<string, string[]>()
+    const heard = new Map<string, LiveFrame[]>()
     for (const channel of ['user:alice', 'user:bob', 'user:carol', 'dm:alice:bob']) {
       heard.set(channel, [])
-      await store.subscribe(channel, (_c, payload) => { heard.get(channel)?.push(payload) })
+      await store.subscribe(channel, (_c, frame) => { heard.get(channel)?.push(frame) })
     }
+    // A live frame as a stored one: its text byte for byte and its offset (its channel is checked apart).
+    const asStored = (channel: string): StoredFrame[] | undefined => heard.get(channel)?.map(({ offset, text }) => ({ offset: offset ?? 'none', text }))
     offsetOf(await store.append(dm('alice', 'bob', 1)))
     offsetOf(await store.append(dm('bob', 'alice', 2)))
     offsetOf(await store.append(dm('carol', 'carol', 3)))
@@ -41,15 +44,18 @@ for (const backend of CLUSTER_BACKENDS) {
     offsetOf(await store.append(dm('alice', 'bob', 4)))
     await eventually(() => heard.get('user:bob')?.length === 3 && heard.get('user:carol')?.length === 1, 'the frames')
     const stored = await store.history('dm:alice:bob', undefined, 10)
-    t.same(stored.map((f) => JSON.parse(f).n), [1, 2, 4], 'both users write to the one channel of the pair')
-    t.same(heard.get('user:alice'), stored, 'alice hears it, byte for byte')
-    t.same(heard.get('user:bob'), stored, 'so does bob')
+    t.same(stored.map((f) => JSON.parse(f.text).n), [1, 2, 4], 'both users write to the one channel of the pair')
+    t.same(asStored('user:alice'), stored, 'alice hears it, byte for byte')
+    t.same(asStored('user:bob'), stored, 'so does bob')
     t.same(heard.get('dm:alice:bob'), [], 'nothing is published on the conversation itself')
+    t.same(heard.get('user:alice')?.map((f) => f.channel), ['dm:alice:bob', 'dm:alice:bob', 'dm:alice:bob'], 'heard on a personal channel, each belongs to the conversation')
+    t.same(heard.get('user:bob')?.map((f) => f.channel), ['dm:alice:bob', 'dm:alice:bob', 'dm:alice:bob'])
+    t.same(heard.get('user:carol')?.map((f) => f.channel), ['dm:carol:carol'])
     t.same(await ns(store, 'dm:carol:carol'), [3], 'a conversation with oneself')
     t.same(await ns(store, 'user:bob'), [], 'nothing is stored on personal channels')
     const { epoch } = await store.position('dm:alice:bob')
-    t.ok(stored.every((f) => JSON.parse(f).epoch === epoch), 'each frame carries the epoch of its channel')
-    t.match(await store.conversations('bob', undefined, 10), [{ channel: 'dm:alice:bob', epoch, offset: JSON.parse(stored[2] ?? '{}').offset }])
+    t.ok(stored.every((f) => JSON.parse(f.text).epoch === epoch), 'each frame carries the epoch of its channel')
+    t.match(await store.conversations('bob', undefined, 10), [{ channel: 'dm:alice:bob', epoch, offset: JSON.parse(stored[2]?.text ?? '{}').offset }])
     t.same((await store.conversations('carol', undefined, 10)).map((c) => c.channel), ['dm:carol:carol'])
     t.same(await store.conversations('dave', undefined, 10), [], 'no conversations, an empty list')
   })
@@ -65,7 +71,8 @@ for (const backend of CLUSTER_BACKENDS) {
     const first = offsetOf(await store.append(dm('zed', 'alice', 1)))
     const fromEmpty = await store.recover('dm:alice:zed', { epoch: NO_HISTORY, offset: '0-0' })
     t.match(fromEmpty, { recovered: true }, 'a client that saw it empty gets everything since…')
-    t.same(fromEmpty.messages.map((f) => JSON.parse(f).offset), [first])
+    t.same(fromEmpty.messages.map((f) => JSON.parse(f.text).offset), [first])
+    t.same(fromEmpty.messages.map((f) => f.offset), [first])
     for (let n = 2; n <= 5; n++) offsetOf(await store.append(dm('zed', 'alice', n)))
     t.match(await store.recover('dm:alice:zed', { epoch: NO_HISTORY, offset: '0-0' }), { recovered: false }, '…unless some of it was trimmed away')
     t.not((await store.position('dm:alice:zed')).epoch, NO_HISTORY, 'the first message gave it an epoch')

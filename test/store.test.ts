@@ -6,7 +6,7 @@ import { CLUSTER_BACKENDS, openStore } from './helpers/stack.js'
 import { eventually } from './helpers/client.js'
 import { storeTimePasses } from './helpers/store-time.js'
 import type { AppendResult, ServerStatus, Store } from '../plugins/store/index.js'
-import type { ReserveResult } from '../plugins/store/types.js'
+import type { LiveFrame, ReserveResult, StoredFrame } from '../plugins/store/types.js'
 import { compareOffsets } from '../plugins/store/types.js'
 
 function offsetOf (result: AppendResult): string {
@@ -42,16 +42,17 @@ for (const backend of CLUSTER_BACKENDS) {
 
     const fromStart = await store.recover('room:a', empty)
     t.equal(fromStart.recovered, true)
-    t.same(fromStart.messages.map((m) => JSON.parse(m).n), [1, 2, 3, 4, 5])
-    t.same(fromStart.messages.map((m) => JSON.parse(m).offset), offsets, 'replayed frames carry their offsets')
+    t.same(fromStart.messages.map((m) => JSON.parse(m.text).n), [1, 2, 3, 4, 5])
+    t.same(fromStart.messages.map((m) => JSON.parse(m.text).offset), offsets, 'replayed frames carry their offsets')
+    t.same(fromStart.messages.map((m) => m.offset), offsets, 'and are read back with them')
     const fromThird = await store.recover('room:a', { epoch: empty.epoch, offset: offsets[2] ?? '' })
-    t.same(fromThird.messages.map((m) => JSON.parse(m).n), [4, 5], 'strictly after since')
+    t.same(fromThird.messages.map((m) => JSON.parse(m.text).n), [4, 5], 'strictly after since')
     t.same((await store.recover('room:a', top)).messages, [], 'nothing after the newest')
     t.equal((await store.recover('room:a', { epoch: 'other', offset: offsets[2] ?? '' })).recovered, false, 'another epoch')
     t.equal((await store.recover('room:a', { epoch: empty.epoch, offset: '99999999999999-0' })).recovered, false, 'an offset from the future')
 
-    t.same((await store.history('room:a', undefined, 2)).map((m) => JSON.parse(m).n), [4, 5], 'newest page')
-    t.same((await store.history('room:a', offsets[3], 2)).map((m) => JSON.parse(m).n), [2, 3], 'before is exclusive')
+    t.same((await store.history('room:a', undefined, 2)).map((m) => JSON.parse(m.text).n), [4, 5], 'newest page')
+    t.same((await store.history('room:a', offsets[3], 2)).map((m) => JSON.parse(m.text).n), [2, 3], 'before is exclusive')
     t.same((await store.history('room:a', offsets[0], 10)), [], 'nothing before the first')
     t.same(await store.history('room:none', undefined, 10), [])
   })
@@ -63,12 +64,12 @@ for (const backend of CLUSTER_BACKENDS) {
     for (let n = 1; n <= 12; n++) offsets.push(await put(store, 'room:t', n))
     // 10 + 10% slack = 11 kept before a trim; the 12th append trims to 10.
     const all = await store.history('room:t', undefined, 100)
-    t.same(all.map((m) => JSON.parse(m).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    t.same(all.map((m) => JSON.parse(m.text).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
     t.equal((await store.recover('room:t', start)).recovered, false, 'from before the trim: not recoverable')
     t.equal((await store.recover('room:t', { epoch: start.epoch, offset: offsets[0] ?? '' })).recovered, false, 'from a trimmed offset')
     const fromKept = await store.recover('room:t', { epoch: start.epoch, offset: offsets[1] ?? '' })
     t.equal(fromKept.recovered, true, 'from the newest trimmed offset everything after is still here')
-    t.same(fromKept.messages.map((m) => JSON.parse(m).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    t.same(fromKept.messages.map((m) => JSON.parse(m.text).n), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
   })
 
   t.test(`${backend}: reads in pages: recovery's first page, the rest with read; history spans; a gap is reported`, async (t) => {
@@ -76,8 +77,9 @@ for (const backend of CLUSTER_BACKENDS) {
     const start = await store.position('room:p')
     const offsets: string[] = []
     for (let n = 1; n <= 8; n++) offsets.push(await put(store, 'room:p', n))
-    const n = (frames: string[] | null | undefined): number[] => (frames ?? []).map((m) => JSON.parse(m).n)
-    const frameBytes = (await store.history('room:p', offsets[1], 1))[0]?.length ?? 0
+    const n = (frames: StoredFrame[] | null | undefined): number[] => (frames ?? []).map((m) => JSON.parse(m.text).n)
+    // The longest of the two a read after the first returns (the first's `prev` is shorter: "0-0").
+    const frameBytes = Math.max(...(await store.history('room:p', offsets[3], 2)).map((m) => m.text.length))
     const page = { limit: 3, maxBytes: 100_000 }
     const recovery = await store.recover('room:p', start, page)
     t.same([recovery.recovered, recovery.offset, n(recovery.messages)], [true, offsets[7], [1, 2, 3]], 'recover returns its first page and the newest offset')
@@ -134,7 +136,7 @@ for (const backend of CLUSTER_BACKENDS) {
     // A window generous enough that a heartbeat is still recent a few calls later on a busy machine; staleness is
     // waited for on the store's own clock.
     const { store } = await openStore(t, backend, { aliveWithinMs: 1000 })
-    const events: string[] = []
+    const events: LiveFrame[] = []
     await store.subscribe('room:p', (_c, p) => { events.push(p) })
     const beat = async (id: string): Promise<void> => { await store.heartbeat({ id, url: 'ws://x', capacity: 9, draining: false, startedAt: 0 }, 0) }
     await beat('s1')
@@ -150,7 +152,8 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(await store.presence('room:p'), ['bob'])
     t.equal(await store.presenceAdd('room:p', 'carol', 's1', ''), false, 'an empty event publishes nothing')
     await eventually(() => events.length >= 3, 'events')
-    t.same(events, ['alice-in', 'bob-in', 'alice-out'])
+    t.same(events.map((e) => e.text), ['alice-in', 'bob-in', 'alice-out'])
+    t.same(events.map((e) => [e.channel, e.offset]), [['room:p', undefined], ['room:p', undefined], ['room:p', undefined]], 'events belong to their channel and have no offset')
 
     // s2 stops heartbeating: its users vanish from presence once the window has passed.
     await storeTimePasses(store, 1000)
@@ -341,8 +344,8 @@ for (const backend of CLUSTER_BACKENDS) {
 
   t.test(`${backend}: append publishes to subscribers and returns increasing offsets`, async (t) => {
     const { store } = await openStore(t, backend)
-    const seen: Array<[string, string]> = []
-    const handler = (channel: string, payload: string): void => { seen.push([channel, payload]) }
+    const seen: Array<[string, LiveFrame]> = []
+    const handler = (channel: string, frame: LiveFrame): void => { seen.push([channel, frame]) }
     await store.subscribe('user:bob', handler)
     await store.subscribe('user:bob', handler) // idempotent per handler
 
@@ -354,11 +357,11 @@ for (const backend of CLUSTER_BACKENDS) {
 
     await eventually(() => seen.length >= 2, 'two deliveries')
     const { epoch } = await store.position('user:bob')
-    t.same(seen, [
-      ['user:bob', `{"n":1,"epoch":"${epoch}","offset":"${first.offset}"}`],
-      ['user:bob', `{"n":2,"epoch":"${epoch}","offset":"${second.offset}"}`]
-    ], 'frames are completed with their epoch and offset; other channels are not received')
-    for (const [, payload] of seen) t.doesNotThrow(() => JSON.parse(payload))
+    t.same(seen.map(([channel, { channel: belongsTo, offset, text }]) => [channel, { channel: belongsTo, offset, text }]), [
+      ['user:bob', { channel: 'user:bob', offset: first.offset, text: `{"n":1,"epoch":"${epoch}","prev":"0-0","offset":"${first.offset}"}` }],
+      ['user:bob', { channel: 'user:bob', offset: second.offset, text: `{"n":2,"epoch":"${epoch}","prev":"${first.offset}","offset":"${second.offset}"}` }]
+    ], 'frames are completed with their epoch, the offset before them and their own; other channels are not received')
+    for (const [, frame] of seen) t.doesNotThrow(() => JSON.parse(frame.text))
 
     await store.unsubscribe('user:bob', handler)
     await store.append({ channel: 'user:bob', framePrefix: '{"n":4,"epoch":"', sender: 'alice' })
@@ -369,7 +372,7 @@ for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: a repeated (sender, mid) is acknowledged with the first offset and not published again`, async (t) => {
     const { store } = await openStore(t, backend)
     const seen: string[] = []
-    await store.subscribe('user:bob', (_c, p) => { seen.push(p) })
+    await store.subscribe('user:bob', (_c, p) => { seen.push(p.text) })
     const first = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'alice', mid: 'm-1' })
     const again = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'alice', mid: 'm-1' })
     const otherSender = await store.append({ channel: 'user:bob', framePrefix: '{"epoch":"', sender: 'carol', mid: 'm-1' })
@@ -385,8 +388,8 @@ for (const backend of CLUSTER_BACKENDS) {
     const { store } = await openStore(t, backend)
     const a: string[] = []
     const b: string[] = []
-    const ha = (_c: string, p: string): void => { a.push(p) }
-    const hb = (_c: string, p: string): void => { b.push(p) }
+    const ha = (_c: string, p: LiveFrame): void => { a.push(p.text) }
+    const hb = (_c: string, p: LiveFrame): void => { b.push(p.text) }
     await Promise.all([store.subscribe('room:x', ha), store.subscribe('room:x', hb)])
     await store.append({ channel: 'room:x', framePrefix: '{"epoch":"', sender: 's' })
     await eventually(() => a.length === 1 && b.length === 1, 'both')

@@ -129,13 +129,10 @@ export function entryResult (reply: string): AppendResult {
 
 /**
  * The reply of one APPEND_BATCH call: one string per entry (see entryResult), then the epoch of each
- * of the call's channels in order ('' for one that got no message).
+ * of the call's channels in order ('' for one that got no message), then each one's newest offset
+ * before the call (its first message's `prev`).
  */
-export function splitReply (reply: readonly string[], entries: number): { results: readonly string[], epochs: readonly string[] } {
-  return { results: reply.slice(0, entries), epochs: reply.slice(entries) }
-}
-
-/** A stored frame, as the script builds it from its prefix: the epoch, the offset, the end. */
-export function finishFrame (framePrefix: string, epoch: string, offset: string): string {
-  return `${framePrefix}${epoch}","offset":"${offset}"}`
+export function splitReply (reply: readonly string[], entries: number): { results: readonly string[], epochs: readonly string[], starts: readonly string[] } {
+  const channels = (reply.length - entries) / 2
+  return { results: reply.slice(0, entries), epochs: reply.slice(entries, entries + channels), starts: reply.slice(entries + channels) }
 }

@@ -3,7 +3,7 @@
  * handler of a channel triggers the backend subscription, the last one
  * leaving triggers the unsubscription.
  */
-import type { MessageHandler } from './types.js'
+import type { LiveFrame, MessageHandler } from './types.js'
 
 export class ChannelListeners {
   readonly #byChannel = new Map<string, Set<MessageHandler>>()
@@ -34,9 +34,9 @@ export class ChannelListeners {
     return this.#byChannel.keys()
   }
 
-  dispatch (channel: string, payload: string): void {
+  dispatch (channel: string, frame: LiveFrame): void {
     const set = this.#byChannel.get(channel)
     if (set === undefined) return
-    for (const handler of set) handler(channel, payload)
+    for (const handler of set) handler(channel, frame)
   }
 }

@@ -6,15 +6,15 @@
  */
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
-import { finishFrame } from './append-batch.js'
+import { finishFrame } from './message-frame.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
-  PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
+  PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
 } from './types.js'
 import { readCreatesHistory, userChannel } from '../names.js'
 
-interface Entry { readonly offset: string, readonly frame: string }
+type Entry = StoredFrame
 interface History {
   readonly epoch: string
   entries: Entry[]
@@ -180,8 +180,9 @@ export class MemoryStore implements Store {
     if (refused !== undefined) return refused
     const history = this.#channel(input.channel)
     const offset = this.#nextOffset()
-    const frame = finishFrame(input.framePrefix, history.epoch, offset)
-    history.entries.push({ offset, frame })
+    const prev = history.top
+    const text = finishFrame(input.framePrefix, history.epoch, prev, offset)
+    history.entries.push({ offset, text })
     history.top = offset
     history.expiresAt = Date.now() + this.#limits.historyTtlMs
     const { historySize } = this.#limits
@@ -190,6 +191,7 @@ export class MemoryStore implements Store {
       history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
     }
     if (dedupKey !== undefined) this.#dedup.set(dedupKey, { offset, expiresAt: Date.now() + this.#limits.dedupWindowMs })
+    const frame: LiveFrame = { channel: input.channel, offset, epoch: history.epoch, prev, text }
     if (input.participants === undefined) {
       this.#listeners.dispatch(input.channel, frame)
     } else {
@@ -234,7 +236,7 @@ export class MemoryStore implements Store {
   }
 
   async publishEvent (channel: string, frame: string): Promise<void> {
-    this.#listeners.dispatch(channel, frame)
+    this.#listeners.dispatch(channel, { channel, offset: undefined, text: frame })
   }
 
   async position (channel: string): Promise<Position> {
@@ -253,7 +255,7 @@ export class MemoryStore implements Store {
     return { ...position, recovered: true, messages: pageOf(history.entries, since.offset, history.top, page) }
   }
 
-  async read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null> {
+  async read (channel: string, range: ReadRange, page: PageLimits): Promise<StoredFrame[] | null> {
     const history = this.#live(channel)
     if (range.epoch !== undefined && (history === undefined || history.epoch !== range.epoch || compareOffsets(range.after, history.trimmed) < 0)) return null
     return pageOf(history?.entries ?? [], range.after, range.upTo, page)
@@ -267,15 +269,15 @@ export class MemoryStore implements Store {
     if (upTo === undefined) return undefined
     const start = Math.max(0, upToIndex + 1 - limit)
     const after = entries[start - 1]?.offset ?? '0-0'
-    const frames = entries.slice(start, upToIndex + 1).map((e) => e.frame)
-    const fits = frames.length === 1 || frames.reduce((bytes, frame) => bytes + frame.length, 0) <= page.maxBytes
+    const frames = entries.slice(start, upToIndex + 1)
+    const fits = frames.length === 1 || frames.reduce((bytes, frame) => bytes + frame.text.length, 0) <= page.maxBytes
     return fits ? { after, upTo, messages: frames } : { after, upTo }
   }
 
-  async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+  async history (channel: string, before: string | undefined, limit: number): Promise<StoredFrame[]> {
     const entries = this.#live(channel)?.entries ?? []
     const older = before === undefined ? entries : entries.filter((e) => compareOffsets(e.offset, before) < 0)
-    return older.slice(-limit).map((e) => e.frame)
+    return older.slice(-limit)
   }
 
   async subscribe (channel: string, handler: MessageHandler): Promise<void> {
@@ -285,7 +287,7 @@ export class MemoryStore implements Store {
   async resubscribe (): Promise<void> {}
 
   /** In one process, dispatch cannot be interrupted. */
-  onRelayGap (_listener: () => void): () => void {
+  onRelayGap (_listener: RelayGapListener): () => void {
     return () => {}
   }
 
@@ -350,7 +352,7 @@ export class MemoryStore implements Store {
     const added = !servers.has(server)
     servers.add(server)
     if (!added || !first || event === '') return false
-    this.#listeners.dispatch(channel, event)
+    this.#listeners.dispatch(channel, { channel, offset: undefined, text: event })
     return true
   }
 
@@ -361,7 +363,7 @@ export class MemoryStore implements Store {
     if (servers.size === 0) users.delete(user)
     if (users.size === 0) this.#presence.delete(channel)
     if ([...servers].some((s) => this.#isAlive(s)) || event === '') return false
-    this.#listeners.dispatch(channel, event)
+    this.#listeners.dispatch(channel, { channel, offset: undefined, text: event })
     return true
   }
 
@@ -544,15 +546,15 @@ function setOf<K, V> (map: Map<K, Set<V>>, key: K): Set<V> {
 }
 
 /** Frames after `after` up to `upTo`, oldest first, within `page` (at least one). */
-function pageOf (entries: Entry[], after: string, upTo: string, page: PageLimits): string[] {
-  const out: string[] = []
+function pageOf (entries: Entry[], after: string, upTo: string, page: PageLimits): StoredFrame[] {
+  const out: StoredFrame[] = []
   let bytes = 0
   for (const entry of entries) {
     if (compareOffsets(entry.offset, after) <= 0) continue
     if (compareOffsets(entry.offset, upTo) > 0 || out.length >= page.limit) break
-    if (out.length > 0 && bytes + entry.frame.length > page.maxBytes) break
-    out.push(entry.frame)
-    bytes += entry.frame.length
+    if (out.length > 0 && bytes + entry.text.length > page.maxBytes) break
+    out.push(entry)
+    bytes += entry.text.length
   }
   return out
 }

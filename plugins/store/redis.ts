@@ -5,7 +5,8 @@
  * cannot run commands) and never closes them: their owner does.
  */
 import type { Cluster, Redis, Result } from 'ioredis'
-import { batchCall, entryResult, finishFrame, quotaArguments, quotasOn, splitReply } from './append-batch.js'
+import { batchCall, entryResult, quotaArguments, quotasOn, splitReply } from './append-batch.js'
+import { finishFrame, finishStored, splitLive, storedFrames } from './message-frame.js'
 import type { BatchNames } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { BulkScript } from './bulk-script.js'
@@ -19,7 +20,7 @@ import {
 import { HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
-  PageLimits, Position, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits
+  PageLimits, Position, RateCount, ReadRange, Recovery, RelayGapListener, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
 } from './types.js'
 import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
@@ -32,8 +33,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbPosition (stream: string, meta: string, epoch: string, ttlMs: number, create: number): Result<[string, string], Context>
     sbRecover (stream: string, meta: string, epoch: string, ttlMs: number, since: string, sinceEpoch: string, limit: number,
-      maxBytes: number, create: number): Result<[number, string, string, ...string[]], Context>
-    sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<[number, ...string[]], Context>
+      maxBytes: number, create: number): Result<Array<string | number>, Context>
+    sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<Array<string | number>, Context>
     sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbConversations (list: string, cursorAt: Str, cursorChannel: string, limit: number, oldest: number): Result<string[], Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
@@ -86,21 +87,85 @@ export class RedisStore implements Store {
   readonly #appends: Batcher<AppendInput, AppendResult>
   /** `/allocate` storms: a registry's reservations of one event-loop turn are one script call */
   readonly #reservations = new Batcher<ReserveRequest, ReserveResult>(async (requests) => await this.#reserveBatch(requests))
-  readonly #gapListeners = new Set<() => void>()
+  readonly #gapListeners = new Set<RelayGapListener>()
+  /** per connection written through, how many times it has closed (#confirm) */
+  readonly #closes = new WeakMap<Redis, number>()
   #subscriberLost = false
-  readonly #onSubscriberClose = (): void => { this.#subscriberLost = true }
+  #closing = false
+  readonly #onSubscriberClose = (): void => {
+    if (this.#subscriberLost) return
+    this.#subscriberLost = true
+    this.#interrupted(undefined)
+  }
+
   readonly #onSubscriberReady = (): void => {
     if (!this.#subscriberLost) return
     this.#subscriberLost = false
-    for (const listener of this.#gapListeners) listener()
+    this.#resumeAll()
+  }
+
+  /**
+   * ioredis sends its own SUBSCRIBE for every channel when it reconnects, but does not wait for the
+   * replies: a read from history made before they are confirmed could miss what is published in
+   * between. So every channel is subscribed again here and the gap reported once Redis confirmed it
+   * (SUBSCRIBE replies come in order on the connection); a failure is retried until it succeeds or the
+   * connection is lost again (then its next 'ready' does it).
+   */
+  #resumeAll (): void {
+    this.#subscribeAll().then(async () => {
+      await this.#readyToHeal()
+      if (!this.#subscriberLost) this.#resumed(undefined)
+    }, () => {
+      if (this.#subscriberLost || this.#closing) return
+      setTimeout(() => { if (!this.#subscriberLost && !this.#closing) this.#resumeAll() }, 200).unref()
+    })
+  }
+
+  /**
+   * After a failover the two connections find the new master each on its own, and not always the right one: a
+   * Sentinel that has not heard of the switch yet names the old master, which, back from a pause, still calls itself
+   * master for a moment and then turns into a replica of the new one, replacing its data. A gap read there would
+   * miss what the new master took meanwhile, and once that node replicates, the messages after the gap would arrive
+   * live and hide it for good. So the gap is reported once both connections reach the same node (compared by the
+   * address each socket is connected to), that node says it is a master (ROLE), and, with `waitReplicas`, has that
+   * many replicas attached (a master left behind has none). After RESUME_WAIT_MS it is reported anyway.
+   */
+  async #readyToHeal (): Promise<void> {
+    const deadline = Date.now() + RESUME_WAIT_MS
+    while (Date.now() < deadline && !this.#closing && !this.#subscriberLost) {
+      const client = this.#client as Redis
+      const command = peerOf(client)
+      if (command !== undefined && command === peerOf(this.#subscriber as Redis)) {
+        const role = await client.call('ROLE').catch(() => undefined) as [string, number, unknown[]] | undefined
+        if (role?.[0] === 'master' && (role[2]?.length ?? 0) >= this.#limits.waitReplicas) return
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50).unref())
+    }
+  }
+
+  #interrupted (channels: readonly string[] | undefined): void {
+    for (const listener of this.#gapListeners) listener.interrupted(channels)
+  }
+
+  #resumed (channels: readonly string[] | undefined): void {
+    for (const listener of this.#gapListeners) listener.resumed(channels)
+  }
+
+  /** Redis Cluster: live names (the relay's) to the channels subscribed with them. */
+  #channelsOf (names: readonly string[]): string[] {
+    const channels: string[] = []
+    for (const name of names) {
+      const channel = this.#keys.channelOfLive(name)
+      if (channel !== undefined) channels.push(channel)
+    }
+    return channels
   }
 
   readonly #onMessage = (liveChannel: string, payload: string): void => {
     const channel = this.#keys.channelOfLive(liveChannel)
     if (channel === undefined) return
-    // A batch publishes each channel's new frames as one payload, one frame per line.
-    if (!payload.includes('\n')) return this.#listeners.dispatch(channel, payload)
-    for (const frame of payload.split('\n')) this.#listeners.dispatch(channel, frame)
+    // A batch publishes each channel's new frames as one payload (message-frame.ts).
+    for (const frame of splitLive(channel, payload)) this.#listeners.dispatch(channel, frame)
   }
 
   constructor (options: RedisStoreOptions) {
@@ -122,7 +187,8 @@ export class RedisStore implements Store {
         cluster: this.#subscriber,
         onMessage: this.#onMessage,
         probePrefix: `${prefix}{relay-probe:${newEpoch()}:`,
-        onGap: () => { for (const listener of this.#gapListeners) listener() },
+        onInterrupted: (names) => { this.#interrupted(this.#channelsOf(names)) },
+        onGap: (names) => { this.#resumed(this.#channelsOf(names)) },
         onConnectionError: (node, err) => options.onShardConnection?.('error', node, err),
         onConnectionLost: (node) => options.onShardConnection?.('lost', node)
       })
@@ -270,8 +336,9 @@ export class RedisStore implements Store {
    */
   async #appendBatch (inputs: readonly AppendInput[]): Promise<Array<AppendResult | Error>> {
     if (!isCluster(this.#client)) {
+      const watched = this.#watch(() => [this.#client as Redis])
       const { results } = splitReply(await this.#runBatch(inputs, true), inputs.length)
-      await this.#confirm(() => [this.#client as Redis])
+      await this.#confirm(watched)
       return results.map(entryResult)
     }
     const results: Array<AppendResult | Error | undefined> = await this.#chargeQuotas(inputs)
@@ -284,14 +351,15 @@ export class RedisStore implements Store {
       else group.push(i)
     })
     const groups = [...bySlot.values()]
+    const watched = this.#watch(() => groups.map((group) => this.#nodeFor(this.#keys.history(inputs[group[0] ?? 0]?.channel ?? ''))))
     // A slot that fails (a failover, a slot on the move) fails only the messages with an entry in it.
     const settled = await Promise.allSettled(groups.map(async (group) => {
       const batch = group.map((i) => inputs[i] as AppendInput)
       const reply = splitReply(await this.#runBatch(batch, false), batch.length)
-      await this.#deliverConversations(batch, reply.results, reply.epochs)
+      await this.#deliverConversations(batch, reply.results, reply.epochs, reply.starts)
       return reply.results
     }))
-    await this.#confirm(() => groups.filter((_, g) => settled[g]?.status === 'fulfilled').map((group) => this.#nodeFor(this.#keys.history(inputs[group[0] ?? 0]?.channel ?? ''))))
+    await this.#confirm(watched, groups.flatMap((_, g) => settled[g]?.status === 'fulfilled' ? [g] : []))
     groups.forEach((group, g) => {
       const outcome = settled[g]
       group.forEach((i, j) => {
@@ -344,18 +412,23 @@ export class RedisStore implements Store {
    * personal live channel and conversation list are in their own slots). A duplicate is not published again,
    * but its lists are touched, so a retry heals one whose delivery failed.
    */
-  async #deliverConversations (inputs: readonly AppendInput[], replies: readonly string[], epochs: readonly string[]): Promise<void> {
-    const byChannel = new Map<string, { participants: readonly string[], frames: string[], top: string }>()
+  async #deliverConversations (inputs: readonly AppendInput[], replies: readonly string[], epochs: readonly string[], starts: readonly string[]): Promise<void> {
+    const byChannel = new Map<string, { participants: readonly string[], frames: string[], top: string, prev: string }>()
     const channelIndex = new Map<string, number>()
     inputs.forEach((input, i) => {
       if (!channelIndex.has(input.channel)) channelIndex.set(input.channel, channelIndex.size)
       if (input.participants === undefined) return
       const result = entryResult(replies[i] ?? '')
       if (result.status !== 'appended' && result.status !== 'duplicate') return
+      const c = channelIndex.get(input.channel) ?? -1
       let entry = byChannel.get(input.channel)
-      if (entry === undefined) byChannel.set(input.channel, entry = { participants: input.participants, frames: [], top: result.offset })
+      if (entry === undefined) byChannel.set(input.channel, entry = { participants: input.participants, frames: [], top: result.offset, prev: starts[c] ?? '0-0' })
       if (compareOffsets(result.offset, entry.top) > 0) entry.top = result.offset
-      if (result.status === 'appended') entry.frames.push(finishFrame(input.framePrefix, epochs[channelIndex.get(input.channel) ?? -1] ?? '', result.offset))
+      if (result.status === 'appended') {
+        // The same frame the script stored: its `prev` is the channel's message before it (message-frame.ts).
+        entry.frames.push(finishFrame(input.framePrefix, epochs[c] ?? '', entry.prev, result.offset))
+        entry.prev = result.offset
+      }
     })
     const { maxConversations, historyTtlMs } = this.#limits
     await Promise.all([...byChannel].flatMap(([channel, { participants, frames, top }]) => participants.map(async (user) => {
@@ -364,14 +437,43 @@ export class RedisStore implements Store {
     })))
   }
 
-  /** With `waitReplicas`: acknowledge only what a failover cannot lose (WAIT covers every earlier write of the connection). */
-  async #confirm (targets: () => Redis[]): Promise<void> {
+  /**
+   * With `waitReplicas`, what the WAIT after a write must go to, noted before the write: the connections it is
+   * written through, and how many times each has been closed so far (see #confirm).
+   */
+  #watch (targets: () => Redis[]): Watched | undefined {
+    if (this.#limits.waitReplicas === 0) return undefined
+    const nodes = targets()
+    return { nodes, closes: nodes.map((node) => this.#closesOf(node)) }
+  }
+
+  /**
+   * With `waitReplicas`: acknowledge only what a failover cannot lose. WAIT covers every earlier write of its
+   * connection, on the node that connection is on. A connection that was closed and opened again meanwhile (a
+   * failover: ioredis reconnects to the new master and resends what was unanswered) may have had the write answered
+   * by the old master and the WAIT by the new one, which confirms nothing about that write: so any close between
+   * the write and the WAIT's answer refuses it (the client resends with its mid, and the new master either has it
+   * or takes it). `which`: the watched connections to confirm (default all).
+   */
+  async #confirm (watched: Watched | undefined, which?: readonly number[]): Promise<void> {
+    if (watched === undefined) return
     const { waitReplicas, waitTimeoutMs } = this.#limits
-    if (waitReplicas === 0) return
-    for (const target of targets()) {
+    for (const at of which ?? watched.nodes.keys()) {
+      const target = watched.nodes[at]
+      if (target === undefined) continue
       const replicas = await target.wait(waitReplicas, waitTimeoutMs)
       if (replicas < waitReplicas) throw new Error(`only ${replicas} of ${waitReplicas} replicas confirmed the write within ${waitTimeoutMs} ms`)
+      if (this.#closesOf(target) !== watched.closes[at]) throw new Error('the connection to Redis was replaced before the write was confirmed (a failover?)')
     }
+  }
+
+  /** How many times a connection has closed (counted from the first time it is asked about). */
+  #closesOf (node: Redis): number {
+    const count = this.#closes.get(node)
+    if (count !== undefined) return count
+    this.#closes.set(node, 0)
+    node.on('close', () => { this.#closes.set(node, (this.#closes.get(node) ?? 0) + 1) })
+    return 0
   }
 
   /** Redis Cluster: the connection to the primary that owns `key` (the one the write went through). */
@@ -395,23 +497,24 @@ export class RedisStore implements Store {
   }
 
   async recover (channel: string, since: Position, page: PageLimits = WHOLE_PAGE): Promise<Recovery> {
-    const [recovered, epoch, offset, ...messages] = await this.#client.sbRecover(
+    const reply = await this.#client.sbRecover(
       this.#keys.history(channel), this.#keys.meta(channel), newEpoch(), this.#limits.historyTtlMs, since.offset, since.epoch, page.limit, page.maxBytes,
       creates(channel))
-    return { recovered: recovered === 1, epoch, offset, messages }
+    const [recovered, epoch, offset] = reply
+    return { recovered: recovered === 1, epoch: String(epoch), offset: String(offset), messages: storedFrames(reply.map(String), 3) }
   }
 
-  async read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null> {
-    const [complete, ...frames] = await this.#client.sbReadPage(
+  async read (channel: string, range: ReadRange, page: PageLimits): Promise<StoredFrame[] | null> {
+    const reply = await this.#client.sbReadPage(
       this.#keys.history(channel), this.#keys.meta(channel), range.after, range.upTo, page.limit, page.maxBytes, range.epoch ?? '')
-    return complete === 1 ? frames : null
+    return reply[0] === 1 ? storedFrames(reply.map(String), 1) : null
   }
 
   async historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined> {
     const reply = await this.#client.sbHistorySpan(this.#keys.history(channel), before ?? '', limit, page.maxBytes)
     if (reply.length < 3) return undefined
-    const [after, upTo, fits, ...messages] = reply.map(String)
-    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages } : {}) }
+    const [after, upTo, fits] = reply.map(String)
+    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages: storedFrames(reply.map(String), 3) } : {}) }
   }
 
   async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
@@ -427,14 +530,14 @@ export class RedisStore implements Store {
     })
   }
 
-  async history (channel: string, before: string | undefined, limit: number): Promise<string[]> {
+  async history (channel: string, before: string | undefined, limit: number): Promise<StoredFrame[]> {
     // Nothing is older than the first offset (and XREVRANGE refuses the interval "(0-0").
     if (before === '0-0') return []
     const entries = await this.#client.xrevrange(this.#keys.history(channel), before === undefined ? '+' : `(${before}`, '-', 'COUNT', limit)
-    const frames: string[] = []
+    const frames: StoredFrame[] = []
     for (let i = entries.length - 1; i >= 0; i--) {
       const [id, fields] = entries[i] as [string, string[]]
-      frames.push(`${fields[1] ?? ''}${id}"}`)
+      frames.push({ offset: id, text: finishStored(fields[1] ?? '', id) })
     }
     return frames
   }
@@ -457,13 +560,21 @@ export class RedisStore implements Store {
     }
   }
 
-  onRelayGap (listener: () => void): () => void {
+  onRelayGap (listener: RelayGapListener): () => void {
     this.#gapListeners.add(listener)
     return () => { this.#gapListeners.delete(listener) }
   }
 
+  /** The relay was found deaf: every channel subscribed again, reported as a gap (interrupted now, resumed once Redis confirmed). */
   async resubscribe (): Promise<void> {
     if (this.#relay !== undefined) return await this.#relay.resubscribe()
+    this.#interrupted(undefined)
+    await this.#subscribeAll()
+    await this.#readyToHeal()
+    if (!this.#subscriberLost) this.#resumed(undefined)
+  }
+
+  async #subscribeAll (): Promise<void> {
     const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
     if (live.length > 0) await this.#subscriber.subscribe(...live)
   }
@@ -479,6 +590,7 @@ export class RedisStore implements Store {
     // Checked before, not with, the join: two joins of one user at the same instant may both pass (at most a few over).
     const [already, count] = await Promise.all([this.#client.sismember(rooms, room), this.#client.scard(rooms)])
     if (already === 0 && count >= this.#limits.maxRoomsPerUser) return false
+    const watched = this.#watch(() => this.#membershipNodes(room, user))
     if (isCluster(this.#client)) {
       // Two slots (the room's, the user's): no MULTI across them. The members set, which the append checks, comes first.
       await this.#client.sadd(this.#keys.members(room), user)
@@ -487,18 +599,19 @@ export class RedisStore implements Store {
       await this.#client.multi().sadd(this.#keys.members(room), user).sadd(rooms, room).exec()
     }
     // A join is acknowledged like a message: one lost to a failover would leave the user refused in a room they were told they are in.
-    await this.#confirm(() => this.#membershipNodes(room, user))
+    await this.#confirm(watched)
     return true
   }
 
   async leave (room: string, user: string): Promise<void> {
+    const watched = this.#watch(() => this.#membershipNodes(room, user))
     if (isCluster(this.#client)) {
       await this.#client.srem(this.#keys.members(room), user)
       await this.#client.srem(this.#keys.rooms(user), room)
     } else {
       await this.#client.multi().srem(this.#keys.members(room), user).srem(this.#keys.rooms(user), room).exec()
     }
-    await this.#confirm(() => this.#membershipNodes(room, user))
+    await this.#confirm(watched)
   }
 
   /** The connections a membership change was written through (WAIT covers each connection's earlier writes). */
@@ -574,6 +687,7 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
+    this.#closing = true
     if (this.#relay !== undefined) return await this.#relay.close()
     this.#subscriber.off('message', this.#onMessage)
     this.#subscriber.off('close', this.#onSubscriberClose)
@@ -584,6 +698,22 @@ export class RedisStore implements Store {
 }
 
 const NO_CAPACITY: ReserveResult = { status: 'no_capacity' }
+
+/** A write's connections and their close counts, noted before it (RedisStore #watch). */
+interface Watched {
+  readonly nodes: readonly Redis[]
+  readonly closes: readonly number[]
+}
+
+/** How long a relay gap waits for a node it can be read from (see #readyToHeal). */
+const RESUME_WAIT_MS = 10_000
+
+/** `address:port` of the Redis node a connection is connected to, if it is. */
+function peerOf (redis: Redis): string | undefined {
+  const stream = (redis as { stream?: { remoteAddress?: string, remotePort?: number } }).stream
+  if (redis.status !== 'ready' || stream?.remoteAddress === undefined) return undefined
+  return `${stream.remoteAddress}:${stream.remotePort ?? ''}`
+}
 
 /** 1 where reading a channel gives it an epoch (names.ts, readCreatesHistory). */
 function creates (channel: string): number {

@@ -5,6 +5,7 @@
  * Time comes from Redis (`TIME`), so heartbeats written by one machine and
  * read by another never depend on their clocks agreeing.
  */
+import { LUA_LIVE_SEPARATOR, luaFinish, luaStoredField } from './message-frame.js'
 
 /**
  * Liveness must not share fate with data. At `maxmemory` (noeviction) Redis
@@ -135,7 +136,8 @@ end`
  * of its users' conversation lists. So a busy channel costs its meta, trim and
  * expiry calls and one PUBLISH per batch instead of per message.
  * KEYS and ARGV: as built by batchCall() in append-batch.ts, the one definition of the layout.
- * Returns one string per entry (see entryResult()), then the epoch of each channel ('' if it got none).
+ * Returns one string per entry (see entryResult()), then the epoch of each channel ('' if it got none), then
+ * each channel's newest offset before this call (the `prev` of its first message here; '' if it got none).
  */
 export const APPEND_BATCH = `
 ${ENSURE_META}
@@ -160,7 +162,7 @@ for c = 1, C do
 end
 local quotas = {}
 for s = 1, S do quotas[s] = KEYS[k]; k = k + 1 end
-local out, frames, tops, epochs, order = {}, {}, {}, {}, {}
+local out, frames, tops, epochs, starts, order = {}, {}, {}, {}, {}, {}
 for _ = 1, E do
   local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
@@ -180,15 +182,16 @@ for _ = 1, E do
   if result == nil then
     local stream = KEYS[2 * c - 1]
     if not frames[c] then
-      epochs[c] = ensure(stream, KEYS[2 * c], true)
+      epochs[c], tops[c] = ensure(stream, KEYS[2 * c], true)
+      starts[c] = tops[c]
       frames[c] = {}
       order[#order + 1] = c
     end
-    local f = prefix .. epochs[c] .. '","offset":"'
+    local f = ${luaStoredField('prefix', 'epochs[c]', 'tops[c]')}
     local id = redis.call('XADD', stream, '*', 'f', f)
     if dedup then redis.call('SET', dedup, id, 'PX', ARGV[4]) end
     local list = frames[c]
-    list[#list + 1] = f .. id .. '"}'
+    list[#list + 1] = ${luaFinish('f', 'id')}
     tops[c] = id
     result = id
   end
@@ -206,13 +209,14 @@ for _, c in ipairs(order) do
   end
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PEXPIRE', meta, ttl)
-  local payload = table.concat(frames[c], '\\n')
+  local payload = table.concat(frames[c], ${LUA_LIVE_SEPARATOR})
   for _, live in ipairs(lives[c]) do redis.call(ARGV[5], live, payload) end
   local at = tonumber(string.match(tops[c], '^(%d+)'))
   for _, list in ipairs(lists[c]) do touch(list, names[c], at, maxConversations, ttl) end
 end
 settle()
 for c = 1, C do out[#out + 1] = epochs[c] or '' end
+for c = 1, C do out[#out + 1] = starts[c] or '' end
 return out
 `
 
@@ -255,9 +259,10 @@ return { epoch, top }
 `
 
 /**
- * Reads forward from `after` (exclusive) to `upTo` (inclusive) into `out`, oldest first: at most
- * `limit` frames and no more than `maxBytes` of them (always at least one). XRANGE in small steps, so
- * a page of big messages never costs Redis more than a few of them beyond the page.
+ * Reads forward from `after` (exclusive) to `upTo` (inclusive) into `out`, oldest first, each as its
+ * offset and then its frame: at most `limit` frames and no more than `maxBytes` of them (always at
+ * least one). XRANGE in small steps, so a page of big messages never costs Redis more than a few of
+ * them beyond the page.
  */
 const READ_FORWARD = `local function forward (stream, after, upTo, limit, maxBytes, out)
   local n, bytes, cursor = 0, 0, '(' .. after
@@ -265,8 +270,9 @@ const READ_FORWARD = `local function forward (stream, after, upTo, limit, maxByt
     local batch = redis.call('XRANGE', stream, cursor, upTo, 'COUNT', math.min(16, limit - n))
     if #batch == 0 then return end
     for _, entry in ipairs(batch) do
-      local frame = entry[2][2] .. entry[1] .. '"}'
+      local frame = ${luaFinish('entry[2][2]', 'entry[1]')}
       if n > 0 and bytes + #frame > maxBytes then return end
+      out[#out + 1] = entry[1]
       out[#out + 1] = frame
       n, bytes, cursor = n + 1, bytes + #frame, '(' .. entry[1]
     end
@@ -278,7 +284,7 @@ end`
  * with READ_PAGE, up to the `top` returned here). A since in the NO_HISTORY epoch '-' (the client saw a
  * conversation that had none) covers a whole history that nothing was trimmed from.
  * KEYS: stream, meta. ARGV: fresh epoch, ttl ms, since offset, since epoch, page limit, page max bytes, create (1|0).
- * Returns { 1|0 recovered, epoch, top, frame… }.
+ * Returns { 1|0 recovered, epoch, top, offset, frame, … }.
  */
 export const RECOVER = `
 ${ENSURE_META}
@@ -298,7 +304,7 @@ return out
  * nothing when ARGV[5] (an epoch) is given and the read would have a gap: the channel has another
  * epoch (or none), or messages after ARGV[1] were trimmed away.
  * KEYS: stream, meta. ARGV: after (exclusive), up to (inclusive), limit, max bytes, epoch ('' = no check).
- * Returns { 1, frame… }, or { 0 } for a gap.
+ * Returns { 1, offset, frame, … }, or { 0 } for a gap.
  */
 export const READ_PAGE = `
 ${COMPARE}
@@ -317,7 +323,7 @@ return out
  * newest). Walks back in small steps, keeping the frames only while they fit in ARGV[3] bytes, so a
  * small reply costs one call and a big one only the ids.
  * KEYS: stream. Returns {} when there is none, else { after (exclusive), upTo (inclusive), 1|0 the
- * frames fit, frame… (oldest first, when they fit) }.
+ * frames fit, then offset, frame, … (oldest first, when they fit) }.
  */
 export const HISTORY_SPAN = `
 if ARGV[1] == '0-0' then return {} end
@@ -335,16 +341,19 @@ while n <= limit do
     end
     upTo = upTo or entry[1]
     if fits then
-      local frame = entry[2][2] .. entry[1] .. '"}'
+      local frame = ${luaFinish('entry[2][2]', 'entry[1]')}
       bytes = bytes + #frame
-      if bytes > maxBytes and n > 0 then fits, frames = false, {} else frames[#frames + 1] = frame end
+      if bytes > maxBytes and n > 0 then fits, frames = false, {} else frames[#frames + 1] = { entry[1], frame } end
     end
     n, cursor = n + 1, '(' .. entry[1]
   end
 end
 if upTo == nil then return {} end
 local out = { after, upTo, fits and 1 or 0 }
-for i = #frames, 1, -1 do out[#out + 1] = frames[i] end
+for i = #frames, 1, -1 do
+  out[#out + 1] = frames[i][1]
+  out[#out + 1] = frames[i][2]
+end
 return out
 `
 

@@ -8,10 +8,10 @@
  * Shards fail over and slots move. Any connection that closes, any MOVED
  * reply, and any channel whose slot the topology now places elsewhere (checked
  * every `checkMs` against the cluster client's slot map, which ioredis keeps
- * fresh) starts a repair: refresh the slot map, re-place every channel on its
- * owner, and once all are subscribed again, report a gap (what was published
- * meanwhile is lost; the socket server closes its clients with 1012 and they
- * recover from history).
+ * fresh) starts a repair: the channels concerned are reported interrupted,
+ * the slot map refreshed, every channel re-placed on its owner, and once they
+ * are subscribed again, reported resumed (what was published meanwhile never
+ * arrived live: the socket server reads it from history, see socket/hub.ts).
  *
  * A connection can also stay up and hear nothing (centrifugo#1189), or keep a
  * subscription its node no longer serves. So each shard connection carries a
@@ -56,8 +56,10 @@ export interface ShardedRelayOptions {
   /** the cluster client whose slot map says who owns what (the store's subscriber) */
   readonly cluster: Cluster
   readonly onMessage: (name: string, payload: string) => void
-  /** live delivery had a gap, and every channel is subscribed again */
-  readonly onGap: () => void
+  /** live delivery of these names stopped: what is published on them from now may never arrive */
+  readonly onInterrupted: (names: readonly string[]) => void
+  /** these names, interrupted before, are subscribed again */
+  readonly onGap: (names: readonly string[]) => void
   /** how often placements are checked against the slot map and shards are probed, default 1000 ms */
   readonly checkMs?: number
   /** start of the probe channels' names; they must not collide with live channels */
@@ -79,9 +81,8 @@ export class ShardedRelay {
   #repair: Promise<void> | undefined
   #again = false
   /**
-   * Channels whose subscription was lost or moved, until their clients are told (onGap): nothing of theirs is
-   * delivered meanwhile, since a message arriving once a channel is re-placed would move a client's position past
-   * the ones lost in the gap, and its recovery would start after them. Other channels keep flowing.
+   * Channels whose subscription was lost or moved, until they are reported resumed (onGap): nothing of theirs is
+   * delivered meanwhile, so that what follows the gap comes after it is healed. Other channels keep flowing.
    */
   readonly #tainted = new Set<string>()
   #closed = false
@@ -252,11 +253,20 @@ export class ShardedRelay {
     this.#probes.delete(node)
     conn.removeAllListeners('close')
     conn.disconnect()
+    const lost: string[] = []
     for (const [name, at] of this.#placed) {
       if (at !== node) continue
       this.#placed.set(name, undefined)
-      this.#tainted.add(name)
+      if (this.#taint(name)) lost.push(name)
     }
+    if (lost.length > 0) this.#options.onInterrupted(lost)
+  }
+
+  /** Marks a channel's subscription lost; true when it was not already. */
+  #taint (name: string): boolean {
+    if (this.#tainted.has(name)) return false
+    this.#tainted.add(name)
+    return true
   }
 
   #lose (node: string, conn: Redis): void {
@@ -302,7 +312,7 @@ export class ShardedRelay {
         const owner = this.ownerOf(name)
         if (node !== undefined && node === owner && this.#nodes.has(node)) continue
         if (node !== undefined) {
-          this.#tainted.add(name)
+          if (this.#taint(name)) this.#options.onInterrupted([name])
           this.#placed.set(name, undefined)
           await this.#release(node, name)
         }
@@ -318,18 +328,18 @@ export class ShardedRelay {
     }
   }
 
-  /** Tells the clients (onGap) once tainted channels are subscribed again; those still unplaced wait for a later pass. */
+  /** Reports resumed (onGap) the tainted channels that are subscribed again; those still unplaced wait for a later pass. */
   #signalGap (): void {
-    let ready = false
+    const ready: string[] = []
     for (const name of [...this.#tainted]) {
       if (!this.#placed.has(name)) {
         this.#tainted.delete(name)
       } else if (this.#placed.get(name) !== undefined) {
         this.#tainted.delete(name)
-        ready = true
+        ready.push(name)
       }
     }
-    if (ready && !this.#closed) this.#options.onGap()
+    if (ready.length > 0 && !this.#closed) this.#options.onGap(ready)
   }
 
   async #refreshSlots (): Promise<void> {

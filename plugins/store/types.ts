@@ -103,8 +103,30 @@ export interface ComponentStatus extends ComponentRecord {
   readonly lastSeen: number
 }
 
-/** Receives live frames: `payload` is the exact text frame clients get. */
-export type MessageHandler = (channel: string, payload: string) => void
+/** A stored message as read back from history: its offset, and its text frame exactly as clients get it. */
+export interface StoredFrame {
+  readonly offset: string
+  readonly text: string
+}
+
+/**
+ * A live frame as the store hands it on (message-frame.ts parses it once): the channel it belongs to
+ * (a room; a direct conversation, for a message heard on a personal channel; the personal channel
+ * itself for its events), its offset and epoch there (undefined for events, which are never
+ * stored), and its text exactly as clients get it.
+ */
+export interface LiveFrame {
+  readonly channel: string
+  readonly offset: string | undefined
+  /** the epoch of `offset` (messages only) */
+  readonly epoch?: string | undefined
+  /** the offset of the message before this one in its channel ('0-0' for the first; message-frame.ts) */
+  readonly prev?: string | undefined
+  readonly text: string
+}
+
+/** Receives the live frames heard on a subscribed channel (`channel`: the one subscribed to). */
+export type MessageHandler = (channel: string, frame: LiveFrame) => void
 
 export interface AppendInput {
   /** channel name: `room:{name}` or a direct conversation `dm:{a}:{b}` */
@@ -173,7 +195,7 @@ export interface Recovery extends Position {
    * the message frames after `since`, oldest first (empty when not recovered); with a `page`, only
    * its first page: read the rest up to `offset` with `read`
    */
-  readonly messages: string[]
+  readonly messages: StoredFrame[]
 }
 
 /**
@@ -207,7 +229,18 @@ export interface HistorySpan {
   /** the newest message's offset */
   readonly upTo: string
   /** all of them, oldest first, when they fit in one page; otherwise read them with `read` */
-  readonly messages?: string[]
+  readonly messages?: StoredFrame[]
+}
+
+/**
+ * Live delivery of some channels stopped and started again (Store.onRelayGap). `channels` are the
+ * subscribed channels concerned; undefined means every one.
+ */
+export interface RelayGapListener {
+  /** frames published on `channels` from now until `resumed` may never arrive */
+  interrupted (channels: readonly string[] | undefined): void
+  /** `channels` are subscribed again: frames published from now on arrive; what was published during the gap is in history */
+  resumed (channels: readonly string[] | undefined): void
 }
 
 export interface Store {
@@ -272,25 +305,25 @@ export interface Store {
    */
   recover (channel: string, since: Position, page?: PageLimits): Promise<Recovery>
   /** Up to `limit` message frames older than `before` (newest when absent), oldest first. Nothing is older than '0-0'. */
-  history (channel: string, before: string | undefined, limit: number): Promise<string[]>
+  history (channel: string, before: string | undefined, limit: number): Promise<StoredFrame[]>
   /**
    * The `limit` newest messages older than `before` (newest when absent): their bounds, and the
    * frames themselves when they fit in `page.maxBytes`. Undefined when there are none.
    */
   historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined>
   /** One page of a range, oldest first; null only when `range.epoch` is given and the range has a gap. */
-  read (channel: string, range: ReadRange, page: PageLimits): Promise<string[] | null>
+  read (channel: string, range: ReadRange, page: PageLimits): Promise<StoredFrame[] | null>
   /** Start receiving a channel's live frames. Resolves once the subscription is active. */
   subscribe (channel: string, handler: MessageHandler): Promise<void>
   unsubscribe (channel: string, handler: MessageHandler): Promise<void>
-  /** Subscribes again to every channel with handlers (after the relay was found deaf). */
+  /** Subscribes again to every channel with handlers (after the relay was found deaf), reported as a gap (onRelayGap). */
   resubscribe (): Promise<void>
   /**
-   * Calls `listener` when live delivery had a gap: the subscriber connection
-   * was lost and re-established (a Redis failover, a killed connection), so
-   * frames published meanwhile never arrived. Returns a function that removes it.
+   * Tells `listener` when live delivery has a gap: the subscriber connection was lost (a Redis failover,
+   * a killed connection), a shard's subscription moved, or the relay was found deaf. Returns a function
+   * that removes it.
    */
-  onRelayGap (listener: () => void): () => void
+  onRelayGap (listener: RelayGapListener): () => void
 
   // Conversations -------------------------------------------------------------
   /**
@@ -410,9 +443,30 @@ export const NO_HISTORY = '-'
 
 /** Compares two offsets (`<ms>-<seq>`). */
 export function compareOffsets (a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number)
-  const [bm = 0, bs = 0] = b.split('-').map(Number)
-  return am - bm || as - bs
+  // On the relay's path for every frame: no allocation. Offsets are two runs of digits without leading zeros
+  // (OFFSET_PATTERN; Redis never writes one), so within a part the longer run is the larger number, and runs of
+  // equal length compare as text. A malformed offset compares as it would with the old split-and-Number rule
+  // closely enough: it never reaches here (every offset is checked against OFFSET_PATTERN or made by the store).
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const byMs = comparePart(a, 0, da < 0 ? a.length : da, b, 0, db < 0 ? b.length : db)
+  if (byMs !== 0) return byMs
+  return comparePart(a, da < 0 ? a.length : da + 1, a.length, b, db < 0 ? b.length : db + 1, b.length)
+}
+
+/** Compares the digit runs a[as, ae) and b[bs, be) as numbers. */
+function comparePart (a: string, as: number, ae: number, b: string, bs: number, be: number): number {
+  // Leading zeros do not count (`"07"` is 7).
+  while (ae - as > 1 && a.charCodeAt(as) === 48) as++
+  while (be - bs > 1 && b.charCodeAt(bs) === 48) bs++
+  const la = ae - as
+  const lb = be - bs
+  if (la !== lb) return la === 0 ? -1 : lb === 0 ? 1 : la - lb
+  for (let i = 0; i < la; i++) {
+    const d = a.charCodeAt(as + i) - b.charCodeAt(bs + i)
+    if (d !== 0) return d
+  }
+  return 0
 }
 
 export const OFFSET_PATTERN = '^\\d{1,15}-\\d{1,15}$'

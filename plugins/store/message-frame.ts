@@ -1,0 +1,101 @@
+/**
+ * How a stored message's frame is put together and how live frames travel,
+ * written once for both sides: the TypeScript here and the Lua scripts (which
+ * splice in the `LUA_*` pieces below, so the two cannot drift).
+ *
+ * A message frame is `<prefix><epoch>","prev":"<prev>","offset":"<offset>"}`:
+ * the socket server writes the prefix (frames.ts `messagePrefix`, ending in
+ * `"epoch":"`), the store adds the channel's epoch, the offset of the message
+ * before this one in the channel (`prev`, "0-0" for the first), the offset it
+ * assigns and the end. A stream entry keeps the frame up to the offset; the
+ * offset is the entry's id. `prev` chains a channel's messages: whoever holds
+ * the one before knows whether anything came between (hub.ts), even where
+ * messages are not published in offset order (a direct conversation on Redis
+ * Cluster reaches its users' personal channels in a second step, after its
+ * append, so two senders' messages can cross on the way). Frames stored before
+ * `prev` existed have none.
+ *
+ * One PUBLISH carries every new frame of a channel from one batch, one frame a
+ * line (frames are JSON, so they hold no raw newline). Events (presence, the
+ * `joined`/`left` notices) travel the same way, one per publish, and have no
+ * offset. What a store hands on is a `LiveFrame`: the frame with its offset and
+ * the channel it belongs to, found here once, so nothing downstream parses it.
+ */
+import type { LiveFrame, StoredFrame } from './types.js'
+
+const OFFSET_FIELD = '","offset":"'
+const PREV_FIELD = '","prev":"'
+const FRAME_END = '"}'
+/** Between the frames of one publish. */
+export const LIVE_SEPARATOR = '\n'
+
+/** Lua: a stream entry's field from a prefix, an epoch and the previous offset (Lua expressions). */
+export function luaStoredField (p: string, e: string, prev: string): string {
+  return `${p} .. ${e} .. '${PREV_FIELD}' .. ${prev} .. '${OFFSET_FIELD}'`
+}
+
+/** Lua: the finished frame from a stream entry's field and id (Lua expressions). */
+export function luaFinish (field: string, id: string): string {
+  return `${field} .. ${id} .. '${FRAME_END}'`
+}
+
+/** Lua: the separator between the frames of one publish, as a Lua string literal. */
+export const LUA_LIVE_SEPARATOR = "'\\n'"
+
+/** The frame as the script finishes it. */
+export function finishFrame (framePrefix: string, epoch: string, prev: string, offset: string): string {
+  return `${framePrefix}${epoch}${PREV_FIELD}${prev}${OFFSET_FIELD}${offset}${FRAME_END}`
+}
+
+/** The frame from a stream entry's field and id (as `luaFinish`). */
+export function finishStored (field: string, id: string): string {
+  return `${field}${id}${FRAME_END}`
+}
+
+/** The offset of a message frame (its last field), or undefined for an event. */
+export function offsetOf (frame: string): string | undefined {
+  if (!frame.endsWith(FRAME_END)) return undefined
+  const at = frame.lastIndexOf(OFFSET_FIELD)
+  return at < 0 ? undefined : frame.slice(at + OFFSET_FIELD.length, -FRAME_END.length)
+}
+
+/** How every message frame begins: its channel comes second (frames.ts `messagePrefix` writes it). */
+export const MESSAGE_HEAD = '{"type":"message","channel":"'
+
+/** The channel named at the head of a message frame (`messagePrefix` puts it second), or undefined for any other frame. */
+export function channelOf (frame: string): string | undefined {
+  if (!frame.startsWith(MESSAGE_HEAD)) return undefined
+  const end = frame.indexOf('"', MESSAGE_HEAD.length)
+  return end < 0 ? undefined : frame.slice(MESSAGE_HEAD.length, end)
+}
+
+const EPOCH_FIELD = '"epoch":"'
+
+/** One frame heard on `channel`'s live channel. A direct conversation's message, heard on a personal channel, belongs to the conversation. */
+export function liveFrame (channel: string, text: string): LiveFrame {
+  const at = text.endsWith(FRAME_END) ? text.lastIndexOf(OFFSET_FIELD) : -1
+  if (at < 0) return { channel, offset: undefined, epoch: undefined, text }
+  const offset = text.slice(at + OFFSET_FIELD.length, -FRAME_END.length)
+  // Before the offset: `prev` (when the frame has one), and before that the epoch (finishFrame). Searched backwards
+  // from the offset, so nothing in the message's data (earlier in the text) can be taken for them.
+  const p = text.lastIndexOf(PREV_FIELD, at)
+  const hasPrev = p >= 0 && text.indexOf('"', p + PREV_FIELD.length) === at
+  const prev = hasPrev ? text.slice(p + PREV_FIELD.length, at) : undefined
+  const epochEnd = hasPrev ? p : at
+  const from = text.lastIndexOf(EPOCH_FIELD, epochEnd)
+  const epoch = from < 0 ? undefined : text.slice(from + EPOCH_FIELD.length, epochEnd)
+  return { channel: channel.startsWith('user:') ? channelOf(text) ?? channel : channel, offset, epoch, prev, text }
+}
+
+/** The frames of one publish on `channel`'s live channel, in order. */
+export function splitLive (channel: string, payload: string): LiveFrame[] {
+  if (!payload.includes(LIVE_SEPARATOR)) return [liveFrame(channel, payload)]
+  return payload.split(LIVE_SEPARATOR).map((text) => liveFrame(channel, text))
+}
+
+/** A script's flat reply of stored frames, `offset, frame, offset, frame, …`, as pairs. */
+export function storedFrames (flat: readonly string[], from = 0): StoredFrame[] {
+  const frames: StoredFrame[] = []
+  for (let i = from; i + 1 < flat.length; i += 2) frames.push({ offset: flat[i] as string, text: flat[i + 1] as string })
+  return frames
+}
