@@ -12,7 +12,7 @@ import { Redis } from 'ioredis'
 import { buildHealth, buildRegistry, buildSocket, buildStandalone } from '../servers/app.js'
 import { healthConfig, registryConfig, socketConfig, standaloneConfig } from '../servers/config.js'
 import { messagePrefix } from '../plugins/socket/frames.js'
-import { finishFrame } from '../plugins/store/append-batch.js'
+import { finishFrame, liveFrame } from '../plugins/store/message-frame.js'
 import { appendedAt } from '../plugins/socket/meter.js'
 import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
@@ -25,7 +25,8 @@ const ADMIN_TOKEN = 'metrics-test-admin-token-0123'
 const SWITCHBOARD_FAMILIES = [
   'switchboard_connections', 'switchboard_allocations_total', 'switchboard_messages_in_total', 'switchboard_messages_out_total',
   'switchboard_relay_latency_seconds', 'switchboard_redis_errors_total', 'switchboard_redis_reconnects_total', 'switchboard_evictions_total',
-  'switchboard_drains_total', 'switchboard_draining', 'switchboard_slow_consumer_closes_total', 'switchboard_rate_limited_total'
+  'switchboard_drains_total', 'switchboard_draining', 'switchboard_slow_consumer_closes_total', 'switchboard_rate_limited_total',
+  'switchboard_relay_gaps_total', 'switchboard_relay_gap_messages_total'
 ]
 
 async function scrape (url: string, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
@@ -67,9 +68,15 @@ t.test('the strict parser refuses what the format does not allow', async (t) => 
 })
 
 t.test('relay latency is read from the offset of a relayed frame', async (t) => {
-  t.equal(appendedAt(finishFrame(messagePrefix('room:r', 'alice', null, '{"offset":"5-0"}', 1, 'm1'), 'E1', '1700000000123-4')), 1700000000123,
-    'the last offset field, not one in the data')
-  t.equal(appendedAt('{"type":"join","channel":"room:r","user":"bob"}'), undefined, 'presence events have none')
+  // As the meter gets it: the frame the store hands on, with the offset it read from the frame's last field.
+  const message = liveFrame('room:r', finishFrame(messagePrefix('room:r', 'alice', null, '{"offset":"5-0","prev":"6-0","epoch":"x"}', 1, 'm1'), 'E1', '1700000000122-0', '1700000000123-4'))
+  t.equal(message.offset, '1700000000123-4', 'the last offset field, not one in the data')
+  t.equal(message.prev, '1700000000122-0', 'and the prev and epoch fields before it')
+  t.equal(message.epoch, 'E1')
+  t.equal(appendedAt(message.offset), 1700000000123, 'the last offset field, not one in the data')
+  const presence = liveFrame('room:r', '{"type":"join","channel":"room:r","user":"bob"}')
+  t.equal(presence.offset, undefined)
+  t.equal(appendedAt(presence.offset), undefined, 'presence events have none')
 })
 
 t.test('every component serves /metrics, and the counters move with traffic', async (t) => {

@@ -20,6 +20,9 @@ export const RATE_LIMIT_KINDS = ['frame', 'allocate'] as const
 /** command and subscriber: the switchboard-redis connections; shard: Redis Cluster's per-shard subscription connections */
 export const REDIS_CONNECTIONS = ['command', 'subscriber', 'shard'] as const
 
+/** How a relay gap ended on a socket server: read back from history, or lost (its listeners closed with 1012 to recover by themselves). */
+export const RELAY_GAP_OUTCOMES = ['healed', 'lost'] as const
+
 /**
  * Relay latency buckets, seconds. Offsets carry milliseconds, so nothing finer
  * than 1 ms can be told apart.
@@ -51,6 +54,10 @@ export interface SwitchboardMetricFamilies {
   readonly slowConsumerCloses: Counter
   /** refusals for going too fast, by kind: frame (socket server), allocate (registry) */
   readonly rateLimited: Counter<'kind'>
+  /** subscriptions whose live delivery had a gap, by outcome (socket server) */
+  readonly relayGaps: Counter<'outcome'>
+  /** messages read back from history to heal relay gaps (socket server) */
+  readonly relayGapMessages: Counter
 }
 
 /** Creates the families on `registry`, with every labelled series present (at 0) from the start. */
@@ -77,10 +84,13 @@ export function createFamilies (registry: Registry, prefix: string): Switchboard
     drains: counter('drains_total', 'Drains started on this socket server.'),
     draining: gauge('draining', '1 while this socket server is draining, else 0.'),
     slowConsumerCloses: counter('slow_consumer_closes_total', 'Connections closed with 4009 for piling up more unsent data than MAX_BUFFERED_BYTES.'),
-    rateLimited: counter('rate_limited_total', 'Requests refused for going too fast, by kind: frame (websocket frames) or allocate (GET /allocate).', ['kind'])
+    rateLimited: counter('rate_limited_total', 'Requests refused for going too fast, by kind: frame (websocket frames) or allocate (GET /allocate).', ['kind']),
+    relayGaps: counter('relay_gaps_total', 'Subscriptions of this socket server whose live delivery had a gap (a Redis failover, a lost or moved subscription, a deaf relay), by outcome: healed (read back from history, no client closed) or lost (not readable: trimmed, or a new epoch; its listeners were closed with 1012 to recover).', ['outcome']),
+    relayGapMessages: counter('relay_gap_messages_total', 'Messages read back from history and delivered to heal relay gaps.')
   }
   for (const outcome of ALLOCATION_OUTCOMES) families.allocations.labels(outcome).inc(0)
   for (const kind of RATE_LIMIT_KINDS) families.rateLimited.labels(kind).inc(0)
+  for (const outcome of RELAY_GAP_OUTCOMES) families.relayGaps.labels(outcome).inc(0)
   for (const connection of REDIS_CONNECTIONS) {
     families.redisErrors.labels(connection).inc(0)
     families.redisReconnects.labels(connection).inc(0)

@@ -8,11 +8,12 @@ import { CloseCode, FrameErrorCodes } from '../errors.js'
 import type { FrameErrorCode } from '../errors.js'
 import { dmChannel, isChannel, isDmChannel, participantsOf, roomChannel, userChannel } from '../names.js'
 import { compareOffsets } from '../store/types.js'
-import type { AppendResult, Position, Store } from '../store/types.js'
+import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
-  ackFrame, conversationOf, conversationsFrame, doneFrame, errorFrame, frameOffset, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
+  ackFrame, conversationsFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
   presenceFrame, subscribedBatchFrame, subscribedFrame
 } from './frames.js'
+import { DeliveryGate } from './gate.js'
 import type { SubscribeResult } from './frames.js'
 import type { Hub, Listener } from './hub.js'
 import { corkForThisTurn } from './cork.js'
@@ -75,8 +76,8 @@ function accepted (result: AppendResult, forbidden: string): string {
   return result.offset
 }
 
-/** Per-connection exactly-once state of direct conversations is kept for at most this many of them (see #floors). */
-const MAX_FLOORS = 256
+/** A connection's gate: marks dropped once a newer frame went out, and kept for at most 256 channels (a quiet conversation's would stay). */
+const GATE = Object.freeze({ compare: compareOffsets, forget: true, maxMarks: 256 })
 
 /** The request cannot be answered any more (the connection closed, or its reply already went out): no error frame. */
 class Unanswerable extends Error {}
@@ -91,12 +92,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   readonly channels = new Set<string>()
   readonly #personal: string
   readonly #context: ConnectionContext
-  /** live frames held back per channel while its reply and replay are being sent */
-  #held: Map<string, string[]> | undefined
-  /** bytes of the frames in #held (they count in the budget) */
-  #heldBytes = 0
-  /** per channel, the offset up to which the client already has everything (see #aboveFloor) */
-  #floors: Map<string, string> | undefined
+  /** what goes out, what waits while a channel attaches, and what the client already has (gate.ts) */
+  readonly #gate = new DeliveryGate(GATE)
   /** membership operations, one channel at a time, in arrival order (lanes.ts) */
   #lanes: Lanes | undefined
   /** while a reply is sent in parts, or frames wait behind one (outbox.ts) */
@@ -122,50 +119,15 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     this.#budget = new FrameBudget(context.limits.frameRate, context.limits.frameBurst)
   }
 
-  deliver (channel: string, payload: string): void {
+  deliver (via: string, frame: LiveFrame): void {
     // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
-    const left = leftEventChannel(payload)
-    if (left !== undefined && channel === this.#personal && left !== channel) this.#onLeftEvent(left)
-    if (this.#hold(channel, payload)) return
-    this.#gate(channel === this.#personal ? conversationOf(payload) ?? channel : channel, payload)
-  }
-
-  /** Holds a frame of a channel being attached (it counts in the budget); false when that channel is not being attached. */
-  #hold (channel: string, payload: string): boolean {
-    const held = this.#held?.get(channel)
-    if (held === undefined) return false
-    held.push(payload)
-    this.#heldBytes += payload.length
-    this.#ensureOutbox().checkBudget()
-    return true
-  }
-
-  /**
-   * Exactly once per channel: frames of a channel being attached are held, older ones than its
-   * boundary dropped. A direct conversation's frames arrive through the personal channel and are
-   * gated by their own channel.
-   */
-  #gate (channel: string, payload: string): void {
-    if (this.#hold(channel, payload)) return
-    const floor = this.#floors?.get(channel)
-    if (floor !== undefined && !this.#aboveFloor(channel, floor, payload)) return
-    this.send(payload)
-  }
-
-  /**
-   * The pub/sub copy of a message can arrive after the replay that already
-   * included it (history is read on the command connection, live frames come
-   * on the subscriber connection). Until a frame newer than the attach
-   * boundary arrives, older ones are dropped; after it, pub/sub order
-   * guarantees all are newer and the floor goes away.
-   */
-  #aboveFloor (channel: string, floor: string, payload: string): boolean {
-    const offset = frameOffset(payload)
-    if (offset === undefined) return true
-    if (compareOffsets(offset, floor) <= 0) return false
-    this.#floors?.delete(channel)
-    if (this.#floors?.size === 0) this.#floors = undefined
-    return true
+    if (via === this.#personal && frame.offset === undefined) {
+      const left = leftEventChannel(frame.text)
+      if (left !== undefined && left !== via) this.#onLeftEvent(left)
+    }
+    // Exactly once (gate.ts): a frame of a channel being attached waits, and counts in the budget; a second copy is dropped.
+    if (this.#gate.live(frame, via)) this.send(frame.text)
+    else if (this.#gate.heldBytes > 0) this.#ensureOutbox().checkBudget()
   }
 
   /** Sends a frame: at once, or behind what waits in the outbox. */
@@ -196,6 +158,11 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     this.#context.meter.frameOut()
   }
 
+  /** A relay gap on `via` could not be healed from history (hub.ts): the client reconnects and recovers by itself. */
+  relayLost (_via: string): void {
+    if (this.socket.readyState === 1) this.socket.close(CloseCode.RELAY_INTERRUPTED, 'relay interrupted; reconnect to recover')
+  }
+
   /** Its TCP socket could not be uncorked: frames may be stuck in it, so the client reconnects and recovers them. */
   uncorkFailed (err: unknown): void {
     this.#context.log.error({ err, user: this.user }, 'could not uncork a socket; connection dropped')
@@ -218,7 +185,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     this.#outbox ??= new Outbox(this, this.#context.outbox, {
       overflow: () => { this.#slowConsumer() },
       idle: () => { this.#outbox = undefined },
-      held: () => this.#heldBytes
+      held: () => this.#gate.heldBytes
     })
     return this.#outbox
   }
@@ -231,7 +198,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
 
   #slowConsumer (): void {
     if (this.socket.readyState !== 1) return
-    this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount, waiting: this.#heldBytes }, 'slow consumer closed')
+    this.#context.log.info({ user: this.user, buffered: this.socket.bufferedAmount, waiting: this.#gate.heldBytes }, 'slow consumer closed')
     this.#context.meter.slowConsumer()
     this.socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too much unsent data')
   }
@@ -263,11 +230,9 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const { hub, store, presence, outbox } = this.#context
     // A direct conversation needs no subscription: its frames come through the personal channel.
     const alreadyListening = this.channels.has(channel) || isDmChannel(channel)
-    const held: string[] = []
     let counted = false
     let announced = false
-    this.#held ??= new Map()
-    this.#held.set(channel, held)
+    this.#gate.hold(channel)
     try {
       if (!alreadyListening) {
         if (channel !== userChannel(this.user)) this.#checkRoomLimit()
@@ -278,26 +243,32 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
         presence.add(channel, this.user)
         counted = true
       }
-      // Held frames at or before `last` are already covered: by the replay, or by the position
+      // Held frames at or before the boundary are already covered: by the replay, or by the position
       // the reply reports (everything up to it is history, readable with `history`).
-      let last: string
+      let boundary: string
+      // A conversation's frames come through the personal channel: the relay heals a gap of theirs there.
+      const via = isDmChannel(channel) ? this.#personal : channel
       if (since === undefined) {
         const position = await store.position(channel)
+        hub.noteBoundary(via, channel, position)
         announced = true
         await announce(position, undefined)
-        last = position.offset
+        boundary = position.offset
       } else {
         const recovery = await store.recover(channel, since, outbox.page)
+        hub.noteBoundary(via, channel, recovery)
         announced = true
         await announce(recovery, recovery.recovered)
         // Pages are read in the channel's epoch (a `since` in NO_HISTORY recovers a conversation begun since).
-        last = recovery.recovered ? await this.#replay(channel, { epoch: recovery.epoch, offset: since.offset }, recovery.offset, recovery.messages) : recovery.offset
+        boundary = recovery.recovered ? await this.#replay(channel, { epoch: recovery.epoch, offset: since.offset }, recovery.offset, recovery.messages) : recovery.offset
       }
-      this.#release(channel, held, last)
+      // A personal channel's own frames are events (nothing is stored on it any more): no mark to keep for it.
+      for (const frame of this.#gate.open(channel, channel === this.#personal ? undefined : boundary)) this.send(frame.text)
     } catch (err) {
       if (!alreadyListening) this.#undo(channel, counted)
-      // A conversation's frames reach this connection whether or not it attached: none is lost to a failed attach.
-      if (isDmChannel(channel) && !announced) this.#letGo(channel, held)
+      // A channel still listened to (a conversation, or a room asked for again) loses nothing to a failed attach:
+      // what it held goes out as if it had not been asked.
+      else if (!announced) for (const frame of this.#gate.abandon(channel)) this.send(frame.text)
       if (!announced) throw err
       if (!(err instanceof Unanswerable) && !(err instanceof OutboxClosedError)) {
         this.#context.log.warn({ err, user: this.user, channel }, 'replay interrupted')
@@ -305,53 +276,16 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       }
       throw new Unanswerable()
     } finally {
-      if (this.#held?.get(channel) === held) {
-        this.#held.delete(channel)
-        this.#heldBytes -= held.reduce((bytes, frame) => bytes + frame.length, 0)
-      }
-      if (this.#held?.size === 0) this.#held = undefined
+      if (this.#gate.isHolding(channel)) this.#gate.forgetChannel(channel)
       this.#outbox?.settle()
     }
   }
 
-  /** The held live frames of `channel` newer than `last` go out; from then on the floor drops late copies. */
-  #release (channel: string, held: string[], last: string): void {
-    this.#held?.delete(channel)
-    let newest = last
-    for (const frame of held) {
-      this.#heldBytes -= frame.length
-      // Frames of conversations, held with the personal channel's, go through their own gate.
-      const other = channel === this.#personal ? conversationOf(frame) : undefined
-      if (other !== undefined) {
-        this.#gate(other, frame)
-        continue
-      }
-      const offset = frameOffset(frame)
-      if (offset !== undefined && compareOffsets(offset, newest) <= 0) continue
-      this.send(frame)
-      if (offset !== undefined) newest = offset
-    }
-    this.#floors ??= new Map()
-    this.#floors.delete(channel)
-    this.#floors.set(channel, newest)
-    // A quiet conversation's floor would stay forever: the oldest go (a stale copy after that long is not expected).
-    if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string)
-  }
-
-  /** A failed attach of a conversation: its held frames go out as if it had not been attached. */
-  #letGo (channel: string, held: string[]): void {
-    if (this.#held?.get(channel) !== held) return
-    this.#held.delete(channel)
-    for (const frame of held) {
-      this.#heldBytes -= frame.length
-      this.#gate(channel, frame)
-    }
-  }
-
-  /** Sends the replay after `since` up to `upTo` in pages (the first one already read); returns the offset of the last frame sent. */
-  async #replay (channel: string, since: Position, upTo: string, first: string[]): Promise<string> {
+  /** Sends the replay after `since` up to `upTo` in pages (the first one already read); returns the offset of the last frame read. */
+  async #replay (channel: string, since: Position, upTo: string, first: StoredFrame[]): Promise<string> {
     if (first.length === 0) return since.offset
-    const parts = replayParts(this.#context.store, channel, since, upTo, first, this.#context.outbox.page)
+    const pass = (frame: StoredFrame): boolean => this.#gate.replayed({ channel, offset: frame.offset, text: frame.text })
+    const parts = replayParts(this.#context.store, channel, since, upTo, first, this.#context.outbox.page, pass)
     await this.#stream(parts.next)
     return parts.last()
   }
@@ -370,7 +304,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   }
 
   detach (channel: string): void {
-    this.#floors?.delete(channel)
+    this.#gate.forgetChannel(channel)
     if (!this.channels.delete(channel)) return
     this.#context.hub.remove(channel, this)
     this.#context.presence.remove(channel, this.user)

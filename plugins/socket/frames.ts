@@ -4,7 +4,8 @@
  * validated against a pattern that needs no JSON escaping.
  */
 import type { FrameErrorCode } from '../errors.js'
-import type { ConversationEntry, Position } from '../store/types.js'
+import { MESSAGE_HEAD } from '../store/message-frame.js'
+import type { ConversationEntry, Position, StoredFrame } from '../store/types.js'
 import type { RequestId } from './protocol.js'
 
 const id = (value: RequestId): string => JSON.stringify(value)
@@ -53,8 +54,10 @@ export function doneFrame (type: 'left' | 'unsubscribed', requestId: RequestId, 
 }
 
 /** History replies splice the stored frames in as they are; every part but the last of a reply sent in parts says `more`. */
-export function historyFrame (requestId: RequestId, channel: string, messages: string[], more = false): string {
-  return `{"type":"history","id":${id(requestId)},"channel":"${channel}","messages":[${messages.join(',')}]${more ? ',"more":true' : ''}}`
+export function historyFrame (requestId: RequestId, channel: string, messages: readonly StoredFrame[], more = false): string {
+  let list = ''
+  for (const message of messages) list += list === '' ? message.text : `,${message.text}`
+  return `{"type":"history","id":${id(requestId)},"channel":"${channel}","messages":[${list}]${more ? ',"more":true' : ''}}`
 }
 
 /** One channel's outcome in the reply to a `subscribe` of several channels. */
@@ -116,8 +119,6 @@ export function conversationsFrame (requestId: RequestId, conversations: readonl
   return JSON.stringify({ type: 'conversations', id: requestId, conversations })
 }
 
-const MESSAGE_HEAD = '{"type":"message","channel":"'
-
 /**
  * A message frame up to (not including) its epoch. The store adds the
  * channel's epoch, the offset it assigns and `"}` (finishFrame), so the frame
@@ -129,24 +130,4 @@ export function messagePrefix (channel: string, from: string, to: string | null,
   const toField = to === null ? '' : `"to":"${to}",`
   const midField = mid === undefined ? '' : `"mid":"${mid}",`
   return `${MESSAGE_HEAD}${channel}","from":"${from}",${toField}${midField}"data":${dataJson},"ts":${ts},"epoch":"`
-}
-
-/**
- * The channel of a direct conversation's message frame (its second field, as messagePrefix
- * writes it), or undefined for any other frame. Such frames reach a connection through its
- * user's personal channel.
- */
-export function conversationOf (frame: string): string | undefined {
-  if (!frame.startsWith(MESSAGE_HEAD) || !frame.startsWith('dm:', MESSAGE_HEAD.length)) return undefined
-  const end = frame.indexOf('"', MESSAGE_HEAD.length)
-  return end < 0 ? undefined : frame.slice(MESSAGE_HEAD.length, end)
-}
-
-const OFFSET_FIELD = '"offset":"'
-
-/** The offset of a message frame (its last field), or undefined for frames without one (events). */
-export function frameOffset (frame: string): string | undefined {
-  if (!frame.endsWith('"}')) return undefined
-  const at = frame.lastIndexOf(OFFSET_FIELD)
-  return at < 0 ? undefined : frame.slice(at + OFFSET_FIELD.length, -2)
 }

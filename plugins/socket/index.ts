@@ -96,7 +96,9 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const signer = new TokenSigner(config.tokenSecret)
   const log = fastify.log.child({ server: config.serverId })
   const meter = socketMeter(fastify.switchboardMetrics)
-  const hub = new Hub(store, log, meter.relayed)
+  const hub = new Hub(store, log, { relayed: meter.relayed, healed: meter.relayGap })
+  // Gaps in live delivery are healed from history by the hub, not by closing clients (hub.ts).
+  const stopGaps = hub.watchGaps()
   const byUser = new Map<string, Set<Connection>>()
   const authorizeJoin = options.authorizeJoin ?? (() => true)
   if (typeof authorizeJoin !== 'function') throw new InvalidOptionsError('switchboard-socket', 'authorizeJoin must be a function')
@@ -186,6 +188,7 @@ async function switchboardSocket (fastify: FastifyInstance, options: Switchboard
   const closeAll = async (): Promise<void> => {
     closing = true
     clearInterval(pinger)
+    stopGaps()
     await lifecycle.stop()
     for (const connection of connections) connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
   }

@@ -1,7 +1,8 @@
 /**
  * A socket server's life in the fleet: registration and heartbeats (which
  * also reconcile its load to the truth), re-admission after an eviction, the
- * deaf-relay probe, graceful drain, and leaving.
+ * deaf-relay probe (a gap it finds is healed by the hub, hub.ts), graceful
+ * drain, and leaving.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { CloseCode } from '../errors.js'
@@ -55,7 +56,6 @@ export class Lifecycle {
   #admitted = false
   /** the relay is deaf: stay out of the fleet until it hears again */
   #benched = false
-  #stopGaps: () => void = () => {}
   #draining: Promise<void> | undefined
   #isDraining = false
   #resolveDrained!: () => void
@@ -73,25 +73,11 @@ export class Lifecycle {
       periodMs: options.heartbeatMs,
       activity: options.activity,
       onUnhealthy: () => this.#bench(),
-      onDeaf: () => this.relayGap('probe'),
       onRecovered: () => { this.#benched = false }
     })
   }
 
   get url (): string { return this.#url }
-
-  /**
-   * Live delivery had a gap (the subscriber was reconnected, or found deaf):
-   * messages published meanwhile never reached this server. Every client is
-   * closed with 1012 so it reconnects and recovers them from history with its
-   * last offset, exactly once.
-   */
-  relayGap (reason: string): void {
-    const { log, connections } = this.#options
-    if (connections.size === 0) return
-    log.warn({ reason, connections: connections.size }, 'relay interrupted: clients reconnect to recover what they missed')
-    for (const connection of connections) connection.socket.close(CloseCode.RELAY_INTERRUPTED, 'relay interrupted; reconnect to recover')
-  }
 
   get draining (): boolean { return this.#isDraining }
 
@@ -113,7 +99,6 @@ export class Lifecycle {
       this.heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
     }, heartbeatMs).unref()
     await this.#probe.start()
-    this.#stopGaps = this.#options.store.onRelayGap(() => this.relayGap('subscriber reconnected'))
   }
 
   async heartbeat (): Promise<void> {
@@ -176,7 +161,6 @@ export class Lifecycle {
 
   /** Stops heartbeats and the probe. */
   async stop (): Promise<void> {
-    this.#stopGaps()
     clearInterval(this.#timer)
     await this.#probe.stop()
   }

@@ -1,11 +1,11 @@
 /**
  * What the socket server records into switchboard-metrics, as a few cheap
  * calls on the hot path: counters bound once, no labels built per frame, and
- * no parsing beyond the offset at the end of a relayed frame. switchboard-metrics
+ * no parsing beyond the milliseconds of a relayed frame's offset. switchboard-metrics
  * is a dependency of the socket plugin, so there is always somewhere to record.
  */
 import type { SwitchboardMetrics } from '../metrics/index.js'
-import { frameOffset } from './frames.js'
+import type { LiveFrame } from '../store/types.js'
 import type { ClientFrame } from './protocol.js'
 
 type FrameType = ClientFrame['type']
@@ -18,7 +18,9 @@ export interface SocketMeter {
   /** a frame written to a client socket */
   frameOut (): void
   /** a live frame received from the relay, after it went to the local listeners */
-  relayed (payload: string): void
+  relayed (frame: LiveFrame): void
+  /** a relay gap healed (with the messages read back) or lost */
+  relayGap (outcome: 'healed' | 'lost', recovered: number): void
   slowConsumer (): void
   rateLimited (): void
   drainStarted (): void
@@ -30,11 +32,10 @@ const FRAME_TYPES = Object.keys({
 } satisfies Record<FrameType, 0>) as FrameType[]
 
 /**
- * When a message frame was appended: the milliseconds of its offset (a stream
- * id `<ms>-<seq>`). Undefined for frames without one (presence events).
+ * When a message was appended: the milliseconds of its offset (a stream id
+ * `<ms>-<seq>`). Undefined for frames without one (presence events).
  */
-export function appendedAt (payload: string): number | undefined {
-  const offset = frameOffset(payload)
+export function appendedAt (offset: string | undefined): number | undefined {
   const dash = offset?.indexOf('-') ?? -1
   if (offset === undefined || dash < 0) return undefined
   const ms = Number(offset.slice(0, dash))
@@ -42,7 +43,8 @@ export function appendedAt (payload: string): number | undefined {
 }
 
 export function socketMeter (metrics: SwitchboardMetrics): SocketMeter {
-  const { connections, messagesIn, messagesOut, relayLatency, slowConsumerCloses, rateLimited, drains, draining } = metrics
+  const { connections, messagesIn, messagesOut, relayLatency, slowConsumerCloses, rateLimited, drains, draining, relayGaps, relayGapMessages } = metrics
+  const gaps = { healed: relayGaps.labels('healed'), lost: relayGaps.labels('lost') }
   const byType = new Map(FRAME_TYPES.map((type) => [type, messagesIn.labels(type)]))
   for (const child of byType.values()) child.inc(0)
   const frames = rateLimited.labels('frame')
@@ -51,10 +53,14 @@ export function socketMeter (metrics: SwitchboardMetrics): SocketMeter {
     closed: () => { connections.dec() },
     frameIn: (type) => { byType.get(type)?.inc() },
     frameOut: () => { messagesOut.inc() },
-    relayed: (payload) => {
-      const appended = appendedAt(payload)
+    relayed: (frame) => {
+      const appended = appendedAt(frame.offset)
       // Clocks of different machines can disagree by a little: never a negative latency.
       if (appended !== undefined) relayLatency.record(Math.max(0, Date.now() - appended) / 1000)
+    },
+    relayGap: (outcome, recovered) => {
+      gaps[outcome].inc()
+      if (recovered > 0) relayGapMessages.inc(recovered)
     },
     slowConsumer: () => { slowConsumerCloses.inc() },
     rateLimited: () => { frames.inc() },

@@ -4,8 +4,8 @@
  * asks for the next.
  */
 import { compareOffsets } from '../store/types.js'
-import type { HistorySpan, PageLimits, Position, Store } from '../store/types.js'
-import { frameOffset, historyFrame } from './frames.js'
+import type { HistorySpan, PageLimits, Position, Store, StoredFrame } from '../store/types.js'
+import { historyFrame } from './frames.js'
 import type { NextPart } from './outbox.js'
 import type { RequestId } from './protocol.js'
 
@@ -16,17 +16,21 @@ export function historyParts (store: Store, requestId: RequestId, channel: strin
   return async () => {
     if (done) return undefined
     const part = await store.read(channel, { after, upTo: span.upTo }, page) ?? []
-    const last = frameOffset(part[part.length - 1] ?? '')
+    const last = part[part.length - 1]?.offset
     done = last === undefined || compareOffsets(last, span.upTo) >= 0
     if (last !== undefined) after = last
     return [historyFrame(requestId, channel, part, !done)]
   }
 }
 
-/** A replay's message frames after `since` up to `upTo`, the first page already read; `last()` is the offset of the newest one handed out. */
-export function replayParts (store: Store, channel: string, since: Position, upTo: string, first: string[], page: PageLimits): { next: NextPart, last: () => string } {
+/**
+ * A replay's message frames after `since` up to `upTo`, the first page already read; `last()` is the offset of the
+ * newest one read. `pass` says which go out (the delivery gate's: a frame the client already has does not).
+ */
+export function replayParts (store: Store, channel: string, since: Position, upTo: string, first: StoredFrame[], page: PageLimits,
+  pass: (frame: StoredFrame) => boolean): { next: NextPart, last: () => string } {
   let last = since.offset
-  let part: string[] | null = first
+  let part: StoredFrame[] | null = first
   const next: NextPart = async () => {
     if (part === null) {
       if (compareOffsets(last, upTo) >= 0) return undefined
@@ -35,10 +39,10 @@ export function replayParts (store: Store, channel: string, since: Position, upT
       if (part === null) throw new Error('history was trimmed during the replay')
       if (part.length === 0) return undefined
     }
-    const frames: string[] = part
+    const frames: StoredFrame[] = part
     part = null
-    last = frameOffset(frames[frames.length - 1] ?? '') ?? last
-    return frames
+    last = frames[frames.length - 1]?.offset ?? last
+    return frames.filter(pass).map((frame) => frame.text)
   }
   return { next, last: () => last }
 }

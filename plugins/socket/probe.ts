@@ -2,19 +2,20 @@
  * The deaf-relay probe. A subscriber connection can be up and still receive
  * nothing (centrifugo#1189): every period the server publishes a probe to a
  * channel only it listens to. When probes stop arriving it resubscribes every
- * channel; when that does not bring them back, it reports itself unhealthy
+ * channel (the store reports that as a gap, which the hub heals from history);
+ * when that does not bring them back, it reports itself unhealthy
  * (the socket server then stops heartbeating, so allocation and the health
  * checker drop it, and moves its clients away) until probes flow again.
  * Silence alone is not deafness: a busy Redis (a burst of connections, a
  * starved CPU) answers late, and then it acknowledges the PUBLISH late too.
  * Only a probe that Redis acknowledged a period ago and that never arrived
- * means frames are being lost; finding a busy relay deaf would close every
- * client (1012) and bring them all back at once.
+ * means frames are being lost; finding a busy relay deaf would make every
+ * subscription read its history again for nothing.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { systemClock } from '../clock.js'
 import type { Clock } from '../clock.js'
-import type { Store } from '../store/types.js'
+import type { LiveFrame, Store } from '../store/types.js'
 
 export interface ProbeOptions {
   readonly store: Store
@@ -25,8 +26,6 @@ export interface ProbeOptions {
   readonly activity: () => number
   readonly onUnhealthy: () => void
   readonly onRecovered: () => void
-  /** probes stopped arriving: whatever was published meanwhile was lost */
-  readonly onDeaf: () => void
   /** the time and the period's timer; `systemClock` unless a test steps its own */
   readonly clock?: Clock
 }
@@ -55,10 +54,10 @@ export class RelayProbe {
   #heard = 0
   /** probes Redis acknowledged that have not arrived yet, oldest first, with when Redis acknowledged each */
   #unheard: Array<{ readonly seq: number, readonly at: number }> = []
-  readonly #onProbe = (_channel: string, payload: string): void => {
+  readonly #onProbe = (_channel: string, frame: LiveFrame): void => {
     this.#lastHeard = this.#clock.now()
     // Probes arrive in order: one heard means every earlier one was delivered (or is moot).
-    const seq = Number(payload)
+    const seq = Number(frame.text)
     if (seq > this.#heard) this.#heard = seq
     while ((this.#unheard[0]?.seq ?? Infinity) <= this.#heard) this.#unheard.shift()
     if (this.#attempts > 0 || this.#unhealthy) {
@@ -118,7 +117,6 @@ export class RelayProbe {
     if ((this.#unheard[0]?.at ?? Infinity) > now - periodMs) return
     this.#lastAttempt = now
     this.#attempts++
-    if (this.#attempts === 1) this.#options.onDeaf()
     if (this.#attempts > ATTEMPTS && !this.#unhealthy) {
       this.#unhealthy = true
       log.error({ silentFor, attempts: this.#attempts }, 'relay is deaf and resubscribing did not help: leaving the fleet until it hears again')
