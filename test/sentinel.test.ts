@@ -4,7 +4,8 @@
  * servers, a health checker), under steady traffic: a planned failover, a
  * hung master, a killed master, a killed registry; then `cluster down`
  * leaves nothing behind. Socket servers run with REDIS_WAIT_REPLICAS=1, so
- * an acknowledged message is on a replica before the ack.
+ * an acknowledged message is on a replica before the ack, and heal the gap
+ * in their live delivery from history: no client is disconnected.
  */
 import t from 'tap'
 import type { Test } from 'tap'
@@ -63,6 +64,9 @@ async function withTraffic (t: Test, tag: string, disrupt: () => Promise<number>
   await traffic.flowing()
   await traffic.stop()
   await traffic.verify(t)
+  // The socket servers healed the gap from history: no client was closed to recover by itself.
+  const since = (states: string[]): string[] => states.slice(states.indexOf('connected') + 1)
+  t.same([...since(alice.states), ...since(bob.states)], [], `${tag}: neither client was disconnected`)
   if (ordered !== undefined) {
     const outcomes = await ordered.settled
     t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 50, `${tag}: all 50 of alice's messages acknowledged`)
@@ -107,8 +111,28 @@ t.test('hung master (SIGSTOP): the failover is detected and service resumes', as
   await withTraffic(t, 'hung', async () => {
     process.kill(pid, 'SIGSTOP')
     const at = Date.now()
-    // Let the old master come back once Sentinel has moved on: it returns as a replica.
-    eventually(async () => (await masterPort()) !== hung).then(() => process.kill(pid, 'SIGCONT'), () => {})
+    // Let the old master come back once Sentinel has moved on, every other replica included: it returns as a replica.
+    // (Back earlier, while a replica still follows it, it takes writes that replica confirms and then loses when
+    // Sentinel moves it: acknowledged messages lost even with WAIT 1, as docs/ha.md says.)
+    const movedOn = async (): Promise<boolean> => {
+      const master = await masterPort()
+      if (master === hung) return false
+      for (const c of cluster.components.filter((c) => c.role === 'redis-replica' || c.role === 'redis-master')) {
+        if (c.port === hung || c.port === master) continue
+        const node = new Redis({ port: c.port, lazyConnect: true, maxRetriesPerRequest: 1 })
+        try {
+          await node.connect()
+          if (!new RegExp(`master_port:${master}\\r\\n[\\s\\S]*master_link_status:up`).test(await node.info('replication'))) return false
+        } finally {
+          node.disconnect()
+        }
+      }
+      return true
+    }
+    const whenMovedOn = async (): Promise<void> => {
+      await eventually(async () => await movedOn().catch(() => false), 60_000, 'Sentinel to move every replica to the new master')
+    }
+    whenMovedOn().finally(() => { process.kill(pid, 'SIGCONT') }).catch(() => {})
     return at
   })
   t.not(await masterPort(), hung, 'a replica was promoted')

@@ -128,8 +128,8 @@ export async function startProcessCluster (t: Teardown, options: {
   const registry = runCli(t, 'registry', { ...common, PORT: String(registryPort), AUTH_MODE: 'dev' })
   const sockets: ServerProcess[] = []
   const startSocket = async (): Promise<ServerProcess> => {
-    const port = await freePort()
-    const socket = runCli(t, 'socket', { ...common, PORT: String(port), SERVER_ID: `${options.idPrefix ?? 's'}${sockets.length + 1}`, PUBLIC_URL: `ws://127.0.0.1:${port}/ws` })
+    // Port 0, no PUBLIC_URL: the server advertises the port it got, so no other test can take it between a look and a listen.
+    const socket = runCli(t, 'socket', { ...common, PORT: '0', SERVER_ID: `${options.idPrefix ?? 's'}${sockets.length + 1}` })
     sockets.push(socket)
     return socket
   }
