@@ -2,7 +2,7 @@
  * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster] [--peers socketio]
  * npm run bench -- report
  *
- * Scenarios: relay, latency, fanout, memory, allocate, scale, quota (see docs/benchmarks.md). Each starts
+ * Scenarios: relay, latency, fanout, connect, churn, memory, allocate, scale, quota (see docs/benchmarks.md). Each starts
  * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …; relay and fanout add the Socket.IO
  * streams-adapter peer: A B C A B C …), prints a table of medians, and with
@@ -19,8 +19,11 @@ import type { RelayOptions, RelayResult } from './scenarios/relay.js'
 import { allocateScenario } from './scenarios/allocate.js'
 import { compareOnCluster } from './scenarios/cluster.js'
 import { fanout } from './scenarios/fanout.js'
+import { connect } from './scenarios/connect.js'
+import type { ConnectOptions } from './scenarios/connect.js'
 import { memory } from './scenarios/memory.js'
 import { runScale } from './scenarios/scale.js'
+import { runChurn } from './scenarios/churn.js'
 import { REDIS_BUDGET_BYTES, quota } from './scenarios/quota.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { System } from './lib/clients.js'
@@ -69,6 +72,11 @@ const RELAY: Record<'tiny' | 'full', Record<'relay' | 'latency', RelayOptions>> 
     relay: { clients: 4, messages: 10, inFlight: 2, timeoutMs: 20_000 },
     latency: { clients: 2, messages: 10, inFlight: 1, timeoutMs: 20_000, warmup: 2 }
   }
+}
+
+const CONNECT: Record<'tiny' | 'full', ConnectOptions> = {
+  full: { clients: 3000, inFlight: 50, warmup: 200, timeoutMs: 180_000 },
+  tiny: { clients: 20, inFlight: 5, warmup: 2, timeoutMs: 60_000 }
 }
 
 const FANOUT: Record<'tiny' | 'full', FanoutOptions> = {
@@ -155,6 +163,16 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
     const ratio = (switchboard.deliveriesPerCpuSecond ?? 0) / (socketio.deliveriesPerCpuSecond ?? 1)
     return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 2.5, met: everyDelivered && ratio >= 2.5, rounds, ...streamsOf(switchboard, results['socketio-streams']) }
   }
+  if (scenario === 'connect') {
+    // Switchboard's registry counts too: its /allocate is part of every connection.
+    const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2),
+      async (system, name) => await connect(name === 'switchboard' ? { ...system, pids: [system.servers[0]?.pid ?? 0, ...system.pids] } : system, CONNECT[size], progress))
+    const switchboard = medians(results.switchboard)
+    const socketio = medians(results.socketio)
+    const ratio = (switchboard.connectsPerCpuSecond ?? 0) / (socketio.connectsPerCpuSecond ?? 1)
+    const allIn = [...results.switchboard, ...results.socketio].every((r) => r.connected === r.clients && r.serversUsed === 2)
+    return { scenario, switchboard, socketio, ratio: round(ratio, 2), target: 1.5, met: allIn && ratio >= 1.5, rounds }
+  }
   if (scenario === 'memory') {
     const connections = size === 'tiny' ? 50 : 10_000
     // One socket server; every connection is its own user, allocated and authenticated like any other.
@@ -186,6 +204,7 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
     return { scenario, switchboard, bare, ratio: round(ratio, 2), target: 0.7, met: ratio >= 0.7 && direct.errors === 0 && nginx.errors === 0, rounds }
   }
   if (scenario === 'scale') return await runScale(size, rounds, progress)
+  if (scenario === 'churn') return await runChurn(size, rounds, progress)
   if (scenario === 'quota') {
     const results = []
     for (let r = 0; r < rounds; r++) results.push(await quota(size, progress))
@@ -193,7 +212,7 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
     const ratio = Math.max(switchboard.largeBytes ?? 0, switchboard.smallBytes ?? 0) / REDIS_BUDGET_BYTES
     return { scenario, switchboard, ratio: round(ratio, 4), target: 0.01, met: ratio <= 0.01, rounds }
   }
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, memory, allocate, scale, quota)`)
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, connect, churn, memory, allocate, scale, quota)`)
 }
 
 /** The last line of the table: the ratio against its target, and whether it was met (never for a tiny run). */
@@ -216,8 +235,14 @@ export function table (report: ScenarioReport | TinyReport): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')
   // A system that did not deliver everything before the timeout is named, with what it did deliver.
-  const shortfalls = columns.filter(([, f]) => (f.delivered ?? 0) < (f.expected ?? 0) || (f.duplicates ?? 0) > 0)
-    .map(([name, f]) => `${name}: delivered ${f.delivered ?? 0} of ${f.expected ?? 0}, ${f.duplicates ?? 0} duplicate(s)`)
+  const shortfalls = [
+    ...columns.filter(([, f]) => (f.delivered ?? 0) < (f.expected ?? 0) || (f.duplicates ?? 0) > 0)
+      .map(([name, f]) => `${name}: delivered ${f.delivered ?? 0} of ${f.expected ?? 0}, ${f.duplicates ?? 0} duplicate(s)`),
+    ...columns.filter(([, f]) => (f.connected ?? f.clients ?? 0) < (f.clients ?? 0))
+      .map(([name, f]) => `${name}: connected ${f.connected ?? 0} of ${f.clients ?? 0}`),
+    ...columns.filter(([, f]) => (f.back ?? f.clients ?? 0) < (f.clients ?? 0) || (f.resets ?? 0) > 0)
+      .map(([name, f]) => `${name}: ${f.back ?? 0} of ${f.clients ?? 0} back, ${f.resets ?? 0} reset(s), ${f.duplicates ?? 0} duplicate(s)`)
+  ]
   const streams = report.ratioStreams !== undefined ? [`ratio to socketio-streams ${report.ratioStreams} (for information)`] : []
   return [line(header), ...rows.map(line), '', ...shortfalls, verdict(report), ...streams].join('\n')
 }

@@ -69,6 +69,25 @@ export async function startSwitchboardOnCluster (sockets: number, shards = 3): P
   }
 }
 
+/** Adds socket server `id` to a running Switchboard (stopped with it), and waits until the registry offers it. */
+export async function addSocketServer (system: { registryUrl: string, redis: RedisServer, servers: Server[] }, id: string, extraEnv: Record<string, string> = {}): Promise<Server> {
+  const server = await startNode('dist/servers/cli.js', ['socket'], { ...switchboardEnv(system.redis.url), ...extraEnv, SERVER_ID: id })
+  system.servers.push(server)
+  await untilAlive(system.registryUrl, (fleet) => fleet.some((s) => s.id === id && s.alive), `socket server ${id} did not join the fleet within 60 s`)
+  return server
+}
+
+/** Polls GET /servers until `done` holds (generously: a busy machine starts servers slowly). */
+async function untilAlive (registryUrl: string, done: (fleet: Array<{ id: string, alive: boolean }>) => boolean, failure: string): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ id: string, alive: boolean }> }
+    if (done(fleet)) return
+    if (Date.now() > deadline) throw new Error(failure)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /** Starts a registry and N socket servers on `redisUrl` into `servers`, and waits until the fleet is complete. */
 async function launchSwitchboard (redisUrl: string, sockets: number, extraEnv: Record<string, string>, servers: Server[]): Promise<Omit<System, 'stop'> & { registryUrl: string }> {
   const env = { ...switchboardEnv(redisUrl), ...extraEnv }
@@ -76,14 +95,7 @@ async function launchSwitchboard (redisUrl: string, sockets: number, extraEnv: R
   servers.push(registry)
   for (let n = 1; n <= sockets; n++) servers.push(await startNode('dist/servers/cli.js', ['socket'], { ...env, SERVER_ID: `s${n}` }))
   const registryUrl = `http://127.0.0.1:${registry.port}`
-  // Wait until every socket server is in the fleet (generously: a busy machine starts servers slowly).
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const { servers: fleet } = await (await fetch(`${registryUrl}/servers`)).json() as { servers: Array<{ alive: boolean }> }
-    if (fleet.filter((s) => s.alive).length === sockets) break
-    if (Date.now() > deadline) throw new Error(`${fleet.filter((s) => s.alive).length} of ${sockets} socket servers joined the fleet within 60 s`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilAlive(registryUrl, (fleet) => fleet.filter((s) => s.alive).length === sockets, `not all ${sockets} socket servers joined the fleet within 60 s`)
   return {
     name: 'switchboard',
     registryUrl,
