@@ -166,7 +166,7 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
   if (scenario === 'connect') {
     // Switchboard's registry counts too: its /allocate is part of every connection.
     const results = await alternate(rounds, progress, async (name) => await startSystem(name, 2),
-      async (system, name) => await connect(name === 'switchboard' ? { ...system, pids: [system.servers[0]?.pid ?? 0, ...system.pids] } : system, CONNECT[size], progress))
+      async (system, name) => await connect(system, CONNECT[size], progress, name === 'switchboard' ? system.servers[0]?.pid : undefined))
     const switchboard = medians(results.switchboard)
     const socketio = medians(results.socketio)
     const ratio = (switchboard.connectsPerCpuSecond ?? 0) / (socketio.connectsPerCpuSecond ?? 1)

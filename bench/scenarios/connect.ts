@@ -32,6 +32,8 @@ export interface ConnectResult {
   readonly wallMs: number
   readonly serverCpuMs: number
   readonly redisCpuMs: number
+  /** of which the registry (Switchboard) */
+  readonly registryCpuMs: number
   readonly connectsPerCpuSecond: number
   readonly connectsPerSecond: number
 }
@@ -52,8 +54,8 @@ async function connectMany (system: System, prefix: string, count: number, inFli
   }))
 }
 
-/** `system.pids`: every process whose CPU counts (for Switchboard, the registry too); the Redis one is the last. */
-export async function connect (system: System, options: ConnectOptions, progress: (line: string) => void = () => {}): Promise<ConnectResult> {
+/** `system.pids`: every process whose CPU counts; the Redis one is the last. `registryPid`: Switchboard's registry, counted too. */
+export async function connect (system: System, options: ConnectOptions, progress: (line: string) => void = () => {}, registryPid?: number): Promise<ConnectResult> {
   const clients: BenchClient[] = []
   const errors = new Map<string, number>()
   try {
@@ -65,8 +67,11 @@ export async function connect (system: System, options: ConnectOptions, progress
     }
     const cpu = (pids: number[]): number => pids.reduce((sum, pid) => sum + cpuMs(pid), 0)
     const redisPid = system.pids[system.pids.length - 1] ?? 0
-    const cpuBefore = cpu(system.pids)
+    const pids = registryPid === undefined ? system.pids : [registryPid, ...system.pids]
+    const registry = (): number => registryPid === undefined ? 0 : cpuMs(registryPid)
+    const cpuBefore = cpu(pids)
     const redisBefore = cpuMs(redisPid)
+    const registryBefore = registry()
     const started = performance.now()
     const ticker = setInterval(() => progress(`    ${system.name}: ${clients.length}/${options.clients} connected`), 2000)
     try {
@@ -76,7 +81,7 @@ export async function connect (system: System, options: ConnectOptions, progress
       clearInterval(ticker)
     }
     const wallMs = performance.now() - started
-    const serverCpuMs = cpu(system.pids) - cpuBefore
+    const serverCpuMs = cpu(pids) - cpuBefore
     const connected = clients.length
     for (const [message, n] of errors) progress(`    ${system.name}: ${n} failed: ${message}`)
     return {
@@ -87,6 +92,7 @@ export async function connect (system: System, options: ConnectOptions, progress
       wallMs: round(wallMs),
       serverCpuMs: round(serverCpuMs),
       redisCpuMs: round(cpuMs(redisPid) - redisBefore),
+      registryCpuMs: round(registry() - registryBefore),
       connectsPerCpuSecond: round(connected / Math.max(serverCpuMs / 1000, 0.001)),
       connectsPerSecond: round(connected / (wallMs / 1000))
     }

@@ -13,6 +13,7 @@ import { BulkScript } from './bulk-script.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
 import { ShardedRelay } from './sharded-relay.js'
+import { SubscriptionBatch } from './subscriptions.js'
 import {
   ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
   PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
@@ -73,6 +74,12 @@ export class RedisStore implements Store {
   readonly kind = 'redis'
   readonly #client: Redis | Cluster
   readonly #subscriber: Redis | Cluster
+  /** SUBSCRIBE / UNSUBSCRIBE on the subscriber (one Redis), gathered per turn of the event loop */
+  readonly #subscriptions = new SubscriptionBatch(async (op, names) => {
+    await untilReady(this.#subscriber as Redis)
+    return await this.#subscriber[op](...names)
+  })
+
   /** Redis Cluster: sharded pub/sub, one connection per shard where this process listens */
   readonly #relay: ShardedRelay | undefined
   readonly #publish: PublishCommand
@@ -548,7 +555,7 @@ export class RedisStore implements Store {
       await this.#pending.get(channel)
       return
     }
-    const pending = this.#relay !== undefined ? this.#relay.add(this.#keys.live(channel)) : this.#subscriber.subscribe(this.#keys.live(channel))
+    const pending = this.#relay !== undefined ? this.#relay.add(this.#keys.live(channel)) : this.#subscriptions.add('subscribe', this.#keys.live(channel))
     this.#pending.set(channel, pending)
     try {
       await pending
@@ -582,7 +589,7 @@ export class RedisStore implements Store {
   async unsubscribe (channel: string, handler: MessageHandler): Promise<void> {
     if (!this.#listeners.remove(channel, handler)) return
     if (this.#relay !== undefined) await this.#relay.remove(this.#keys.live(channel))
-    else await this.#subscriber.unsubscribe(this.#keys.live(channel))
+    else await this.#subscriptions.add('unsubscribe', this.#keys.live(channel))
   }
 
   async join (room: string, user: string): Promise<boolean> {
@@ -773,4 +780,23 @@ function pairs (flat: string[]): Map<string, number> {
   const map = new Map<string, number>()
   for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i] as string, Number(flat[i + 1]))
   return map
+}
+
+/**
+ * Until `connection` is ready, or no longer trying to be. ioredis (5.11) writes a SUBSCRIBE at once on a
+ * connection whose socket is up but whose ready check (INFO) has not been sent yet (a command Redis runs while
+ * loading may go first), and the ready check then fails in subscriber mode: the connection is dropped, and the
+ * channel is subscribed again only after the reconnect. The SUBSCRIBE's own reply has arrived meanwhile, so its
+ * caller would believe a channel live that is not (test/subscriptions.test.ts). redis/ioredis#2037, since 5.8.2;
+ * ioredis 6's handshake gate orders them, and this wait can go with that upgrade.
+ */
+async function untilReady (connection: Redis): Promise<void> {
+  if (connection.status !== 'connect') return
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      connection.off('ready', done).off('close', done)
+      resolve()
+    }
+    connection.on('ready', done).on('close', done)
+  })
 }
