@@ -22,6 +22,8 @@ const HEADLINES: Record<string, Headline> = {
   fanout: { key: 'deliveriesPerCpuSecond', label: 'deliveries per server CPU-second', better: 'higher', format: count },
   memory: { key: 'bytesPerConnection', label: 'RSS growth per idle connection, settled', better: 'lower', format: (v) => `${(v / 1000).toFixed(1)} kB` },
   allocate: { key: 'requestsPerSecond', label: 'requests per second', better: 'higher', format: (v) => `${count(v)} req/s` },
+  connect: { key: 'connectsPerCpuSecond', label: 'connections per server CPU-second', better: 'higher', format: count },
+  churn: { key: 'backSeconds', label: 'every client of a killed server back, s', better: 'lower', format: (v) => `${v.toFixed(1)} s` },
   scale: { label: 'connections on the fullest server / on the emptiest', better: 'lower', format: (v) => v.toFixed(2) }
 }
 
@@ -58,6 +60,8 @@ function shortfall (figures: Record<string, number>): string {
   if ((figures.delivered ?? 0) < (figures.expected ?? 0)) notes.push(`delivered ${count(figures.delivered ?? 0)} of ${count(figures.expected ?? 0)}`)
   if ((figures.duplicates ?? 0) > 0) notes.push(`${count(figures.duplicates ?? 0)} duplicates`)
   if ((figures.connected ?? 0) < (figures.connections ?? 0)) notes.push(`connected ${count(figures.connected ?? 0)} of ${count(figures.connections ?? 0)}`)
+  if ((figures.connected ?? figures.clients ?? 0) < (figures.clients ?? 0)) notes.push(`connected ${count(figures.connected ?? 0)} of ${count(figures.clients ?? 0)}`)
+  if ((figures.back ?? figures.clients ?? 0) < (figures.clients ?? 0)) notes.push(`${count(figures.back ?? 0)} of ${count(figures.clients ?? 0)} back`)
   return notes.join(', ')
 }
 

@@ -9,7 +9,7 @@ import type { ScenarioReport } from '../index.js'
 import { packageRoot } from './proc.js'
 
 /** The chart's order; a scenario without a saved result is left out. */
-export const SCENARIOS = ['relay', 'latency', 'fanout', 'memory', 'allocate', 'scale'] as const
+export const SCENARIOS = ['relay', 'latency', 'fanout', 'connect', 'churn', 'memory', 'allocate', 'scale'] as const
 
 export interface SavedReport extends ScenarioReport {
   /** when it was measured, ISO 8601 */
