@@ -481,6 +481,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       case 'welcome': return this.#onWelcome(socket, frame)
       case 'join':
       case 'leave': return this.emit('presence', frame as unknown as PresenceEvent)
+      case 'presence':
+        // Without an id: who is online in a room now, after the server healed a gap in its delivery (events were lost).
+        if (frame.id === undefined) return this.emit('presenceSnapshot', { channel: frame.channel as string, users: frame.users as string[] })
+        return this.#onReply(frame)
       case 'reconnect':
         // The server is draining: go where it says, now.
         if (typeof frame.url === 'string' && typeof frame.token === 'string') this.#redirect = { url: frame.url, token: frame.token }

@@ -67,6 +67,12 @@ export interface PresenceEvent {
   readonly user: string
 }
 
+/** Who is online in a room now: replaces what the presence events said so far (they resume after it). */
+export interface PresenceSnapshot {
+  readonly channel: string
+  readonly users: readonly string[]
+}
+
 export interface Ack {
   readonly channel: string
   readonly offset: string
@@ -88,6 +94,11 @@ export interface Conversation {
 export interface ClientEvents {
   message: (message: Message) => void
   presence: (event: PresenceEvent) => void
+  /**
+   * who is online in a room now, unasked: the server healed a gap in its delivery (a Redis failover, say), and
+   * the presence events of the gap were lost (they are not stored). Replace the room's list with it
+   */
+  presenceSnapshot: (snapshot: PresenceSnapshot) => void
   /** `delayMs` is set while reconnecting: the wait before the next attempt */
   state: (state: ConnectionState, detail: { delayMs?: number, reason?: string }) => void
   /** the user joined `room` from another of their connections (or devices): this client now listens to it too */

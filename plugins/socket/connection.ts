@@ -11,7 +11,7 @@ import { compareOffsets } from '../store/types.js'
 import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
   ackFrame, conversationsFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
-  presenceFrame, subscribedBatchFrame, subscribedFrame
+  presenceFrame, presenceSnapshot, subscribedBatchFrame, subscribedFrame
 } from './frames.js'
 import { DeliveryGate } from './gate.js'
 import type { SubscribeResult } from './frames.js'
@@ -161,6 +161,35 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   /** A relay gap on `via` could not be healed from history (hub.ts): the client reconnects and recovers by itself. */
   relayLost (_via: string): void {
     if (this.socket.readyState === 1) this.socket.close(CloseCode.RELAY_INTERRUPTED, 'relay interrupted; reconnect to recover')
+  }
+
+  /**
+   * A gap of `via` was healed: its messages reached this client, its events did not. A room's presence events:
+   * the client gets who is online now (`online`). The personal channel's `left` events (a leave from another
+   * of the user's connections): each room this connection listens to and the user is no longer a member of
+   * is left here, with its event. Each in its channel's lane, after the membership operations asked before.
+   */
+  afterGap (via: string, online: readonly string[] | undefined): void {
+    if (via === this.#personal) {
+      this.#recheckMembership().catch((err: unknown) => { this.#context.log.debug({ err, user: this.user }, 'membership not rechecked after a healed gap') })
+    } else if (online !== undefined) {
+      this.#inLane(via, async () => { if (this.channels.has(via)) this.send(presenceSnapshot(via, [...online])) }).catch(noop)
+    }
+  }
+
+  /** One read of the user's rooms; a room listened to here and missing from it is read again in its lane, then left. */
+  async #recheckMembership (): Promise<void> {
+    const rooms = new Set(await this.#context.store.roomsOf(this.user))
+    for (const channel of this.channels) {
+      if (!channel.startsWith('room:') || rooms.has(channel.slice('room:'.length))) continue
+      // Joined by this connection since the read, perhaps: read again behind its membership operations.
+      this.#inLane(channel, async () => {
+        if (!this.channels.has(channel) || (await this.#context.store.roomsOf(this.user)).includes(channel.slice('room:'.length))) return
+        if (!this.channels.has(channel)) return
+        this.detach(channel)
+        this.send(leftEvent(channel))
+      }).catch(noop)
+    }
   }
 
   /** Its TCP socket could not be uncorked: frames may be stuck in it, so the client reconnects and recovers them. */

@@ -79,6 +79,14 @@ export function presenceFrame (requestId: RequestId, channel: string, users: str
   return JSON.stringify({ type: 'presence', id: requestId, channel, users })
 }
 
+/**
+ * Who is online in a room now, unasked (no `id`): after a gap in the server's live delivery was healed, the
+ * presence events of the gap are gone (they are not stored), so the list replaces what the client had.
+ */
+export function presenceSnapshot (channel: string, users: string[]): string {
+  return JSON.stringify({ type: 'presence', channel, users })
+}
+
 /** A presence event: `user` came online in (`join`) or left (`leave`) a channel. */
 export function presenceEvent (type: 'join' | 'leave', channel: string, user: string): string {
   return `{"type":"${type}","channel":"${channel}","user":"${user}"}`

@@ -37,6 +37,11 @@ export interface Listener {
   deliver (via: string, frame: LiveFrame): void
   /** live delivery of `via` had a gap the server could not read back: the client must recover by itself */
   relayLost (via: string): void
+  /**
+   * a gap of `via` was healed: its messages went out, its events (presence, membership) did not (they are not
+   * stored). `online`: for a room, who is online in it now (read once for all its listeners)
+   */
+  afterGap? (via: string, online: readonly string[] | undefined): void
 }
 
 /** The relay's part of a subscription: what it handed on, and a gap it is healing. */
@@ -250,6 +255,14 @@ export class Hub {
     }
     this.#options.healed?.('healed', recovered)
     if (recovered > 0) this.#log.info({ channel: subscription.channel, recovered }, 'relay gap healed')
+    this.#afterGap(subscription).catch((err: unknown) => { this.#log.debug({ err, channel: subscription.channel }, 'no presence after a healed gap') })
+  }
+
+  /** After a healed gap: the listeners make good the events it lost (a room's presence, read here once for all of them). */
+  async #afterGap (subscription: Subscription): Promise<void> {
+    const { channel, listeners } = subscription
+    const online = channel.startsWith('room:') ? await this.#store.presence(channel) : undefined
+    for (const listener of listeners) listener.afterGap?.(channel, online)
   }
 
   /** The gap cannot be read back: the listeners recover by themselves (close 1012); nothing more goes out meanwhile. */

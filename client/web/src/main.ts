@@ -50,6 +50,13 @@ class ChatPage {
     })
     client.on('message', (message) => { this.#file([message], true) })
     client.on('presence', (event) => { this.#onPresence(event) })
+    // The server healed a gap in its delivery and the presence events of the gap were lost: who is there now.
+    client.on('presenceSnapshot', ({ channel, users }) => {
+      const room = channel.slice('room:'.length)
+      this.#model.online.set(room, new Set(users))
+      if (room === LOBBY) this.#view.online()
+      else this.#view.members()
+    })
     client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
     // Joined or left on another device (or tab): the room comes to, or goes from, this page too.
     client.on('joined', (room) => {
