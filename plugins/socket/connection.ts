@@ -184,8 +184,10 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       if (!channel.startsWith('room:') || rooms.has(channel.slice('room:'.length))) continue
       // Joined by this connection since the read, perhaps: read again behind its membership operations.
       this.#inLane(channel, async () => {
-        if (!this.channels.has(channel) || (await this.#context.store.roomsOf(this.user)).includes(channel.slice('room:'.length))) return
         if (!this.channels.has(channel)) return
+        const member = (await this.#context.store.roomsOf(this.user)).includes(channel.slice('room:'.length))
+        // Still listening after the read (the socket may have closed meanwhile)?
+        if (member || !this.channels.has(channel)) return
         this.detach(channel)
         this.send(leftEvent(channel))
       }).catch(noop)

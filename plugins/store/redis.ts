@@ -788,7 +788,8 @@ function pairs (flat: string[]): Map<string, number> {
  * loading may go first), and the ready check then fails in subscriber mode: the connection is dropped, and the
  * channel is subscribed again only after the reconnect. The SUBSCRIBE's own reply has arrived meanwhile, so its
  * caller would believe a channel live that is not (test/subscriptions.test.ts). redis/ioredis#2037, since 5.8.2;
- * ioredis 6's handshake gate orders them, and this wait can go with that upgrade.
+ * ioredis 6's handshake gate orders them, and this wait can go with that upgrade. The caller resumes in a
+ * microtask after 'ready', so after ioredis has sent its offline queue and resubscriptions: order is kept.
  */
 async function untilReady (connection: Redis): Promise<void> {
   if (connection.status !== 'connect') return
