@@ -364,8 +364,12 @@ for (const backend of CLUSTER_BACKENDS) {
     for (const [, frame] of seen) t.doesNotThrow(() => JSON.parse(frame.text))
 
     await store.unsubscribe('user:bob', handler)
+    // A marker on another channel of the same subscriber, published after: once it is in, bob's frame would have been too.
+    const markers: string[] = []
+    await store.subscribe('user:marker', (_channel, frame) => { markers.push(frame.text) })
     await store.append({ channel: 'user:bob', framePrefix: '{"n":4,"epoch":"', sender: 'alice' })
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await store.append({ channel: 'user:marker', framePrefix: '{"n":5,"epoch":"', sender: 'alice' })
+    await eventually(() => markers.length === 1, 'the marker')
     t.equal(seen.length, 2, 'nothing after unsubscribe')
   })
 
@@ -379,9 +383,10 @@ for (const backend of CLUSTER_BACKENDS) {
     t.same(again, { status: 'duplicate', offset: offsetOf(first) })
     t.equal(first.status, 'appended')
     t.not(offsetOf(otherSender), offsetOf(first), 'the same mid from another sender is another message')
-    await eventually(() => seen.length >= 2, 'deliveries')
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    t.equal(seen.length, 2)
+    // A marker after them on the same channel: once it is in, a second copy of the first would have come before it.
+    const marker = await store.append({ channel: 'user:bob', framePrefix: '{"marker":true,"epoch":"', sender: 'alice', mid: 'm-2' })
+    await eventually(() => seen.some((text) => text.includes(offsetOf(marker))), 'the marker')
+    t.equal(seen.length, 3, 'the first, the other sender\'s, the marker: the repeat was not published')
   })
 
   t.test(`${backend}: two handlers on one channel both receive; one leaving keeps the other`, async (t) => {

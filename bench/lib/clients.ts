@@ -33,23 +33,29 @@ export async function switchboardClient (registryUrl: string, user: string): Pro
   if (response.status !== 200) throw new Error(`allocate answered ${response.status}: ${await response.text()}`)
   const allocation = await response.json() as { url: string, token: string, server: string }
   const ws = new WebSocket(`${allocation.url}?token=${encodeURIComponent(allocation.token)}`)
-  const pending = new Map<number, () => void>()
+  const pending = new Map<number, { resolve: () => void, reject: (err: Error) => void }>()
   let handler: (data: unknown) => void = () => {}
   let nextId = 1
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject)
     ws.on('message', (raw) => {
-      const frame = JSON.parse(raw.toString()) as { type: string, id?: number, from?: string, to?: string, data?: unknown, code?: string }
+      const frame = JSON.parse(raw.toString()) as { type: string, id?: number, from?: string, to?: string, data?: unknown, code?: string, message?: string }
       if (frame.type === 'welcome') resolve()
       // Deliveries: direct messages to this user, and room messages (not the copies of its own direct messages).
       else if (frame.type === 'message' && (frame.to === undefined || frame.to === user)) handler(frame.data)
-      else if ((frame.type === 'ack' || frame.type === 'joined') && frame.id !== undefined) { pending.get(frame.id)?.(); pending.delete(frame.id) } else if (frame.type === 'error') throw new Error(`error frame ${frame.code ?? ''}`)
+      else if ((frame.type === 'ack' || frame.type === 'joined' || frame.type === 'error') && frame.id !== undefined) {
+        // An error frame fails its request (the scenario counts or reports it), not the whole benchmark process.
+        const waiting = pending.get(frame.id)
+        pending.delete(frame.id)
+        if (frame.type === 'error') waiting?.reject(new Error(`error frame ${frame.code ?? ''}: ${frame.message ?? ''}`))
+        else waiting?.resolve()
+      }
     })
   })
   const request = async (frame: Record<string, unknown>): Promise<void> => {
     const id = nextId++
-    await new Promise<void>((resolve) => {
-      pending.set(id, resolve)
+    await new Promise<void>((resolve, reject) => {
+      pending.set(id, { resolve, reject })
       ws.send(JSON.stringify({ ...frame, id }))
     })
   }
