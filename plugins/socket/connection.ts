@@ -164,34 +164,16 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   }
 
   /**
-   * A gap of `via` was healed: its messages reached this client, its events did not. A room's presence events:
-   * the client gets who is online now (`online`). The personal channel's `left` events (a leave from another
-   * of the user's connections): each room this connection listens to and the user is no longer a member of
-   * is left here, with its event. Each in its channel's lane, after the membership operations asked before.
+   * A gap of `via` was healed: its messages reached this client, its events did not. For a room, the client
+   * gets who is online now (`online`), in the room's lane, after the membership operations asked before it.
+   * A `left` event of the user's lost in a gap of the personal channel is not made good here: a membership
+   * the store no longer has may as well have been lost with the store (a Redis restarted empty), and this
+   * connection would then drop the room silently. It stops at the next reconnect, when the resubscription is
+   * refused and the client says so (the SDK's `subscribeFailed`).
    */
   afterGap (via: string, online: readonly string[] | undefined): void {
-    if (via === this.#personal) {
-      this.#recheckMembership().catch((err: unknown) => { this.#context.log.debug({ err, user: this.user }, 'membership not rechecked after a healed gap') })
-    } else if (online !== undefined) {
-      this.#inLane(via, async () => { if (this.channels.has(via)) this.send(presenceSnapshot(via, [...online])) }).catch(noop)
-    }
-  }
-
-  /** One read of the user's rooms; a room listened to here and missing from it is read again in its lane, then left. */
-  async #recheckMembership (): Promise<void> {
-    const rooms = new Set(await this.#context.store.roomsOf(this.user))
-    for (const channel of this.channels) {
-      if (!channel.startsWith('room:') || rooms.has(channel.slice('room:'.length))) continue
-      // Joined by this connection since the read, perhaps: read again behind its membership operations.
-      this.#inLane(channel, async () => {
-        if (!this.channels.has(channel)) return
-        const member = (await this.#context.store.roomsOf(this.user)).includes(channel.slice('room:'.length))
-        // Still listening after the read (the socket may have closed meanwhile)?
-        if (member || !this.channels.has(channel)) return
-        this.detach(channel)
-        this.send(leftEvent(channel))
-      }).catch(noop)
-    }
+    if (online === undefined) return
+    this.#inLane(via, async () => { if (this.channels.has(via)) this.send(presenceSnapshot(via, [...online])) }).catch(noop)
   }
 
   /** Its TCP socket could not be uncorked: frames may be stuck in it, so the client reconnects and recovers them. */
