@@ -11,7 +11,7 @@ import { compareOffsets } from '../store/types.js'
 import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
   ackFrame, conversationsFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
-  presenceFrame, presenceSnapshot, subscribedBatchFrame, subscribedFrame
+  presenceFrame, subscribedBatchFrame, subscribedFrame
 } from './frames.js'
 import { DeliveryGate } from './gate.js'
 import type { SubscribeResult } from './frames.js'
@@ -173,7 +173,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
    */
   afterGap (via: string, online: readonly string[] | undefined): void {
     if (online === undefined) return
-    this.#inLane(via, async () => { if (this.channels.has(via)) this.send(presenceSnapshot(via, [...online])) }).catch(noop)
+    this.#inLane(via, async () => { if (this.channels.has(via)) this.send(presenceFrame(undefined, via, online)) }).catch(noop)
   }
 
   /** Its TCP socket could not be uncorked: frames may be stuck in it, so the client reconnects and recovers them. */

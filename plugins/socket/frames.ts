@@ -75,16 +75,12 @@ export function subscribedBatchFrame (requestId: RequestId, results: SubscribeRe
   })
 }
 
-export function presenceFrame (requestId: RequestId, channel: string, users: string[]): string {
-  return JSON.stringify({ type: 'presence', id: requestId, channel, users })
-}
-
 /**
- * Who is online in a room now, unasked (no `id`): after a gap in the server's live delivery was healed, the
- * presence events of the gap are gone (they are not stored), so the list replaces what the client had.
+ * Who is online in a channel: the reply to a `presence` request, or, without `id`, sent unasked after a gap in the
+ * server's live delivery was healed (the presence events of the gap are gone: they are not stored).
  */
-export function presenceSnapshot (channel: string, users: string[]): string {
-  return JSON.stringify({ type: 'presence', channel, users })
+export function presenceFrame (requestId: RequestId | undefined, channel: string, users: readonly string[]): string {
+  return JSON.stringify({ type: 'presence', id: requestId, channel, users })
 }
 
 /** A presence event: `user` came online in (`join`) or left (`leave`) a channel. */

@@ -83,9 +83,13 @@ async function readChannel (store: Store, subscription: Relayed, channel: string
     }
     after = page[page.length - 1]?.offset ?? top
   }
-  if (subscription.epochs?.get(channel) !== epoch) {
-    subscription.epochs ??= new Map()
-    subscription.epochs.set(channel, epoch)
-  }
+  noteEpoch(subscription, channel, epoch)
   return handed
+}
+
+/** The epoch of what the subscription handed on (or attached at) for `channel` is `epoch`. */
+export function noteEpoch (subscription: Relayed, channel: string, epoch: string | undefined): void {
+  if (epoch === undefined || subscription.epochs?.get(channel) === epoch) return
+  subscription.epochs ??= new Map()
+  subscription.epochs.set(channel, epoch)
 }

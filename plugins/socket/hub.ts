@@ -28,7 +28,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { compareOffsets } from '../store/types.js'
 import type { LiveFrame, RelayGapListener, Store } from '../store/types.js'
 import { DeliveryGate } from './gate.js'
-import { CLOCK_MARGIN_MS, readGap, Unrecoverable } from './heal.js'
+import { CLOCK_MARGIN_MS, noteEpoch, readGap, Unrecoverable } from './heal.js'
 import type { Position } from '../store/types.js'
 
 /** What the hub needs of a connection. */
@@ -321,9 +321,3 @@ const NO_PREVIOUS = '0-0'
 
 /** The relay's gates keep their marks, at most 1000 a subscription: a personal channel's conversations beyond it are healed from a time instead (heal.ts). */
 const RELAY_GATE = Object.freeze({ compare: compareOffsets, forget: false, maxMarks: 1000 })
-
-function noteEpoch (subscription: Relayed, channel: string, epoch: string | undefined): void {
-  if (epoch === undefined || subscription.epochs?.get(channel) === epoch) return
-  subscription.epochs ??= new Map()
-  subscription.epochs.set(channel, epoch)
-}

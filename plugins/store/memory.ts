@@ -6,7 +6,7 @@
  */
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
-import { finishFrame } from './message-frame.js'
+import { eventFrame, finishFrame } from './message-frame.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
@@ -236,7 +236,7 @@ export class MemoryStore implements Store {
   }
 
   async publishEvent (channel: string, frame: string): Promise<void> {
-    this.#listeners.dispatch(channel, { channel, offset: undefined, text: frame })
+    this.#listeners.dispatch(channel, eventFrame(channel, frame))
   }
 
   async position (channel: string): Promise<Position> {
@@ -352,7 +352,7 @@ export class MemoryStore implements Store {
     const added = !servers.has(server)
     servers.add(server)
     if (!added || !first || event === '') return false
-    this.#listeners.dispatch(channel, { channel, offset: undefined, text: event })
+    this.#listeners.dispatch(channel, eventFrame(channel, event))
     return true
   }
 
@@ -363,7 +363,7 @@ export class MemoryStore implements Store {
     if (servers.size === 0) users.delete(user)
     if (users.size === 0) this.#presence.delete(channel)
     if ([...servers].some((s) => this.#isAlive(s)) || event === '') return false
-    this.#listeners.dispatch(channel, { channel, offset: undefined, text: event })
+    this.#listeners.dispatch(channel, eventFrame(channel, event))
     return true
   }
 

@@ -52,13 +52,6 @@ export function finishStored (field: string, id: string): string {
   return `${field}${id}${FRAME_END}`
 }
 
-/** The offset of a message frame (its last field), or undefined for an event. */
-export function offsetOf (frame: string): string | undefined {
-  if (!frame.endsWith(FRAME_END)) return undefined
-  const at = frame.lastIndexOf(OFFSET_FIELD)
-  return at < 0 ? undefined : frame.slice(at + OFFSET_FIELD.length, -FRAME_END.length)
-}
-
 /** How every message frame begins: its channel comes second (frames.ts `messagePrefix` writes it). */
 export const MESSAGE_HEAD = '{"type":"message","channel":"'
 
@@ -74,7 +67,7 @@ const EPOCH_FIELD = '"epoch":"'
 /** One frame heard on `channel`'s live channel. A direct conversation's message, heard on a personal channel, belongs to the conversation. */
 export function liveFrame (channel: string, text: string): LiveFrame {
   const at = text.endsWith(FRAME_END) ? text.lastIndexOf(OFFSET_FIELD) : -1
-  if (at < 0) return { channel, offset: undefined, epoch: undefined, text }
+  if (at < 0) return eventFrame(channel, text)
   const offset = text.slice(at + OFFSET_FIELD.length, -FRAME_END.length)
   // Before the offset: `prev` (when the frame has one), and before that the epoch (finishFrame). Searched backwards
   // from the offset, so nothing in the message's data (earlier in the text) can be taken for them.
@@ -85,6 +78,11 @@ export function liveFrame (channel: string, text: string): LiveFrame {
   const from = text.lastIndexOf(EPOCH_FIELD, epochEnd)
   const epoch = from < 0 ? undefined : text.slice(from + EPOCH_FIELD.length, epochEnd)
   return { channel: channel.startsWith('user:') ? channelOf(text) ?? channel : channel, offset, epoch, prev, text }
+}
+
+/** An event heard on `channel` (presence, a `joined`/`left` notice): no offset, never stored. */
+export function eventFrame (channel: string, text: string): LiveFrame {
+  return { channel, offset: undefined, epoch: undefined, text }
 }
 
 /** The frames of one publish on `channel`'s live channel, in order. */

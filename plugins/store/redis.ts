@@ -119,10 +119,7 @@ export class RedisStore implements Store {
    * connection is lost again (then its next 'ready' does it).
    */
   #resumeAll (): void {
-    this.#subscribeAll().then(async () => {
-      await this.#readyToHeal()
-      if (!this.#subscriberLost) this.#resumed(undefined)
-    }, () => {
+    this.#resubscribeAll().catch(() => {
       if (this.#subscriberLost || this.#closing) return
       setTimeout(() => { if (!this.#subscriberLost && !this.#closing) this.#resumeAll() }, 200).unref()
     })
@@ -520,8 +517,9 @@ export class RedisStore implements Store {
   async historySpan (channel: string, before: string | undefined, limit: number, page: PageLimits): Promise<HistorySpan | undefined> {
     const reply = await this.#client.sbHistorySpan(this.#keys.history(channel), before ?? '', limit, page.maxBytes)
     if (reply.length < 3) return undefined
-    const [after, upTo, fits] = reply.map(String)
-    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages: storedFrames(reply.map(String), 3) } : {}) }
+    const flat = reply.map(String)
+    const [after, upTo, fits] = flat
+    return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages: storedFrames(flat, 3) } : {}) }
   }
 
   async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
@@ -576,6 +574,11 @@ export class RedisStore implements Store {
   async resubscribe (): Promise<void> {
     if (this.#relay !== undefined) return await this.#relay.resubscribe()
     this.#interrupted(undefined)
+    await this.#resubscribeAll()
+  }
+
+  /** Every channel subscribed again; the gap reported resumed once it can be read (#readyToHeal), unless the subscriber was lost meanwhile. */
+  async #resubscribeAll (): Promise<void> {
     await this.#subscribeAll()
     await this.#readyToHeal()
     if (!this.#subscriberLost) this.#resumed(undefined)
