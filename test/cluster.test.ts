@@ -380,4 +380,7 @@ t.test('kill -9 another primary while a sender fires 50 messages at a room: retr
   await traffic.stop()
   t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 50, 'all 50 of alice\'s messages acknowledged')
   t.same(await storedOrder(traffic.alice, room, 'order', 50), [...Array(50).keys()], 'stored in the order she sent them (history)')
+  // As a supervisor would, and as after the first kill: the killed node rejoins, so that what closes after this test
+  // (stores, servers, clients of the shared cluster) talks to a whole cluster, not one that still lists a dead node.
+  await redisCluster.restart(victimPort)
 })
