@@ -109,7 +109,9 @@ for (const backend of CLUSTER_BACKENDS) {
     const stored = async (...channels: string[]): Promise<StoredFrame[]> => (await Promise.all(channels.map(async (c) => await store.history(c, undefined, 50)))).flat()
     // A live frame as a stored one: its text byte for byte and its offset (its channel is checked apart).
     const heard = (channel: string): StoredFrame[] | undefined => live.get(channel)?.map(({ offset, text }) => ({ offset: offset ?? 'none', text }))
-    const byOffset = (frames: StoredFrame[]): StoredFrame[] => [...frames].sort((a, b) => compareOffsets(JSON.parse(a.text).offset, JSON.parse(b.text).offset))
+    // Two conversations can store a frame at the same offset (the same millisecond): ties are ordered by text, so the sort is total.
+    const byOffset = (frames: StoredFrame[]): StoredFrame[] => [...frames].sort((a, b) =>
+      compareOffsets(JSON.parse(a.text).offset, JSON.parse(b.text).offset) || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0))
     t.same(heard('room:r'), await stored('room:r'), 'room: byte for byte, in order')
     t.same(heard('user:bob'), await stored('dm:alice:bob'), 'bob hears his conversation with alice, in order')
     t.same(heard('user:carol'), await stored('dm:alice:carol'))
