@@ -34,6 +34,15 @@ for (const backend of BACKENDS) {
     t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'a')
     await handle.store.adjustLoad('a', 10) // a: 15
     t.equal((await app.inject({ url: '/allocate?user=alice' })).json().server, 'b')
+
+    // ?avoid=: the server a client just lost is offered only when no other has room.
+    t.equal((await app.inject({ url: '/allocate?user=alice&avoid=b' })).json().server, 'c', 'the least loaded of the others')
+    await handle.store.heartbeat(record('c', 10), 10)
+    await handle.store.heartbeat(record('a', 10), 10)
+    t.equal((await app.inject({ url: '/allocate?user=alice&avoid=b' })).json().server, 'b', 'the avoided one when the others are full')
+    const bad = await app.inject({ url: '/allocate?user=alice&avoid=no%20such%20id!' })
+    t.equal(bad.statusCode, 400)
+    t.match(bad.json(), { code: 'BAD_REQUEST', message: /avoid/ }, 'a malformed id is refused, naming the field')
   })
 
   t.test(`${backend}: no server registered → 503 NO_CAPACITY with Retry-After`, async (t) => {

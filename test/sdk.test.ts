@@ -80,6 +80,31 @@ for (const backend of BACKENDS) {
   })
 }
 
+for (const backend of BACKENDS) {
+  t.test(`${backend}: a connection lost without a close frame: the next allocation avoids that server while another has room`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const asked: string[] = []
+    const recording: FetchLike = async (url, init) => {
+      asked.push(url)
+      return await fetch(url, init)
+    }
+    const alice = await sdkClient(t, stack.registryUrl, 'alice', { fetch: recording })
+    const bob = await sdkClient(t, stack.registryUrl, 'bob')
+    t.same([alice.client.server, bob.client.server], ['s1', 's2'])
+    t.notMatch(asked[0], /avoid/, 'the first allocation avoids nothing')
+    // s1 drops alice's TCP connection (1006 at the client): s1 is alive and now the least loaded, so only the hint keeps her off it.
+    for (const socket of stack.sockets[0]?.websocketServer.clients ?? []) socket.terminate()
+    await eventually(() => asked.length === 2 && alice.client.state === 'connected', 'alice back')
+    t.match(asked[1], /[?&]avoid=s1(&|$)/, 'the lost server is named')
+    t.equal(alice.client.server, 's2', 'and she is on the other one')
+    // A clean close by the server (1001, shutting down) is no reason to avoid it.
+    await stack.sockets[1]?.close()
+    await eventually(() => asked.length >= 3 && alice.client.state === 'connected', 'alice back again')
+    t.notMatch(asked.slice(2).join(' '), /avoid/, 'a server that said goodbye is not avoided')
+    t.equal(alice.client.server, 's1')
+  })
+}
+
 t.test('compareOffsets orders offsets as numbers', async (t) => {
   t.ok(compareOffsets('9-0', '10-0') < 0, 'not as strings')
   t.ok(compareOffsets('10-2', '10-10') < 0)

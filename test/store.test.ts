@@ -183,6 +183,11 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await reserve(store, 5000, 'n3', expires), { id: 'a', load: 3 }, 'a and b tie at 3: the first by id')
     t.match(await reserve(store, 5000, 'n4', expires, 'b'), { id: 'a', load: 4 }, 'exclude is never picked')
     t.match(await store.listServers(), [{ id: 'b', load: 3 }, { id: 'a', load: 5 }])
+    const avoiding = async (nonce: string, avoid: string, exclude?: string): Promise<ReserveResult> =>
+      await store.reserve({ aliveWithinMs: 5000, nonce, expiresAt: expires, user: 'u', avoid, ...(exclude !== undefined ? { exclude } : {}) })
+    t.match(await avoiding('n4a', 'b'), { status: 'reserved', server: { id: 'a', load: 5 } }, 'an avoided server is passed over for a busier one')
+    t.match(await avoiding('n4b', 'a', 'b'), { status: 'reserved', server: { id: 'a', load: 6 } }, 'and taken when no other is eligible')
+    t.match(await store.listServers(), [{ id: 'b', load: 3 }, { id: 'a', load: 7 }], 'both counted')
 
     t.equal(await store.claim('b', 'n1', 'u'), true, 'a reservation is claimed once')
     t.equal(await store.claim('b', 'n1', 'u'), false, 'and only once')

@@ -16,7 +16,15 @@ import type {
 } from './types.js'
 
 interface Position { epoch: string, offset: string }
-interface Target { url: string, token: string }
+/** where to connect; `server` is its id when the registry (or a draining server) said it */
+interface Target { url: string, token: string, server?: string }
+
+/**
+ * The close code of a connection that dropped or never opened (no close frame): the next allocation avoids
+ * that server. A server killed keeps a fresh heartbeat for up to HEARTBEAT_TIMEOUT_MS, and the registry would
+ * offer it again all that time; one that closes cleanly (1001 shutting down, 1012 …) has said goodbye.
+ */
+const ABNORMAL_CLOSURE = 1006
 interface SubscribeOutcome { channel: string, epoch?: string, offset?: string, recovered?: boolean, error?: { code?: string, message?: string } }
 
 const OPEN = 1
@@ -118,6 +126,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #attempt = 0
   #closed = false
   #redirect: Target | undefined
+  /** the server the last connection was lost on: the next `/allocate` asks for another (`?avoid=`) */
+  #avoid: string | undefined
   #resolveReady!: () => void
   #rejectReady!: (error: Error) => void
   /** resolves on the first welcome; rejects if authentication is refused */
@@ -266,6 +276,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       }
       const closed = await this.#connect(target)
       if (this.#closed) return
+      this.#avoid = closed.code === ABNORMAL_CLOSURE ? target.server : undefined
       const reason = `connection closed (${closed.code}${closed.reason === '' ? '' : ` ${closed.reason}`})`
       // Told where to go (drain): go at once. Otherwise back off before allocating again.
       if (this.#redirect !== undefined) this.#setState('reconnecting', { delayMs: 0, reason })
@@ -284,12 +295,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   async #allocate (): Promise<Target> {
     const { auth, registryUrl } = this.#options
     const headers: Record<string, string> = {}
-    let url = `${registryUrl.replace(/\/$/, '')}/allocate`
-    if ('user' in auth) url += `?user=${encodeURIComponent(auth.user)}`
+    const query = new URLSearchParams()
+    if ('user' in auth) query.set('user', auth.user)
     else headers.authorization = `Bearer ${typeof auth.token === 'function' ? await auth.token() : auth.token}`
+    if (this.#avoid !== undefined) query.set('avoid', this.#avoid)
+    const url = `${registryUrl.replace(/\/$/, '')}/allocate${query.toString() === '' ? '' : `?${query.toString()}`}`
     const response = await this.#fetch(url, { headers })
-    const body = await response.json().catch(() => ({})) as { url?: string, token?: string, code?: string, message?: string }
-    if (response.status === 200 && typeof body.url === 'string' && typeof body.token === 'string') return { url: body.url, token: body.token }
+    const body = await response.json().catch(() => ({})) as { url?: string, token?: string, server?: string, code?: string, message?: string }
+    if (response.status === 200 && typeof body.url === 'string' && typeof body.token === 'string') {
+      return { url: body.url, token: body.token, ...(typeof body.server === 'string' ? { server: body.server } : {}) }
+    }
     const retryAfter = Number(response.headers.get('retry-after'))
     throw new SwitchboardError(body.code ?? `HTTP_${response.status}`, body.message ?? `allocation failed with ${response.status}`,
       (response.status === 503 || response.status === 429) && retryAfter > 0 ? retryAfter * 1000 : undefined)
@@ -487,7 +502,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         return this.#onReply(frame)
       case 'reconnect':
         // The server is draining: go where it says, now.
-        if (typeof frame.url === 'string' && typeof frame.token === 'string') this.#redirect = { url: frame.url, token: frame.token }
+        if (typeof frame.url === 'string' && typeof frame.token === 'string') {
+          this.#redirect = { url: frame.url, token: frame.token, ...(typeof frame.server === 'string' ? { server: frame.server } : {}) }
+        }
         return
       case 'error': return this.#onError(frame)
       case 'left':

@@ -44,11 +44,13 @@ export class Allocator {
   }
 
   /**
-   * `exclude`: a server not to pick (the one a client is being moved off).
+   * `exclude`: a server not to pick (the one a client is being moved off); `avoid`: a server to pick only
+   * when no other is eligible (the one the client just lost: a server killed keeps its heartbeat fresh for
+   * up to HEARTBEAT_TIMEOUT_MS, and would otherwise be offered to its own clients all that time).
    * Throws NoCapacityError when no server is eligible, StoreUnavailableError when the store fails,
    * TooManyAllocationsError or RateLimitedError (with a RetryHint) when the user is over their budget.
    */
-  async allocate (user: string, exclude?: string): Promise<Allocation> {
+  async allocate (user: string, { exclude, avoid }: { exclude?: string, avoid?: string } = {}): Promise<Allocation> {
     const { store, signer, tokenTtlMs, heartbeatTimeoutMs, budget } = this.#options
     const now = Date.now()
     const nonce = newNonce()
@@ -56,7 +58,7 @@ export class Allocator {
     let result
     try {
       result = await store.reserve({
-        aliveWithinMs: heartbeatTimeoutMs, nonce, expiresAt, user, ...(exclude !== undefined ? { exclude } : {}), ...(budget !== undefined ? { budget } : {})
+        aliveWithinMs: heartbeatTimeoutMs, nonce, expiresAt, user, ...(exclude !== undefined ? { exclude } : {}), ...(avoid !== undefined ? { avoid } : {}), ...(budget !== undefined ? { budget } : {})
       })
     } catch (err) {
       throw new StoreUnavailableError((err as Error).message, { cause: err })

@@ -1,6 +1,6 @@
 /**
  * switchboard-registry: the stateless service registry.
- *   GET /allocate   least-loaded live socket server + a connect token for it
+ *   GET /allocate   least-loaded live socket server + a connect token for it (?avoid=<server id>: not that one, if others have room)
  *   GET /servers    the fleet as the registry sees it
  *   GET /healthz    the store answers
  * Decorates `fastify.switchboardRegistry` ({ allocator }) for host apps.
@@ -97,7 +97,8 @@ async function switchboardRegistry (fastify: FastifyInstance, options: Switchboa
         }
       }
     }, async (request) => {
-      const allocation = await allocator.allocate(await config.authenticate(request))
+      const { avoid } = request.query
+      const allocation = await allocator.allocate(await config.authenticate(request), avoid !== undefined ? { avoid } : {})
       meter.allocated()
       return allocation
     })

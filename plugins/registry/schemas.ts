@@ -1,5 +1,6 @@
 /** Request and response schemas of the registry HTTP API. */
 import { Type } from '@sinclair/typebox'
+import { NAME_PATTERN } from '../names.js'
 
 export const ErrorBody = Type.Object({
   code: Type.String({ description: 'public error code, e.g. NO_CAPACITY' }),
@@ -7,7 +8,10 @@ export const ErrorBody = Type.Object({
 })
 
 export const AllocateQuery = Type.Object({
-  user: Type.Optional(Type.String({ description: 'dev auth mode only' }))
+  user: Type.Optional(Type.String({ description: 'dev auth mode only' })),
+  avoid: Type.Optional(Type.String({
+    pattern: NAME_PATTERN, description: 'a server id to offer only if no other has room: the one the client just lost or could not reach'
+  }))
 })
 
 export const Allocation = Type.Object({

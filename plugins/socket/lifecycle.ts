@@ -146,7 +146,7 @@ export class Lifecycle {
       await Promise.all(batch.map(async (connection) => {
         asked.add(connection)
         try {
-          connection.send(reconnectFrame(await allocator.allocate(connection.user, serverId)))
+          connection.send(reconnectFrame(await allocator.allocate(connection.user, { exclude: serverId })))
         } catch (err) {
           log.debug({ err }, 'no allocation for a drained client; it will allocate itself')
         }

@@ -112,17 +112,26 @@ export class MemoryStore implements Store {
       if (count >= budget.maxHolds) return { status: 'over_cap', retryAfterMs }
     }
     const now = Date.now()
+    let fallback: ServerStatus | undefined
     for (const status of this.#statuses()) {
       if (status.id === request.exclude || status.lastHeartbeat === null || status.lastHeartbeat < now - request.aliveWithinMs) continue
       if (status.draining || status.load >= status.capacity || status.url === '') continue
-      this.#load.set(status.id, status.load + 1)
-      let reservations = this.#reservations.get(status.id)
-      if (reservations === undefined) this.#reservations.set(status.id, reservations = new Map())
-      reservations.set(request.nonce, request.expiresAt)
-      mapOf(this.#holds, user).set(holdOf(status.id, request.nonce), request.expiresAt)
-      return { status: 'reserved', server: status }
+      if (status.id === request.avoid) {
+        fallback = status
+        continue
+      }
+      return this.#reserveOn(status, request)
     }
-    return { status: 'no_capacity' }
+    return fallback === undefined ? { status: 'no_capacity' } : this.#reserveOn(fallback, request)
+  }
+
+  #reserveOn (status: ServerStatus, request: ReserveRequest): ReserveResult {
+    this.#load.set(status.id, status.load + 1)
+    let reservations = this.#reservations.get(status.id)
+    if (reservations === undefined) this.#reservations.set(status.id, reservations = new Map())
+    reservations.set(request.nonce, request.expiresAt)
+    mapOf(this.#holds, request.user).set(holdOf(status.id, request.nonce), request.expiresAt)
+    return { status: 'reserved', server: status }
   }
 
   async claim (serverId: string, nonce: string, user: string): Promise<boolean> {

@@ -240,14 +240,14 @@ export class RedisStore implements Store {
   async #reserveBatch (requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
     const k = this.#keys
     // KEYS: load, alive, then per request its user's holds and rate counter. ARGV: server hash prefix, reservations prefix, N, grace ms,
-    // holds ttl ms, then per request: alive window ms, nonce, expiresAt, excluded id, max holds, max requests, window ms (see RESERVE_BATCH).
+    // holds ttl ms, then per request: alive window ms, nonce, expiresAt, excluded id, max holds, max requests, window ms, avoided id (see RESERVE_BATCH).
     const args = [String(2 + 2 * requests.length), k.load, k.alive]
     for (const r of requests) args.push(k.holds(r.user), k.rate(`allocate:user:${r.user}`))
     args.push(this.#serverPrefix, k.reservations(''), String(requests.length), String(RESERVATION_GRACE_MS), String(HOLDS_TTL_MS))
     for (const r of requests) {
       const budget = r.budget
       args.push(String(r.aliveWithinMs), r.nonce, String(r.expiresAt), r.exclude ?? '',
-        String(budget?.maxHolds ?? 0), String(budget?.rateMax ?? 0), String(budget?.rateWindowMs ?? 0))
+        String(budget?.maxHolds ?? 0), String(budget?.rateMax ?? 0), String(budget?.rateWindowMs ?? 0), r.avoid ?? '')
     }
     const reply = await RESERVE_SCRIPT.run<Array<string | number>>(this.#client, args)
     // Each chosen server once, then each request's row (or refusal) and the load it saw (or how long to wait).

@@ -589,8 +589,9 @@ return out
  * allocations spread out, and remembered as a reservation (its nonce, until
  * expiresAt) that the socket server claims on connect. The fleet is read
  * once, each request takes the least-loaded eligible server given the places
- * taken before it in the batch, and each chosen server gets one ZINCRBY and
- * one ZADD of all its nonces.
+ * taken before it in the batch (the server it avoids only when no other is
+ * eligible), and each chosen server gets one ZINCRBY and one ZADD of all its
+ * nonces.
  * Each place is also one of its user's holds (Keys.holds). A request with a
  * budget is checked first, in the same step: its user's request counter for
  * the window (every attempt counts), then the user's holds across the fleet
@@ -600,7 +601,8 @@ return out
  * (Every key is in the fleet's slot, so this runs on Redis Cluster as well.)
  * KEYS: load set, alive set, then per request: its user's holds, its user's rate counter.
  * ARGV: server hash prefix, reservations prefix, N, grace ms, holds ttl ms, then per request:
- *   alive window ms, nonce, expiresAt, excluded id, max holds (0 = no cap), max requests per window (0 = no limit), window ms.
+ *   alive window ms, nonce, expiresAt, excluded id, max holds (0 = no cap), max requests per window (0 = no limit), window ms,
+ *   avoided id ('' = none).
  * Returns the chosen servers once each, then two numbers per request: { R, R rows of id, url, capacity,
  * lastHeartbeat, startedAt, then per request its row (1..R) and the load it saw, or 0 and 0 (no server),
  * -1 and ms (over its holds cap; ms until its oldest unused reservation stops counting, 0 = none),
@@ -627,7 +629,7 @@ for i = 1, #entries, 2 do
 end
 local rows, picks, held = {}, {}, {}
 for r = 0, tonumber(ARGV[3]) - 1 do
-  local a = 6 + r * 7
+  local a = 6 + r * 8
   local holds, rate = KEYS[3 + 2 * r], KEYS[4 + 2 * r]
   local maxHolds, rateMax = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   local refusal, wait = 0, 0
@@ -641,10 +643,14 @@ for r = 0, tonumber(ARGV[3]) - 1 do
   end
   local best = nil
   if refusal == 0 then
-    local oldest, exclude = now - tonumber(ARGV[a]), ARGV[a + 3]
+    local oldest, exclude, avoid, fallback = now - tonumber(ARGV[a]), ARGV[a + 3], ARGV[a + 7], nil
     for _, s in ipairs(servers) do
-      if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest and (best == nil or s.load < best.load) then best = s end
+      if s.id ~= exclude and s.load < s.capacity and tonumber(s.beat) >= oldest then
+        if s.id == avoid then fallback = s
+        elseif best == nil or s.load < best.load then best = s end
+      end
     end
+    if best == nil then best = fallback end
   end
   if best == nil then
     picks[#picks + 1] = refusal

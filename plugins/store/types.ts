@@ -62,6 +62,8 @@ export interface ReserveRequest {
   readonly expiresAt: number
   /** a server not to pick (the one a client is being moved off) */
   readonly exclude?: string
+  /** a server to pick only when no other is eligible (the one a client just lost, or could not reach) */
+  readonly avoid?: string
   /** who the place is for: it is one of their holds until it expires, or until its connection closes */
   readonly user: string
   /** the user's budget; absent = none (a draining server moving its own clients is never refused for it) */
@@ -264,7 +266,8 @@ export interface Store {
    * Atomically picks the least-loaded server that is alive (heartbeat within
    * `aliveWithinMs`), not draining and under capacity, and counts a
    * reservation for it (`nonce`, valid until `expiresAt`), so concurrent
-   * callers spread out. `exclude` is never picked. The reservation is one of
+   * callers spread out. `exclude` is never picked, `avoid` only when no other
+   * server is eligible. The reservation is one of
    * the user's holds; with a `budget`, the user's rate and holds are checked
    * first, in the same atomic step, across the whole fleet.
    */
