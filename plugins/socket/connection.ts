@@ -11,8 +11,9 @@ import { compareOffsets } from '../store/types.js'
 import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
   ackFrame, conversationsFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
-  presenceFrame, subscribedBatchFrame, subscribedFrame
+  presenceFrame, subscribedBatchFrame, subscribedFrame, typingReply
 } from './frames.js'
+import { TypingState, typingEvent } from './typing.js'
 import { DeliveryGate } from './gate.js'
 import type { SubscribeResult } from './frames.js'
 import type { Hub, Listener } from './hub.js'
@@ -31,7 +32,7 @@ import { parseFrame, peekRequestId } from './protocol.js'
 import { isStoreFull } from '../store/full.js'
 import type {
   ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeEntry,
-  UnsubscribeFrame
+  TypingFrame, UnsubscribeFrame
 } from './protocol.js'
 
 /** Decides whether `user` may join `room` (open by default). */
@@ -100,6 +101,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   #outbox: Outbox | undefined
   /** per channel, `left` events of leaves already applied here (from this server), to ignore when they come back */
   #echoes: Map<string, number> | undefined
+  /** the conversations this connection said its user is typing in (typing.ts), once it has */
+  #typing: TypingState | undefined
   #released = false
   #violations = 0
   #floods = 0
@@ -328,6 +331,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     this.#released = true
     this.#outbox?.close()
     this.#outbox = undefined
+    for (const channel of this.#typing?.close(Date.now()) ?? []) this.#relayTyping(channel, false).catch(noop)
     for (const channel of [...this.channels]) this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
   }
 
@@ -391,6 +395,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'history': return this.#history(frame)
       case 'presence': return this.#presence(frame)
       case 'conversations': return this.#conversations(frame)
+      case 'typing': return this.#typingFrame(frame)
     }
   }
 
@@ -406,6 +411,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       mid: frame.mid,
       participants: participantsOf(channel)
     })
+    this.#typing?.sent(channel)
     this.send(ackFrame(frame.id, channel, accepted(result, 'not allowed')))
   }
 
@@ -420,7 +426,38 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       if (this.channels.has(channel)) this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
       throw notMember(this.user, channel)
     }
+    this.#typing?.sent(channel)
     this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} may not publish to ${channel}`)))
+  }
+
+  async #typingFrame (frame: TypingFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    this.#typingTargets(channel, true)
+    this.#typing ??= new TypingState()
+    const decision = this.#typing.say(channel, frame.active ?? true, Date.now(), (stale) => { this.#relayTyping(stale, false).catch(noop) })
+    if (decision !== undefined) await this.#relayTyping(channel, decision.active)
+    this.send(typingReply(frame.id, channel, decision !== undefined))
+  }
+
+  /**
+   * Where a typing event in `channel` goes: the room's listeners, or the other participant of a direct conversation.
+   * Refuses the rest, and (`listening`) a room this connection does not listen to; a stop goes out regardless.
+   */
+  #typingTargets (channel: string, listening: boolean): string[] {
+    if (channel.startsWith('room:')) {
+      if (listening && !this.channels.has(channel)) {
+        throw new Refusal(FrameErrorCodes.FORBIDDEN, `listen to ${channel} (join or subscribe) before typing in it`, { reason: 'NOT_LISTENING' })
+      }
+      return [channel]
+    }
+    const participants = participantsOf(channel)
+    if (participants?.includes(this.user) !== true) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} types in rooms and in their own direct conversations only`)
+    return participants.filter((p) => p !== this.user).map(userChannel)
+  }
+
+  async #relayTyping (channel: string, active: boolean): Promise<void> {
+    const event = typingEvent(channel, this.user, active)
+    await Promise.all(this.#typingTargets(channel, active).map(async (target) => { await this.#context.store.publishEvent(target, event) }))
   }
 
   async #join (frame: JoinFrame): Promise<void> {

@@ -12,9 +12,10 @@ const id = (value: RequestId): string => JSON.stringify(value)
 
 /**
  * The protocol's version, in `welcome` (docs/protocol.md). 2: direct messages live in per-pair
- * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch.
+ * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch. 3: typing
+ * indicators (the `typing` request and events).
  */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3
 
 /** What a client must stay within, announced in `welcome` so that it can pace and batch its frames. */
 export interface WelcomeLimits {
@@ -81,6 +82,11 @@ export function subscribedBatchFrame (requestId: RequestId, results: SubscribeRe
  */
 export function presenceFrame (requestId: RequestId | undefined, channel: string, users: readonly string[]): string {
   return JSON.stringify({ type: 'presence', id: requestId, channel, users })
+}
+
+/** The reply to a `typing` frame: whether an event went out (a repeat within TYPING_REFRESH_MS is absorbed). */
+export function typingReply (requestId: RequestId, channel: string, relayed: boolean): string {
+  return JSON.stringify({ type: 'typing', id: requestId, channel, relayed })
 }
 
 /** A presence event: `user` came online in (`join`) or left (`leave`) a channel. */

@@ -54,6 +54,14 @@ export const ConversationsFrameSchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 }))
 })
 
+/** The user is typing in a room this connection listens to, or in one of their direct conversations (`active: false`: stopped). */
+export const TypingFrameSchema = Type.Object({
+  type: Type.Literal('typing'),
+  id: RequestIdSchema,
+  channel: Channel,
+  active: Type.Optional(Type.Boolean({ description: 'false: stopped typing (default true)' }))
+})
+
 export type RequestId = Static<typeof RequestIdSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
 export type PublishFrame = Static<typeof PublishFrameSchema>
@@ -66,7 +74,9 @@ export type UnsubscribeFrame = Static<typeof UnsubscribeFrameSchema>
 export type HistoryFrame = Static<typeof HistoryFrameSchema>
 export type PresenceFrame = Static<typeof PresenceFrameSchema>
 export type ConversationsFrame = Static<typeof ConversationsFrameSchema>
-export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame
+export type TypingFrame = Static<typeof TypingFrameSchema>
+export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame |
+  TypingFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -77,7 +87,8 @@ const schemas = {
   unsubscribe: UnsubscribeFrameSchema,
   history: HistoryFrameSchema,
   presence: PresenceFrameSchema,
-  conversations: ConversationsFrameSchema
+  conversations: ConversationsFrameSchema,
+  typing: TypingFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])
