@@ -9,6 +9,7 @@ import { fullJitter, sleep } from './backoff.js'
 import { DEFAULT_SERVER_LIMITS, Pacer, limitsOf } from './pacer.js'
 import type { ServerLimits } from './pacer.js'
 import { SendOrder } from './requests.js'
+import { TypingIn, TypingOut } from './typing.js'
 import type { Frame, Pending } from './requests.js'
 import { SwitchboardError } from './types.js'
 import type {
@@ -111,6 +112,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** per channel, resubscriptions that failed with `UNAVAILABLE` in a row */
   readonly #subscribeRetries = new Map<string, number>()
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  /** when this user last said they type, per conversation; and who is typing where (typing.ts) */
+  readonly #typingOut = new TypingOut()
+  readonly #typingIn = new TypingIn((event) => { this.emit('typing', event) })
   #flushTimer: ReturnType<typeof setTimeout> | undefined
   /** set while a connection is welcomed: the server's budget for this client's frames */
   #pacer: Pacer | undefined
@@ -164,6 +168,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
    * Resolves with its channel and offset once stored.
    */
   async send (to: string, data: unknown): Promise<Ack> {
+    if (this.#user !== undefined) this.#typingOut.forget(dmChannel(this.#user, to))
     // In order per conversation (one per recipient), whatever the user's own id turns out to be.
     const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() }, { order: `dm-with:${to}` })
     return { channel: reply.channel as string, offset: reply.offset as string }
@@ -172,8 +177,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** A message to a room you are a member of. */
   async publish (room: string, data: unknown): Promise<Ack> {
     const channel = `room:${room}`
+    this.#typingOut.forget(channel)
     const reply = await this.#request({ type: 'publish', channel, data, mid: this.#mid() }, { order: channel })
     return { channel: reply.channel as string, offset: reply.offset as string }
+  }
+
+  /**
+   * Tells a conversation that the user is typing (a `room:` channel this client listens to, or a `dm:` channel
+   * of theirs), or stopped (`active` false: the input was cleared, or the user left the conversation). Call it
+   * on every keystroke: a frame goes out at most every 3 s per conversation, a stop only if one is still shown,
+   * and nothing while not connected (typing is not queued). Sending a message there ends it by itself.
+   * Rejects with the server's refusal (`FORBIDDEN`: not a room you listen to, not your conversation).
+   */
+  async typing (channel: string, active = true): Promise<void> {
+    if (this.#state !== 'connected' || !this.#typingOut.due(channel, active, Date.now())) return
+    await this.#request({ type: 'typing', channel, active }, { perConnection: true }).catch((err: unknown) => {
+      if ((err as SwitchboardError).code !== 'RECONNECTING') throw err
+    })
+  }
+
+  /** The users shown typing in `channel` now (the `typing` event tells each change). */
+  typists (channel: string): string[] {
+    return this.#typingIn.in(channel)
   }
 
   /** Become a member of a room and receive its messages (also after reconnects). */
@@ -244,6 +269,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     this.#socket?.close(1000, 'client closed')
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
+    this.#typingIn.clear()
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer)
     const pending = [...this.#pending.values()]
     this.#pending.clear()
@@ -330,6 +356,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** The connection is gone: nothing goes out until the next welcome; resubscriptions are redone then. */
   #disconnected (): void {
     this.#pacer = undefined
+    // Typing is not replayed: nobody is shown typing until their next event, and this user's next one is news.
+    this.#typingIn.clear()
+    this.#typingOut.forget()
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer)
     this.#flushTimer = undefined
     this.#toSubscribe.clear()
@@ -507,6 +536,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         }
         return
       case 'error': return this.#onError(frame)
+      case 'typing':
+        // Without an id: someone is typing (or stopped) in a conversation; one's own is not news.
+        if (frame.id !== undefined) return this.#onReply(frame)
+        if (frame.user !== this.#user) this.#typingIn.heard(frame.channel as string, frame.user as string, frame.active === true, Number(frame.expiresInMs))
+        return
       case 'left':
         // Without an id: this user left the room from one of their connections (maybe this one).
         if (frame.id === undefined) return this.#onLeft(frame.channel as string)
@@ -645,6 +679,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       this.#seenMids.add(key)
       if (this.#seenMids.size > SEEN_MIDS) this.#seenMids.delete(this.#seenMids.values().next().value as string)
     }
+    this.#typingIn.messageFrom(message.channel, message.from)
     this.emit('message', message)
   }
 

@@ -115,8 +115,21 @@ export interface ClientEvents {
    * and no longer resubscribes it; join it again to get it back
    */
   subscribeFailed: (failure: SubscribeFailure) => void
+  /**
+   * someone started (`active`) or stopped typing in a conversation: a room this client listens to, or one of
+   * the user's direct conversations. Stops come from the typist, from their message there, from the event
+   * expiring, and for everyone when the connection is lost. The user's own typing is not reported
+   */
+  typing: (event: TypingEvent) => void
   /** a failure the application should know about (e.g. authentication refused) */
   error: (error: SwitchboardError) => void
+}
+
+/** Someone started (`active`) or stopped typing in a conversation (`room:` or `dm:` channel). */
+export interface TypingEvent {
+  readonly channel: string
+  readonly user: string
+  readonly active: boolean
 }
 
 /** A channel that could not be (re)subscribed, and why. */
