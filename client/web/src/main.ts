@@ -57,6 +57,7 @@ class ChatPage {
       if (room === LOBBY) this.#view.online()
       else this.#view.members()
     })
+    client.on('typing', ({ channel }) => { if (this.#active()?.channel === channel) this.#showTyping() })
     client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
     // Joined or left on another device (or tab): the room comes to, or goes from, this page too.
     client.on('joined', (room) => {
@@ -96,7 +97,10 @@ class ChatPage {
   open (id: string, focus = true): void {
     const conversation = this.#model.conversations.get(id)
     if (conversation === undefined) return
+    // Whatever was being typed stays in the input, but not as typing in the conversation left behind.
+    if (this.#model.active !== undefined && this.#model.active !== id) this.#tellTyping(this.#active(), false)
     this.#model.active = id
+    this.#showTyping()
     conversation.unread = 0
     this.#view.conversation()
     this.#view.lists()
@@ -149,6 +153,27 @@ class ChatPage {
     } finally {
       this.#outbox(-1)
     }
+  }
+
+  /** The input changed: the open conversation is told that the user is typing, or stopped (an empty input). */
+  typed (text: string): void {
+    this.#tellTyping(this.#active(), text.trim() !== '')
+  }
+
+  #tellTyping (conversation: Conversation | undefined, active: boolean): void {
+    // Best effort: a conversation that refuses it (a room whose membership was lost) says so when written to.
+    if (conversation !== undefined) this.#client.typing(conversation.channel, active).catch(() => {})
+  }
+
+  /** Who is typing in the open conversation, under its messages. */
+  #showTyping (): void {
+    const conversation = this.#active()
+    const typists = conversation === undefined ? [] : this.#client.typists(conversation.channel)
+    byId('typing').textContent = typists.length === 0
+      ? ''
+      : typists.length === 1
+        ? `${typists[0] ?? ''} is typing…`
+        : typists.length === 2 ? `${typists[0] ?? ''} and ${typists[1] ?? ''} are typing…` : `${typists.length} people are typing…`
   }
 
   /** Loads the active conversation's newest page the first time, then the page before its oldest message. */
@@ -287,6 +312,8 @@ byId('compose').addEventListener('submit', (event) => {
   const current = page
   act(async () => { await current.say(text) })
 })
+
+byId('text').addEventListener('input', () => { page?.typed(byId<HTMLInputElement>('text').value) })
 
 byId('join-room').addEventListener('submit', (event) => {
   event.preventDefault()
