@@ -49,6 +49,8 @@ t.test('kill -9, then drain, of the server holding bob: his page reconnects and 
   victim?.child.kill('SIGKILL')
   await bob.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor()
   t.match(await bob.locator('#connection .countdown').textContent(), /^(in \d+ s|now…)$/, 'bob sees that his page is reconnecting, with a countdown')
+  t.equal(await onlineButton(bob, 'alice').count(), 0, 'offline, his page shows no one as online (it cannot know)')
+  t.equal(await bob.locator('#online-count').textContent(), '(0)')
   await screenshot(bob, 'chat-reconnecting.png')
 
   for (let n = 1; n <= 5; n++) await say(alice, `dm ${n}`)
@@ -69,6 +71,9 @@ t.test('kill -9, then drain, of the server holding bob: his page reconnects and 
   await live(bob, 'bob')
   const bobAfterKill = await serverOf(bob)
   t.equal(bobAfterKill, aliceServer, 'bob is back, on the surviving server (alice\'s)')
+  await onlineButton(bob, 'alice').waitFor()
+  t.pass('back online, he sees alice online again')
+  t.notMatch(await bob.locator('header.top').textContent(), /\bs[123]\b/, 'no socket server id is shown to him')
 
   await messages(bob, 'dm 5').waitFor()
   t.same(await bob.locator('#messages li .text').allTextContents(), ['before the crash', 'dm 1', 'dm 2', 'dm 3', 'dm 4', 'dm 5'],

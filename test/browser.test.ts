@@ -21,9 +21,15 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await waitForHttp(`${base}/healthz`)
   const browser = await launchBrowser(t)
 
-  const alice = await signIn(browser, base, 'alice')
+  const failed: string[] = []
+  const alice = await signIn(browser, base, 'alice', (page) => {
+    page.on('response', (response) => { if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`) })
+  })
   const bob = await signIn(browser, base, 'bob')
   await onlineButton(alice, 'bob').waitFor()
+  t.same(failed, [], 'loading the page asks for nothing that is not there')
+  const icon = await alice.locator('link[rel="icon"]').getAttribute('href')
+  t.ok(icon !== null && await alice.evaluate(async (href) => (await fetch(href)).ok, icon), 'it has an icon (browsers that look for /favicon.ico log a 404 without one)')
   await onlineButton(bob, 'alice').waitFor()
   t.pass('each sees the other online')
 

@@ -29,10 +29,11 @@ export async function launchBrowser (t: Teardown): Promise<Browser> {
   return browser
 }
 
-/** A new browser context (its own session storage) signed in as `name`, once the page says it is live. */
-export async function signIn (browser: Browser, base: string, name: string): Promise<Page> {
+/** A new browser context (its own session storage) signed in as `name`, once the page says it is live. `watch` sees the page before it loads. */
+export async function signIn (browser: Browser, base: string, name: string, watch: (page: Page) => void = () => {}): Promise<Page> {
   const context = await browser.newContext({ viewport: VIEWPORT })
   const page = await context.newPage()
+  watch(page)
   await page.goto(base)
   await page.getByLabel('Your name').fill(name)
   await page.getByRole('button', { name: 'Chat' }).click()

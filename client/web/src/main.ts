@@ -45,6 +45,8 @@ class ChatPage {
     client.on('state', (state, detail) => {
       status.show(state, { ...detail, user: this.#model.me, ...(client.server === undefined ? {} : { server: client.server }) })
       if (state === 'connected') byId('error').textContent = ''
+      // Offline, this page cannot know who is online (presence events are not replayed): it shows no one until it is back.
+      if (state === 'reconnecting' || state === 'closed') this.#forgetPresence()
       // Presence events are not replayed: after a reconnect, ask who is there now.
       if (state === 'connected' && this.#started) this.#refreshPresence().catch(showError)
     })
@@ -241,6 +243,12 @@ class ChatPage {
     else users.delete(event.user)
     if (room === LOBBY) this.#view.online()
     else this.#view.members()
+  }
+
+  #forgetPresence (): void {
+    if (this.#model.online.size === 0) return
+    this.#model.online.clear()
+    this.#view.online() // and the open room's members
   }
 
   async #refreshPresence (rooms = this.#client.rooms): Promise<void> {

@@ -1,6 +1,7 @@
 /**
- * The connection state in the header: connecting, live (and on which
- * server), reconnecting with a countdown to the next attempt. The state
+ * The connection state in the header: connecting, live, reconnecting with
+ * a countdown to the next attempt. Which socket server is in use is kept in
+ * `data-server` for tests and tools, not shown: chat users need not know. The state
  * word sits in an aria-live region; the countdown ticks beside it, hidden
  * from screen readers so they are not read a number every second.
  */
@@ -26,7 +27,7 @@ export class ConnectionStatus {
     switch (state) {
       case 'connected':
         this.#text.textContent = `Live as ${detail.user ?? ''}`
-        this.#countdown.textContent = detail.server === undefined ? '' : `on ${detail.server}`
+        this.#countdown.textContent = ''
         break
       case 'reconnecting':
         this.#text.textContent = 'Reconnecting'
