@@ -94,6 +94,12 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   const texts = await bob.locator('#messages li .text').allTextContents()
   t.same(texts, ['hello team', 'hi all, the deploy is green', ...Array.from({ length: 40 }, (_, i) => `note ${i + 1}`)],
     'scrolling up loads the older page: every message once, in order')
+  t.same(await bob.locator('#messages li.grouped .text').allTextContents(), Array.from({ length: 39 }, (_, i) => `note ${i + 2}`),
+    'carol\'s notes in a row show her name once (the first of the newest page joined the group when the page before it came)')
+  const hidden = await bob.locator('#messages li.grouped .meta').first().boundingBox()
+  const shown = await bob.locator('#messages li:not(.grouped) .meta').first().boundingBox()
+  t.ok(hidden !== null && hidden.width <= 1 && hidden.height <= 1 && shown !== null && shown.width > 10,
+    'a grouped message takes no room for its sender and time (kept for screen readers)')
   await conversationButton(bob, 'alice').click()
   t.same(await bob.locator('#messages li .text').allTextContents(), ['hello bob, from a browser', 'hi alice', 'lunch at noon?'], 'the direct conversation is back too')
 

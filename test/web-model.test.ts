@@ -4,7 +4,7 @@
  * and what counts as unread.
  */
 import t from 'tap'
-import { ChatModel, LOBBY, textOf } from '../client/web/src/model.js'
+import { ChatModel, GROUP_MS, LOBBY, continues, textOf } from '../client/web/src/model.js'
 import type { Message } from '../client/sdk/index.js'
 
 function message (channel: string, offset: string, from: string, text: string, to?: string): Message {
@@ -56,4 +56,13 @@ t.test('text of a message', async (t) => {
   t.equal(textOf({ text: 'hi' }), 'hi')
   t.equal(textOf({ n: 1 }), '{"n":1}', 'anything else is shown as JSON')
   t.equal(textOf(null), 'null')
+})
+
+t.test('a message continues its sender\'s group when it follows theirs within GROUP_MS', async (t) => {
+  const m = (from: string, ts: number): { offset: string, from: string, text: string, ts: number } => ({ offset: `${ts}-0`, from, text: '', ts })
+  t.equal(continues(undefined, m('a', 0)), false, 'the first starts a group')
+  t.equal(continues(m('a', 0), m('a', GROUP_MS - 1)), true)
+  t.equal(continues(m('a', 0), m('a', GROUP_MS)), false, 'too long after')
+  t.equal(continues(m('a', 0), m('b', 1)), false, 'another sender')
+  t.equal(continues(m('a', 10), m('a', 5)), false, 'a clock that went back starts a new one')
 })

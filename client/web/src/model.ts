@@ -35,6 +35,14 @@ export interface Conversation {
   exhausted: boolean
 }
 
+/** A message from the sender of the one before it, within this long, is shown with it: the name and time once. */
+export const GROUP_MS = 5 * 60_000
+
+/** Whether `message` continues the group of `previous` (the message shown just before it). */
+export function continues (previous: ChatMessage | undefined, message: ChatMessage): boolean {
+  return previous !== undefined && previous.from === message.from && message.ts >= previous.ts && message.ts - previous.ts < GROUP_MS
+}
+
 export function textOf (data: unknown): string {
   if (typeof data === 'object' && data !== null && typeof (data as { text?: unknown }).text === 'string') return (data as { text: string }).text
   return JSON.stringify(data)

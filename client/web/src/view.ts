@@ -3,7 +3,7 @@
  * messages are inserted one by one, so the log's live region announces only
  * what is new and the reader's scroll position holds while older pages load.
  */
-import { LOBBY } from './model.js'
+import { LOBBY, continues } from './model.js'
 import type { ChatMessage, ChatModel, Conversation } from './model.js'
 
 type Child = Node | string
@@ -79,7 +79,8 @@ export class ChatView {
     byId<HTMLButtonElement>('send').disabled = text.disabled
     text.placeholder = conversation === undefined ? '' : `Message ${byId('title').textContent}`
     this.#items = new Map()
-    this.#messages.replaceChildren(...(conversation?.messages ?? []).map((m) => this.#item(m)))
+    const messages = conversation?.messages ?? []
+    this.#messages.replaceChildren(...messages.map((m, i) => this.#item(m, messages[i - 1])))
     this.paging()
     this.members()
     this.scroller.scrollTop = this.scroller.scrollHeight
@@ -90,8 +91,12 @@ export class ChatView {
     const { scroller } = this
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX
     const fromBottom = scroller.scrollHeight - scroller.scrollTop
-    const next = this.#activeConversation()?.messages[index + 1]
-    this.#messages.insertBefore(this.#item(message), next === undefined ? null : this.#items.get(next.offset) ?? null)
+    const messages = this.#activeConversation()?.messages ?? []
+    const next = messages[index + 1]
+    const nextItem = next === undefined ? undefined : this.#items.get(next.offset)
+    this.#messages.insertBefore(this.#item(message, messages[index - 1]), nextItem ?? null)
+    // The one after it now follows this one: it may join its group, or start one of its own.
+    if (next !== undefined) nextItem?.classList.toggle('grouped', continues(message, next))
     if (atBottom && index === (this.#activeConversation()?.messages.length ?? 0) - 1) scroller.scrollTop = scroller.scrollHeight
     else scroller.scrollTop = scroller.scrollHeight - fromBottom
   }
@@ -110,9 +115,11 @@ export class ChatView {
     return this.#model.active === undefined ? undefined : this.#model.conversations.get(this.#model.active)
   }
 
-  #item (message: ChatMessage): HTMLElement {
+  /** A message's item; `previous` is the message shown before it, whose group it may continue (its name and time then hidden). */
+  #item (message: ChatMessage, previous: ChatMessage | undefined): HTMLElement {
     const time = new Date(message.ts)
-    const item = el('li', { class: message.from === this.#model.me ? 'msg mine' : 'msg', 'data-offset': message.offset },
+    const classes = `msg${message.from === this.#model.me ? ' mine' : ''}${continues(previous, message) ? ' grouped' : ''}`
+    const item = el('li', { class: classes, 'data-offset': message.offset },
       el('div', { class: 'meta' }, el('span', { class: 'from' }, message.from), ' ',
         el('time', { datetime: time.toISOString() }, time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))),
       el('p', { class: 'text' }, message.text))
