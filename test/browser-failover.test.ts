@@ -61,6 +61,11 @@ t.test('kill -9, then drain, of the server holding bob: his page reconnects and 
   t.pass('alice carries on: her messages are stored while bob is away')
   await eventually(() => asked > 0, 'bob to ask the registry for a server')
   t.match(await bob.getByRole('status').textContent(), /Reconnecting/, 'bob was still away while alice wrote')
+  await bob.getByRole('textbox', { name: 'Message', exact: true }).fill('written while away')
+  await bob.getByRole('button', { name: 'Send' }).click()
+  await bob.locator('#unsent li.pending').filter({ hasText: 'written while away' }).waitFor()
+  t.equal(await bob.getByRole('textbox', { name: 'Message', exact: true }).inputValue(), '', 'what bob writes while away leaves the input…')
+  t.pass('…and waits in the conversation, greyed')
 
   // The health checker evicts the dead server, so the registry can only offer the other one.
   await eventually(async () => {
@@ -75,9 +80,12 @@ t.test('kill -9, then drain, of the server holding bob: his page reconnects and 
   t.pass('back online, he sees alice online again')
   t.notMatch(await bob.locator('header.top').textContent(), /\bs[123]\b/, 'no socket server id is shown to him')
 
-  await messages(bob, 'dm 5').waitFor()
-  t.same(await bob.locator('#messages li .text').allTextContents(), ['before the crash', 'dm 1', 'dm 2', 'dm 3', 'dm 4', 'dm 5'],
-    'every direct message sent meanwhile, exactly once, in order')
+  await messages(bob, 'written while away').waitFor()
+  await bob.locator('#unsent li').first().waitFor({ state: 'detached' })
+  t.same(await bob.locator('#messages li .text').allTextContents(), ['before the crash', 'dm 1', 'dm 2', 'dm 3', 'dm 4', 'dm 5', 'written while away'],
+    'every direct message sent meanwhile, exactly once, in order, then his, sent once he was back')
+  await alice.getByRole('button', { name: 'bob 1 unread' }).waitFor()
+  t.pass('alice got it (she is in #ops: it counts as unread)')
   await bob.getByRole('button', { name: '#ops 5 unread' }).waitFor()
   t.pass('the room shows 5 unread messages')
   await conversationButton(bob, '#ops').click()

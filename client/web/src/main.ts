@@ -17,6 +17,8 @@ const NAME_KEY = 'switchboard.name'
 const CONVERSATIONS = 50
 /** how close to the top (px) scrolling loads earlier messages */
 const LOAD_OLDER_PX = 40
+/** a message the server acknowledged stops showing as unsent when it arrives, or after this long */
+const UNSENT_GRACE_MS = 5000
 
 const status = new ConnectionStatus(byId('connection'))
 
@@ -148,13 +150,30 @@ class ChatPage {
     const conversation = this.#active()
     if (conversation === undefined) return
     this.#outbox(+1)
+    // Shown greyed while the server does not have it (the SDK queues it while offline), until it comes back on its channel.
+    const unsent: { readonly text: string, offset?: string } = { text }
+    conversation.unsent.push(unsent)
+    if (this.#model.active === conversation.id) this.#view.unsent()
+    let offset: string
     try {
-      // The message is shown when it comes back on its channel (every connection of both users gets it).
-      if (conversation.kind === 'room') await this.#client.publish(conversation.name, { text })
-      else await this.#client.send(conversation.name, { text })
+      offset = (conversation.kind === 'room' ? await this.#client.publish(conversation.name, { text }) : await this.#client.send(conversation.name, { text })).offset
+    } catch (err) {
+      this.#sent(conversation, unsent)
+      throw err
     } finally {
       this.#outbox(-1)
     }
+    unsent.offset = offset
+    // Filed already, or due on its channel any moment (should it never come, it is not kept waiting).
+    if (conversation.messages.some((m) => m.offset === offset)) this.#sent(conversation, unsent)
+    else setTimeout(() => { this.#sent(conversation, unsent) }, UNSENT_GRACE_MS)
+  }
+
+  #sent (conversation: Conversation, unsent: { readonly text: string }): void {
+    const index = conversation.unsent.indexOf(unsent)
+    if (index < 0) return
+    conversation.unsent.splice(index, 1)
+    if (this.#model.active === conversation.id) this.#view.unsent()
   }
 
   /** The input changed: the open conversation is told that the user is typing, or stopped (an empty input). */
@@ -229,6 +248,8 @@ class ChatPage {
       const added = this.#model.add(message, live, !document.hidden)
       if (added === undefined) continue
       gained.add(added.conversation.id)
+      const waiting = added.conversation.unsent.find((u) => u.offset === added.item.offset)
+      if (waiting !== undefined) this.#sent(added.conversation, waiting)
       listsChanged ||= this.#model.conversations.size !== known || added.conversation.unread > 0
       if (added.conversation.id === this.#model.active) this.#view.insert(added.index, added.item)
     }

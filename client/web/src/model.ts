@@ -28,6 +28,8 @@ export interface Conversation {
   readonly channel: string
   /** oldest first, one per offset */
   readonly messages: ChatMessage[]
+  /** what the user wrote here and does not show among its messages yet, in the order written; `offset` once stored */
+  readonly unsent: Array<{ readonly text: string, offset?: string }>
   unread: number
   /** the newest page of history was requested once */
   opened: boolean
@@ -113,7 +115,7 @@ export class ChatModel {
   #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
     let conversation = this.conversations.get(id)
     if (conversation === undefined) {
-      conversation = { id, kind, name, channel, messages: [], unread: 0, opened: false, exhausted: false }
+      conversation = { id, kind, name, channel, messages: [], unsent: [], unread: 0, opened: false, exhausted: false }
       this.conversations.set(id, conversation)
     }
     return conversation

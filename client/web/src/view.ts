@@ -83,6 +83,14 @@ export class ChatView {
     this.#messages.replaceChildren(...messages.map((m, i) => this.#item(m, messages[i - 1])))
     this.paging()
     this.members()
+    this.unsent()
+  }
+
+  /** What the user wrote in the active conversation and is not sent yet, greyed, after its messages. */
+  unsent (): void {
+    const unsent = this.#activeConversation()?.unsent ?? []
+    byId('unsent').replaceChildren(...unsent.map(({ text }) => el('li', { class: 'msg mine pending' },
+      el('div', { class: 'meta' }, 'waiting to be sent…'), el('p', { class: 'text' }, text))))
     this.scroller.scrollTop = this.scroller.scrollHeight
   }
 
