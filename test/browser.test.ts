@@ -67,12 +67,21 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   t.pass('a direct message to alice while she is in the room counts as unread')
   await screenshot(alice, 'chat.png')
   await alice.setViewportSize({ width: 390, height: 844 })
+  const nav = alice.getByRole('navigation', { name: 'Conversations' })
+  const main = alice.locator('main.conversation')
   await screenshot(alice, 'chat-narrow.png')
-  const nav = await alice.getByRole('navigation', { name: 'Conversations' }).boundingBox()
-  const conversation = await alice.locator('main.conversation').boundingBox()
-  t.ok(nav !== null && conversation !== null && conversation.y >= nav.y + nav.height && conversation.width > 300,
-    'on a phone-sized screen the panes stack, the conversation below the lists at full width')
+  t.ok(await main.isVisible() && !(await nav.isVisible()) && ((await main.boundingBox())?.width ?? 0) > 300,
+    'on a phone-sized screen the open conversation takes the whole width, without the lists')
+  await alice.getByRole('button', { name: 'Back to conversations' }).click()
+  await nav.waitFor()
+  t.notOk(await main.isVisible(), 'back: the lists, without the conversation')
+  await conversationButton(alice, 'bob').click()
+  await alice.getByRole('heading', { name: 'bob', exact: true }).waitFor()
+  t.ok(await main.isVisible() && !(await nav.isVisible()), 'a conversation picked from them takes their place')
   await alice.setViewportSize(VIEWPORT)
+  t.ok(await nav.isVisible() && await main.isVisible(), 'on a wide screen both show')
+  t.notOk(await alice.getByRole('button', { name: 'Back to conversations' }).isVisible(), 'and there is no back button')
+  await conversationButton(alice, '#team').click()
 
   // Carol fills the room with more than a page of history, then bob reloads.
   const carol = await sdkClient(t, base, 'carol')

@@ -109,7 +109,11 @@ class ChatPage {
     this.#view.conversation()
     this.#view.lists()
     if (!conversation.opened) this.loadOlder().catch(showError)
-    if (focus) byId('text').focus()
+    if (focus) {
+      // Picked by the user: on a narrow screen the conversation takes the place of the lists.
+      byId('chat').dataset.view = 'conversation'
+      byId('text').focus()
+    }
   }
 
   openDm (user: string): void {
@@ -381,6 +385,8 @@ byId('sidebar').addEventListener('click', (event) => {
   if (button.dataset.conversation !== undefined) page.open(button.dataset.conversation)
   else if (button.dataset.dm !== undefined) page.openDm(button.dataset.dm)
 })
+
+byId('back').addEventListener('click', () => { byId('chat').dataset.view = 'list' })
 
 byId('older').addEventListener('click', () => {
   const current = page
