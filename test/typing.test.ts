@@ -6,36 +6,63 @@
  * stopped when the typist's connection closes; and the SDK's side of it.
  */
 import t from 'tap'
+import WebSocket, { WebSocketServer } from 'ws'
 import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
 import { sdkClient } from './helpers/sdk.js'
 import { BACKENDS, CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
-import { MAX_TYPING_CONVERSATIONS, TYPING_REFRESH_MS, TYPING_TTL_MS, TypingState } from '../plugins/socket/typing.js'
+import { MAX_TYPING_CONVERSATIONS, TYPING_EVENTS_BURST, TYPING_EVENTS_PER_SECOND, TYPING_REFRESH_MS, TYPING_TTL_MS, TypingState } from '../plugins/socket/typing.js'
 import { TypingIn, TypingOut } from '../client/sdk/typing.js'
-import { dmChannel } from '../client/sdk/index.js'
+import { createClient, dmChannel } from '../client/sdk/index.js'
 import type { TypingEvent } from '../client/sdk/index.js'
 
-t.test('TypingState: an active event per conversation at most every refresh, a stop only for what is shown', async (t) => {
+t.test('TypingState: an active event per conversation at most every refresh, a stop only for what is shown, all within a budget', async (t) => {
   const state = new TypingState()
   t.same(state.say('room:a', true, 0), { active: true }, 'the first says so')
   t.equal(state.say('room:a', true, TYPING_REFRESH_MS - 1), undefined, 'a repeat within the refresh is absorbed')
   t.same(state.say('room:a', true, TYPING_REFRESH_MS), { active: true }, 'and the next refresh goes out')
   t.same(state.say('room:b', true, TYPING_REFRESH_MS), { active: true }, 'each conversation on its own')
   t.same(state.say('room:a', false, TYPING_REFRESH_MS + 1), { active: false }, 'a stop of what is shown goes out')
-  t.equal(state.say('room:a', false, TYPING_REFRESH_MS + 2), undefined, 'a second stop does not')
+  t.equal(state.say('room:a', true, TYPING_REFRESH_MS + 2), undefined, 'typing again right after a stop waits for the refresh')
+  t.equal(state.say('room:a', false, TYPING_REFRESH_MS + 3), undefined, 'a second stop goes nowhere')
   t.equal(state.say('room:c', false, 0), undefined, 'nor a stop of what was never shown')
   t.equal(state.say('room:b', false, TYPING_REFRESH_MS + TYPING_TTL_MS), undefined, 'nor one of what listeners have let expire')
 
   state.say('room:d', true, 100_000)
-  state.sent('room:d')
+  state.sent('room:d', 100_000)
   t.same(state.say('room:d', true, 100_001), { active: true }, 'a message ends the typing: the next one is news')
-  t.same(state.close(100_002), ['room:d'], 'closing stops what is still shown')
-  t.same(state.close(100_003), [], 'once')
+  state.sent('room:d', 100_000)
+  t.equal(state.say('room:d', false, 100_002) !== undefined, true, 'but not one relayed while the message was being stored')
+  state.say('room:e', true, 103_000)
+  t.equal(state.end('room:e', 103_001), true, 'no longer listening: what is shown is to be stopped')
+  t.equal(state.end('room:e', 103_002), false, 'once')
+  state.say('room:f', true, 106_000)
+  t.same(state.close(106_001), ['room:f'], 'closing stops what is still shown')
+  t.same(state.close(106_002), [], 'once')
+})
 
-  const evicted: string[] = []
-  for (let n = 0; n <= MAX_TYPING_CONVERSATIONS; n++) state.say(`dm:u${String(n).padStart(2, '0')}:z`, true, 200_000 + n, (c) => evicted.push(c))
-  t.same(evicted, ['dm:u00:z'], 'beyond the cap the oldest is dropped, and stopped')
-  t.equal(state.close(200_100).length, MAX_TYPING_CONVERSATIONS, 'the state stays within the cap')
+t.test('TypingState: one connection relays at most its budget of events, and keeps state for at most 20 conversations', async (t) => {
+  const state = new TypingState()
+  const relayed = Array.from({ length: TYPING_EVENTS_BURST + 4 }, (_, n) => state.say(`room:r${n}`, true, 0)).filter((d) => d !== undefined)
+  t.equal(relayed.length, TYPING_EVENTS_BURST, 'a burst is cut at the budget')
+  t.equal(state.say('room:late', true, 1000 / TYPING_EVENTS_PER_SECOND - 1), undefined, 'nothing before a token comes back')
+  t.same(state.say('room:late', true, 1000 / TYPING_EVENTS_PER_SECOND), { active: true }, 'then one')
+  // Alternating typing and stopping in one room: one active per refresh, one stop after it.
+  let events = 0
+  for (let ms = 10_000; ms < 20_000; ms += 100) if (state.say('room:flip', ms % 200 === 0, ms) !== undefined) events++
+  t.ok(events <= 2 * Math.ceil(10_000 / TYPING_REFRESH_MS), `flipping for 10 s relays ${events} events, two per refresh at most`)
+
+  // As fast as the budget allows, in ever new conversations: the oldest goes, and it has expired by then.
+  const spread = new TypingState()
+  let at = 200_000
+  const when: number[] = []
+  for (let n = 0; n <= MAX_TYPING_CONVERSATIONS + 5; at += 10) {
+    if (spread.say(`dm:u${String(n).padStart(2, '0')}:z`, true, at) !== undefined) when[n++] = at
+  }
+  t.ok(when[MAX_TYPING_CONVERSATIONS] !== undefined && (when[MAX_TYPING_CONVERSATIONS] ?? 0) - (when[0] ?? 0) >= TYPING_TTL_MS,
+    'the 21st comes after the 1st has expired')
+  const shown = spread.close(at)
+  t.ok(shown.length <= MAX_TYPING_CONVERSATIONS && !shown.includes('dm:u00:z'), 'the state stays within the cap, the oldest gone')
 })
 
 for (const backend of CLUSTER_BACKENDS) {
@@ -80,12 +107,23 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await alice.request({ type: 'typing', channel: 'nowhere' }), { type: 'error', code: 'INVALID_CHANNEL' })
     t.match(await alice.request({ type: 'typing', channel: 'room:r', active: 'yes' }), { type: 'error', code: 'INVALID_FRAME', message: /active/ })
 
-    // The typist goes away while typing: listeners are told it stopped.
+    // Leaving the room while typing there stops it; a stop after that is not refused (and has nothing left to stop).
+    await alice.request({ type: 'publish', channel: 'room:r', data: 'one more' })
     t.match(await alice.request({ type: 'typing', channel: 'room:r' }), { relayed: true })
-    await bob.next((f) => f.type === 'typing' && f.active === true)
-    alice.close()
+    await bob.next((f) => f.type === 'typing' && f.active === true && f.channel === 'room:r')
+    await alice.request({ type: 'leave', room: 'r' })
+    t.match(await bob.next((f) => f.type === 'typing' && f.id === undefined), { channel: 'room:r', user: 'alice', active: false }, 'leaving stops it')
+    t.match(await alice.request({ type: 'typing', channel: 'room:r', active: false }), { type: 'typing', relayed: false })
+
+    // The typist goes away while typing: listeners are told it stopped. (Carol: alice has used her burst of events.)
+    await carol.request({ type: 'join', room: 'r' })
+    t.match(await carol.request({ type: 'typing', channel: 'room:r' }), { relayed: true })
+    t.match(await carol.request({ type: 'typing', channel: 'dm:bob:carol' }), { relayed: true })
+    await bob.next((f) => f.type === 'typing' && f.active === true && f.user === 'carol' && f.channel === 'room:r')
+    await bob.next((f) => f.type === 'typing' && f.active === true && f.user === 'carol' && f.channel === 'dm:bob:carol')
+    carol.close()
     const stopped = [await bob.next((f) => f.type === 'typing' && f.id === undefined), await bob.next((f) => f.type === 'typing' && f.id === undefined)]
-    t.same(stopped.map((f) => [f.channel, f.user, f.active]).sort(), [['dm:alice:bob', 'alice', false], ['room:r', 'alice', false]],
+    t.same(stopped.map((f) => [f.channel, f.user, f.active]).sort(), [['dm:bob:carol', 'carol', false], ['room:r', 'carol', false]],
       'a closed connection stops its typing, in the room and in the conversation')
   })
 }
@@ -166,3 +204,31 @@ for (const backend of BACKENDS) {
     t.same(mine, [], 'alice is never told about herself')
   })
 }
+
+t.test('the SDK sends no typing to a server whose welcome says an older protocol (a fleet being upgraded)', async (t) => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => { server.close() })
+  await new Promise((resolve) => server.once('listening', resolve))
+  const got: Array<{ type: string, id?: number }> = []
+  server.on('connection', (socket) => {
+    socket.send(JSON.stringify({ type: 'welcome', protocol: 2, user: 'alice', server: 'old', channel: 'user:alice', epoch: '-', offset: '0-0', rooms: [], limits: {} }))
+    socket.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as { type: string, id?: number, channel?: string }
+      got.push(frame)
+      if (frame.type === 'history') socket.send(JSON.stringify({ type: 'history', id: frame.id, channel: frame.channel, messages: [] }))
+    })
+  })
+  const { port } = server.address() as { port: number }
+  const client = createClient({
+    registryUrl: 'http://registry.invalid',
+    auth: { user: 'alice' },
+    WebSocket,
+    fetch: async () => ({ status: 200, headers: { get: () => null }, json: async () => ({ url: `ws://127.0.0.1:${port}/ws`, token: 't', server: 'old' }) })
+  })
+  t.teardown(() => { client.close() })
+  await client.ready
+  client.typing('room:r').catch(() => {}) // not awaited: had it gone out, this server would never answer it
+  await client.history('room:r') // a marker: what the client sent before it has arrived
+  t.ok(got.some((f) => f.type === 'history'), 'the marker arrived')
+  t.notOk(got.some((f) => f.type === 'typing'), 'and no typing before it')
+})

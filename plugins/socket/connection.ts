@@ -324,6 +324,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     if (!this.channels.delete(channel)) return
     this.#context.hub.remove(channel, this)
     this.#context.presence.remove(channel, this.user)
+    // Not listening any more, not typing there any more either.
+    if (this.#typing?.end(channel, Date.now()) === true) this.#relayTyping(channel, false).catch(noop)
   }
 
   /** Called once when the socket closes: stop listening everywhere, after any operation under way on each channel. */
@@ -404,21 +406,23 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const to = frame.to
     // One conversation per pair, stored once: a stranger's messages have a history of their own and cannot push out anyone else's.
     const channel = dmChannel(from, to)
+    const now = Date.now()
     const result = await this.#context.store.append({
       channel,
-      framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), Date.now(), frame.mid),
+      framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), now, frame.mid),
       sender: from,
       mid: frame.mid,
       participants: participantsOf(channel)
     })
-    this.#typing?.sent(channel)
+    this.#typing?.sent(channel, now)
     this.send(ackFrame(frame.id, channel, accepted(result, 'not allowed')))
   }
 
   async #publish (frame: PublishFrame): Promise<void> {
     const channel = this.#channel(frame.channel)
     if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
-    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), Date.now(), frame.mid)
+    const now = Date.now()
+    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), now, frame.mid)
     const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
     if (result.status === 'forbidden') {
       // Listening to a room the store says this user is not in: the membership was lost (a failover took a join with it,
@@ -426,15 +430,17 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       if (this.channels.has(channel)) this.#inLane(channel, async () => { this.detach(channel) }).catch(noop)
       throw notMember(this.user, channel)
     }
-    this.#typing?.sent(channel)
+    this.#typing?.sent(channel, now)
     this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} may not publish to ${channel}`)))
   }
 
   async #typingFrame (frame: TypingFrame): Promise<void> {
     const channel = this.#channel(frame.channel)
-    this.#typingTargets(channel, true)
+    const active = frame.active ?? true
+    // A stop needs no listening: one sent after leaving the room still clears what listeners show.
+    this.#typingTargets(channel, active)
     this.#typing ??= new TypingState()
-    const decision = this.#typing.say(channel, frame.active ?? true, Date.now(), (stale) => { this.#relayTyping(stale, false).catch(noop) })
+    const decision = this.#typing.say(channel, active, Date.now())
     if (decision !== undefined) await this.#relayTyping(channel, decision.active)
     this.send(typingReply(frame.id, channel, decision !== undefined))
   }

@@ -10,58 +10,95 @@
  *
  * What one connection can make the fleet send (TypingState, pure, clocked by
  * its caller): for each conversation an `active` event at most every
- * TYPING_REFRESH_MS (sooner ones are answered, and absorbed), a stop only
- * after an `active` it relayed, and state for at most MAX_TYPING_CONVERSATIONS
- * conversations (beyond that, the oldest is stopped and forgotten). When the
- * connection closes, each conversation still shown as typing gets its stop.
+ * TYPING_REFRESH_MS (sooner ones are answered, and absorbed, a stop in between
+ * included), a stop only after an `active` still shown; all of them within
+ * TYPING_EVENTS_PER_SECOND (bursts of TYPING_EVENTS_BURST; beyond, nothing is
+ * relayed and listeners let what they show expire); and state for at most
+ * MAX_TYPING_CONVERSATIONS conversations (beyond that, the oldest is
+ * forgotten: within the budget, it has expired). When the connection closes, or stops listening to a room,
+ * what it is still shown typing in gets its stop.
  */
 
 /** How long a listener shows an `active` event, ms: a typist who says nothing more has stopped by then. */
 export const TYPING_TTL_MS = 6000
-/** An `active` event per conversation and connection at most this often, ms (clients repeat theirs about this often). */
-export const TYPING_REFRESH_MS = 3000
+/**
+ * An `active` event per conversation and connection at most this often, ms. Clients repeat theirs every 3 s
+ * (the SDK): a little less here, so that one that arrives late is not absorbed.
+ */
+export const TYPING_REFRESH_MS = 2500
 /** Conversations one connection keeps typing state for. */
 export const MAX_TYPING_CONVERSATIONS = 20
+/** Typing events (active or stop) one connection may have relayed per second, on average and at once. */
+export const TYPING_EVENTS_PER_SECOND = 2
+export const TYPING_EVENTS_BURST = 6
 
 /** What to relay for one `typing` frame: the event (active or not), or nothing (`undefined`). */
 export type TypingDecision = { readonly active: boolean } | undefined
 
-export class TypingState {
-  /** per conversation, when its last `active` event was relayed (insertion order: the oldest first) */
-  readonly #sentAt = new Map<string, number>()
+interface Told {
+  /** when the last `active` was relayed */
+  readonly at: number
+  /** listeners show it (no stop, no message since) */
+  shown: boolean
+}
 
-  /**
-   * The user says they are typing (`active`) or stopped in `channel`, at `now`. `evicted` receives a conversation
-   * dropped to make room, still shown as typing: the caller sends its stop.
-   */
-  say (channel: string, active: boolean, now: number, evicted: (channel: string) => void = () => {}): TypingDecision {
-    const sentAt = this.#sentAt.get(channel)
-    const shown = sentAt !== undefined && now - sentAt < TYPING_TTL_MS
+export class TypingState {
+  /** per conversation, what was last relayed (insertion order: the oldest `active` first) */
+  readonly #told = new Map<string, Told>()
+  #tokens = TYPING_EVENTS_BURST
+  #refilledAt: number | undefined
+
+  /** The user says they are typing (`active`) or stopped in `channel`, at `now`. */
+  say (channel: string, active: boolean, now: number): TypingDecision {
+    const told = this.#told.get(channel)
     if (!active) {
-      this.#sentAt.delete(channel)
-      return shown ? { active: false } : undefined
+      if (told === undefined || !this.#shown(told, now)) return undefined
+      told.shown = false // its time stays: an `active` right after waits for the refresh like any other
+      return this.#take(now) ? { active: false } : undefined
     }
-    if (shown && now - sentAt < TYPING_REFRESH_MS) return undefined
-    this.#sentAt.delete(channel) // re-inserted last: the map stays in the order of the latest event
-    this.#sentAt.set(channel, now)
-    if (this.#sentAt.size > MAX_TYPING_CONVERSATIONS) {
-      const [oldest, at] = this.#sentAt.entries().next().value as [string, number]
-      this.#sentAt.delete(oldest)
-      if (now - at < TYPING_TTL_MS) evicted(oldest)
-    }
+    if (told !== undefined && now - told.at < TYPING_REFRESH_MS) return undefined
+    if (!this.#take(now)) return undefined
+    this.#told.delete(channel) // re-inserted last: the map stays in the order of the latest event
+    this.#told.set(channel, { at: now, shown: true })
+    // The oldest goes. It is no longer shown: within the budget, no more than 18 actives fit in TYPING_TTL_MS.
+    if (this.#told.size > MAX_TYPING_CONVERSATIONS) this.#told.delete(this.#told.keys().next().value as string)
     return { active: true }
   }
 
-  /** A message from the user in `channel` ends their typing there: listeners clear it on the message, no event needed. */
-  sent (channel: string): void {
-    this.#sentAt.delete(channel)
+  /**
+   * A message from the user in `channel`, asked for at `at`: listeners clear the typing on it, no event needed,
+   * and the next `typing` there is news. An `active` relayed after `at` (while the message was stored) stays.
+   */
+  sent (channel: string, at: number): void {
+    const told = this.#told.get(channel)
+    if (told !== undefined && told.at <= at) this.#told.delete(channel)
+  }
+
+  /** The connection stopped listening to `channel`: forgotten; true when listeners still show it (the caller stops it). */
+  end (channel: string, now: number): boolean {
+    const told = this.#told.get(channel)
+    this.#told.delete(channel)
+    return told !== undefined && this.#shown(told, now)
   }
 
   /** The connection closed: the conversations still shown as typing, each to be stopped. */
   close (now: number): string[] {
-    const shown = [...this.#sentAt].filter(([, at]) => now - at < TYPING_TTL_MS).map(([channel]) => channel)
-    this.#sentAt.clear()
+    const shown = [...this.#told].filter(([, told]) => this.#shown(told, now)).map(([channel]) => channel)
+    this.#told.clear()
     return shown
+  }
+
+  #shown (told: Told, now: number): boolean {
+    return told.shown && now - told.at < TYPING_TTL_MS
+  }
+
+  /** One event from the connection's budget (a token bucket), if there is one. */
+  #take (now: number): boolean {
+    this.#tokens = Math.min(TYPING_EVENTS_BURST, this.#tokens + (now - (this.#refilledAt ?? now)) * TYPING_EVENTS_PER_SECOND / 1000)
+    this.#refilledAt = now
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    return true
   }
 }
 
