@@ -55,7 +55,7 @@ t.test('Lanes: an idle lane starts the task at once; another key does not wait f
 })
 
 function pending (id: number, order: string | undefined): Pending {
-  return { id, text: '', frame: { type: 'send' }, resolve: () => {}, reject: () => {}, ...(order === undefined ? {} : { order }), perConnection: false, delayed: false, retries: 0, retryUntil: 0 }
+  return { id, text: '', frame: { type: 'send' }, resolve: () => {}, reject: () => {}, ...(order === undefined ? {} : { order }), perConnection: false, once: false, delayed: false, retries: 0, retryUntil: 0 }
 }
 
 t.test('SendOrder: one request per channel is out at a time, and they go out in the order they were made', async (t) => {

@@ -132,6 +132,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #redirect: Target | undefined
   /** the server the last connection was lost on: the next `/allocate` asks for another (`?avoid=`) */
   #avoid: string | undefined
+  /** the protocol version of the last welcome (typing needs 3) */
+  #protocol = 0
   #resolveReady!: () => void
   #rejectReady!: (error: Error) => void
   /** resolves on the first welcome; rejects if authentication is refused */
@@ -190,8 +192,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
    * Rejects with the server's refusal (`FORBIDDEN`: not a room you listen to, not your conversation).
    */
   async typing (channel: string, active = true): Promise<void> {
-    if (this.#state !== 'connected' || !this.#typingOut.due(channel, active, Date.now())) return
-    await this.#request({ type: 'typing', channel, active }, { perConnection: true }).catch((err: unknown) => {
+    // A server of an older protocol (a fleet being upgraded) would count each as an invalid frame: none goes there.
+    if (this.#state !== 'connected' || this.#protocol < 3 || !this.#typingOut.due(channel, active, Date.now())) return
+    // Never retried: a typing frame that comes late says something that is no longer true.
+    await this.#request({ type: 'typing', channel, active }, { perConnection: true, once: true }).catch((err: unknown) => {
       if ((err as SwitchboardError).code !== 'RECONNECTING') throw err
     })
   }
@@ -371,7 +375,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   // Sending ---------------------------------------------------------------------
 
-  async #request (body: Record<string, unknown>, options: { order?: string, perConnection?: boolean } = {}): Promise<Frame> {
+  async #request (body: Record<string, unknown>, options: { order?: string, perConnection?: boolean, once?: boolean } = {}): Promise<Frame> {
     if (this.#closed) throw new SwitchboardError('CLOSED', 'client closed')
     const id = this.#nextId++
     const frame = { id, ...body } as unknown as Frame
@@ -384,6 +388,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         reject,
         ...(options.order === undefined ? {} : { order: options.order }),
         perConnection: options.perConnection === true,
+        once: options.once === true,
         delayed: false,
         retries: 0,
         retryUntil: Date.now() + UNAVAILABLE_RETRY_MS
@@ -558,6 +563,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const channel = frame.channel as string
     this.#user = frame.user as string
     this.#server = frame.server as string
+    this.#protocol = typeof frame.protocol === 'number' ? frame.protocol : 1
     this.#limits = limitsOf(frame.limits)
     this.#pacer = new Pacer(this.#limits)
     if (frame.recovered === false) this.emit('reset', channel)
@@ -727,14 +733,15 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const pending = typeof frame.id === 'number' ? this.#pending.get(frame.id) : undefined
     if (pending === undefined) return
     const now = Date.now()
-    if (frame.code === 'UNAVAILABLE') {
+    // A request made `once` is not retried, whatever the error.
+    if (frame.code === 'UNAVAILABLE' && !pending.once) {
       // The server could not complete it (e.g. Redis failing over): the same frame again later, for a while.
       if (now < pending.retryUntil) {
         pending.retries++
         this.#retry(pending, 50 + fullJitter(pending.retries, 200, 3000))
         return
       }
-    } else if (frame.code === 'RATE_LIMITED' && pending.retries < RATE_LIMITED_RETRIES) {
+    } else if (frame.code === 'RATE_LIMITED' && !pending.once && pending.retries < RATE_LIMITED_RETRIES) {
       // Dropped unhandled (frames bunched up on the way): once the budget has room again.
       pending.retries++
       this.#retry(pending, Math.ceil(1000 / this.#limits.frameRate) + (this.#pacer?.waitMs ?? 0) + fullJitter(1, 50, 100))

@@ -20,6 +20,8 @@ export interface Pending {
   readonly order?: string
   /** redone from scratch on the next connection instead of resent (resubscriptions) */
   readonly perConnection: boolean
+  /** never retried after an error (typing: late, it would say what is no longer true) */
+  readonly once: boolean
   /** waiting for a retry's timer: not resent by a new connection meanwhile */
   delayed: boolean
   /** retries so far, and when retrying `UNAVAILABLE` stops (ms since the epoch; set when it is made) */
