@@ -75,6 +75,11 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await alice.getByRole('button', { name: 'Back to conversations' }).click()
   await nav.waitFor()
   t.notOk(await main.isVisible(), 'back: the lists, without the conversation')
+  t.equal(await alice.evaluate('document.activeElement?.dataset.conversation'), 'room:team', 'the keyboard focus is on the conversation left')
+  await conversationButton(bob, '#team').click()
+  await say(bob, 'while alice looks at the lists')
+  await alice.getByRole('button', { name: '#team 1 unread' }).waitFor()
+  t.pass('a message in the open conversation, hidden behind the lists, counts as unread')
   await conversationButton(alice, 'bob').click()
   await alice.getByRole('heading', { name: 'bob', exact: true }).waitFor()
   t.ok(await main.isVisible() && !(await nav.isVisible()), 'a conversation picked from them takes their place')
@@ -101,10 +106,11 @@ t.test('two people chat on the standalone server in a real browser', async (t) =
   await messages(bob, 'hello team').waitFor()
   await bob.getByText('This is the beginning of the conversation.').waitFor()
   const texts = await bob.locator('#messages li .text').allTextContents()
-  t.same(texts, ['hello team', 'hi all, the deploy is green', ...Array.from({ length: 40 }, (_, i) => `note ${i + 1}`)],
+  t.same(texts, ['hello team', 'hi all, the deploy is green', 'while alice looks at the lists', ...Array.from({ length: 40 }, (_, i) => `note ${i + 1}`)],
     'scrolling up loads the older page: every message once, in order')
-  t.same(await bob.locator('#messages li.grouped .text').allTextContents(), Array.from({ length: 39 }, (_, i) => `note ${i + 2}`),
-    'carol\'s notes in a row show her name once (the first of the newest page joined the group when the page before it came)')
+  t.same(await bob.locator('#messages li.grouped .text').allTextContents(),
+    ['while alice looks at the lists', ...Array.from({ length: 39 }, (_, i) => `note ${i + 2}`)],
+    'a sender\'s messages in a row show the name once, carol\'s notes too (the first of the newest page joined her group when the page before it came)')
   const hidden = await bob.locator('#messages li.grouped .meta').first().boundingBox()
   const shown = await bob.locator('#messages li:not(.grouped) .meta').first().boundingBox()
   t.ok(hidden !== null && hidden.width <= 1 && hidden.height <= 1 && shown !== null && shown.width > 10,

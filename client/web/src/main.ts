@@ -19,6 +19,18 @@ const CONVERSATIONS = 50
 const LOAD_OLDER_PX = 40
 /** a message the server acknowledged stops showing as unsent when it arrives, or after this long */
 const UNSENT_GRACE_MS = 5000
+/** the page's narrow layout (style.css): the lists or the open conversation, one at a time */
+const narrow = matchMedia('(max-width: 48rem)')
+
+/** Whether the user can see the open conversation: the tab is shown, and on a narrow screen the conversation is. */
+function reading (): boolean {
+  return !document.hidden && (!narrow.matches || byId('chat').dataset.view === 'conversation')
+}
+
+/** On a narrow screen, the lists instead of the conversation. */
+function showLists (): void {
+  byId('chat').dataset.view = 'list'
+}
 
 const status = new ConnectionStatus(byId('connection'))
 
@@ -113,6 +125,7 @@ class ChatPage {
       // Picked by the user: on a narrow screen the conversation takes the place of the lists.
       byId('chat').dataset.view = 'conversation'
       byId('text').focus()
+      this.readIfVisible()
     }
   }
 
@@ -139,6 +152,7 @@ class ChatPage {
     if (conversation?.kind !== 'room') return
     await this.#client.leave(conversation.name)
     this.#forgetRoom(conversation.id, conversation.name)
+    showLists() // on a narrow screen, where the room's conversation was
     byId('room-name').focus()
   }
 
@@ -148,6 +162,7 @@ class ChatPage {
     this.#model.online.delete(room)
     this.#view.conversation()
     this.#view.lists()
+    this.#showTyping()
   }
 
   async say (text: string): Promise<void> {
@@ -163,6 +178,9 @@ class ChatPage {
       offset = (conversation.kind === 'room' ? await this.#client.publish(conversation.name, { text }) : await this.#client.send(conversation.name, { text })).offset
     } catch (err) {
       this.#sent(conversation, unsent)
+      // Not lost: back in the input (if the user has not started another message there), to send again.
+      const input = byId<HTMLInputElement>('text')
+      if (this.#model.active === conversation.id && input.value === '') input.value = text
       throw err
     } finally {
       this.#outbox(-1)
@@ -217,7 +235,7 @@ class ChatPage {
 
   readIfVisible (): void {
     const conversation = this.#active()
-    if (document.hidden || conversation === undefined || conversation.unread === 0) return
+    if (!reading() || conversation === undefined || conversation.unread === 0) return
     conversation.unread = 0
     this.#view.lists()
   }
@@ -249,7 +267,7 @@ class ChatPage {
     let listsChanged = false
     for (const message of messages) {
       const known = this.#model.conversations.size
-      const added = this.#model.add(message, live, !document.hidden)
+      const added = this.#model.add(message, live, reading())
       if (added === undefined) continue
       gained.add(added.conversation.id)
       const waiting = added.conversation.unsent.find((u) => u.offset === added.item.offset)
@@ -386,7 +404,11 @@ byId('sidebar').addEventListener('click', (event) => {
   else if (button.dataset.dm !== undefined) page.openDm(button.dataset.dm)
 })
 
-byId('back').addEventListener('click', () => { byId('chat').dataset.view = 'list' })
+byId('back').addEventListener('click', () => {
+  showLists()
+  // Where the user was: the open conversation's entry in the lists.
+  document.querySelector<HTMLElement>('#sidebar button[aria-current="true"]')?.focus()
+})
 
 byId('older').addEventListener('click', () => {
   const current = page
@@ -399,6 +421,7 @@ byId('scroller').addEventListener('scroll', () => {
 }, { passive: true })
 
 document.addEventListener('visibilitychange', () => { page?.readIfVisible() })
+narrow.addEventListener('change', () => { page?.readIfVisible() })
 
 const saved = sessionStorage.getItem(NAME_KEY)
 if (saved !== null && saved !== '') signIn(saved)

@@ -84,14 +84,18 @@ export class ChatView {
     this.paging()
     this.members()
     this.unsent()
+    this.scroller.scrollTop = this.scroller.scrollHeight
   }
 
   /** What the user wrote in the active conversation and is not sent yet, greyed, after its messages. */
   unsent (): void {
+    const { scroller } = this
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX
     const unsent = this.#activeConversation()?.unsent ?? []
     byId('unsent').replaceChildren(...unsent.map(({ text }) => el('li', { class: 'msg mine pending' },
       el('div', { class: 'meta' }, 'waiting to be sent…'), el('p', { class: 'text' }, text))))
-    this.scroller.scrollTop = this.scroller.scrollHeight
+    // Kept in view for a reader at the bottom; one reading older messages stays where they are.
+    if (atBottom) scroller.scrollTop = scroller.scrollHeight
   }
 
   /** Puts a message of the active conversation in its place, keeping what the reader looks at still. */
