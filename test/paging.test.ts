@@ -41,10 +41,11 @@ interface Watched {
 function watchServerSide (app: FastifyInstance): Watched[] {
   const clients = [...(app as unknown as { websocketServer: { clients: Set<ServerSocket> } }).websocketServer.clients]
   return clients.map((socket) => {
-    const raw = (socket as unknown as { _socket: { write: (...args: unknown[]) => boolean } })._socket
+    const raw = (socket as unknown as { _socket: { write: (...args: unknown[]) => boolean, writableCorked: number, bytesWritten: number } })._socket
     const write = raw.write.bind(raw)
     let peak = 0
     let bytes = 0
+    let parts = 0
     let error = ''
     raw.write = (...args: unknown[]) => {
       const ok = write(...args)
@@ -55,10 +56,14 @@ function watchServerSide (app: FastifyInstance): Watched[] {
         const text = chunk.toString()
         const at = text.indexOf('{"type":"error"')
         if (at >= 0 && error === '') error = text.slice(at, at + 200)
+        if (text.includes('{"type":"history"')) parts++
       }
       return ok
     }
-    return { socket, peak: () => peak, written: () => `${bytes} bytes written${error === '' ? '' : `, ${error}`}` }
+    // For a failure's message: how far the reply got, and where the bytes are (still corked? handed to the kernel?).
+    const written = (): string => `${bytes} bytes written in ${parts} history parts (kernel took ${raw.bytesWritten}, corked ${raw.writableCorked})` +
+      `${error === '' ? '' : `, ${error}`}`
+    return { socket, peak: () => peak, written }
   })
 }
 
