@@ -9,6 +9,7 @@ import type { RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { InvalidOptionsError } from '../errors.js'
 import type { SwitchboardMetrics } from '../metrics/index.js'
+import { quitWithin } from './quit.js'
 import { parseRedisUrl, redact } from './url.js'
 
 export interface SwitchboardRedis {
@@ -83,9 +84,7 @@ async function switchboardRedis (fastify: FastifyInstance, options: SwitchboardR
   // Counted in switchboard-metrics (a dependency). Connections handed in are the app's to watch.
   watch(client, fastify.log, 'command', fastify.switchboardMetrics)
   watch(subscriber, fastify.log, 'subscriber', fastify.switchboardMetrics)
-  fastify.addHook('onClose', async () => {
-    await Promise.allSettled([client.quit(), subscriber.quit()])
-  })
+  fastify.addHook('onClose', async () => { await quitWithin([client, subscriber]) })
   try {
     await Promise.all([client.connect(), subscriber.connect()])
   } catch (err) {

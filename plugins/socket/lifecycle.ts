@@ -5,12 +5,16 @@
  * drain, and leaving.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { within } from '../deadline.js'
 import { CloseCode } from '../errors.js'
 import { forgetServer } from '../health/forget.js'
 import type { Allocator } from '../registry/allocate.js'
 import type { ServerRecord, Store } from '../store/types.js'
 import type { Connection } from './connection.js'
 import { reconnectFrame } from './frames.js'
+
+/** How long a server shutting down waits for the store to take its leave, ms. */
+export const LEAVE_WITHIN_MS = 5000
 import type { PresenceTracker } from './presence.js'
 import { RelayProbe } from './probe.js'
 import type { SocketMeter } from './meter.js'
@@ -165,12 +169,18 @@ export class Lifecycle {
     await this.#probe.stop()
   }
 
-  /** Leaves the fleet: presence forgotten (with leave events), then the record removed. */
+  /**
+   * Leaves the fleet: presence forgotten (with leave events), then the record removed. Given LEAVE_WITHIN_MS: a
+   * store that does not answer (down, frozen, failing over) must not hold the server's shutdown for ever.
+   */
   async leave (): Promise<void> {
     const { store, serverId, log } = this.#options
-    try {
+    const leaving = async (): Promise<void> => {
       await forgetServer(store, serverId)
       await store.deregister(serverId)
+    }
+    try {
+      if (!(await within(leaving(), LEAVE_WITHIN_MS))) log.warn('the store did not answer within %d ms; the health checker will evict this server', LEAVE_WITHIN_MS)
     } catch (err) {
       log.warn({ err }, 'deregistration failed; the health checker will evict this server')
     }

@@ -25,6 +25,7 @@ import type {
 } from './types.js'
 import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
+import { within } from '../deadline.js'
 import type { Keys } from '../names.js'
 
 type Str = string | number
@@ -703,11 +704,14 @@ export class RedisStore implements Store {
     this.#subscriber.off('close', this.#onSubscriberClose)
     this.#subscriber.off('ready', this.#onSubscriberReady)
     const live = [...this.#listeners.channels()].map((channel) => this.#keys.live(channel))
-    if (live.length > 0 && this.#subscriber.status === 'ready') await this.#subscriber.unsubscribe(...live)
+    // Leaves a connection it was handed as it found it; a Redis that does not answer is not waited for.
+    if (live.length > 0 && this.#subscriber.status === 'ready') await within(this.#subscriber.unsubscribe(...live), UNSUBSCRIBE_WITHIN_MS).catch(() => {})
   }
 }
 
 const NO_CAPACITY: ReserveResult = { status: 'no_capacity' }
+/** How long closing waits for Redis to confirm the unsubscriptions, ms. */
+const UNSUBSCRIBE_WITHIN_MS = 2000
 
 /** A write's connections and their close counts, noted before it (RedisStore #watch). */
 interface Watched {

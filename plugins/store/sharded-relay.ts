@@ -37,6 +37,7 @@
 import { Redis } from 'ioredis'
 import type { Cluster } from 'ioredis'
 import { slotOf } from './slot.js'
+import { quitWithin } from '../redis/quit.js'
 
 /** How long a SSUBSCRIBE may go unanswered (ioredis never settles one that got MOVED). */
 const SUBSCRIBE_TIMEOUT_MS = 2000
@@ -141,8 +142,8 @@ export class ShardedRelay {
     const nodes = [...this.#nodes.values()]
     this.#nodes.clear()
     this.#placed.clear()
-    await Promise.allSettled(nodes.map(async (conn) => { conn.removeAllListeners('close'); await conn.quit() }))
-    for (const conn of nodes) conn.disconnect()
+    for (const conn of nodes) conn.removeAllListeners('close')
+    await quitWithin(nodes)
   }
 
   async #place (name: string): Promise<void> {
