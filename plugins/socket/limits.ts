@@ -39,14 +39,15 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<Omit<ConnectionLimits, 'floodTo
 /** A token bucket: `take()` is true while the connection is within its rate. */
 export class FrameBudget {
   #tokens: number
-  #refilledAt = Date.now()
+  /** the time of the last take (none yet: the bucket starts full, so there is nothing to refill) */
+  #refilledAt: number | undefined
 
   constructor (private readonly rate: number, private readonly burst: number) {
     this.#tokens = burst
   }
 
   take (now = Date.now()): boolean {
-    this.#tokens = Math.min(this.burst, this.#tokens + (now - this.#refilledAt) * this.rate / 1000)
+    this.#tokens = Math.min(this.burst, this.#tokens + (now - (this.#refilledAt ?? now)) * this.rate / 1000)
     this.#refilledAt = now
     if (this.#tokens < 1) return false
     this.#tokens -= 1

@@ -18,6 +18,7 @@
  * forgotten: within the budget, it has expired). When the connection closes, or stops listening to a room,
  * what it is still shown typing in gets its stop.
  */
+import { FrameBudget } from './limits.js'
 
 /** How long a listener shows an `active` event, ms: a typist who says nothing more has stopped by then. */
 export const TYPING_TTL_MS = 6000
@@ -45,8 +46,8 @@ interface Told {
 export class TypingState {
   /** per conversation, what was last relayed (insertion order: the oldest `active` first) */
   readonly #told = new Map<string, Told>()
-  #tokens = TYPING_EVENTS_BURST
-  #refilledAt: number | undefined
+  /** the connection's typing events, as a token bucket */
+  readonly #budget = new FrameBudget(TYPING_EVENTS_PER_SECOND, TYPING_EVENTS_BURST)
 
   /** The user says they are typing (`active`) or stopped in `channel`, at `now`. */
   say (channel: string, active: boolean, now: number): TypingDecision {
@@ -54,10 +55,10 @@ export class TypingState {
     if (!active) {
       if (told === undefined || !this.#shown(told, now)) return undefined
       told.shown = false // its time stays: an `active` right after waits for the refresh like any other
-      return this.#take(now) ? { active: false } : undefined
+      return this.#budget.take(now) ? { active: false } : undefined
     }
     if (told !== undefined && now - told.at < TYPING_REFRESH_MS) return undefined
-    if (!this.#take(now)) return undefined
+    if (!this.#budget.take(now)) return undefined
     this.#told.delete(channel) // re-inserted last: the map stays in the order of the latest event
     this.#told.set(channel, { at: now, shown: true })
     // The oldest goes. It is no longer shown: within the budget, no more than 18 actives fit in TYPING_TTL_MS.
@@ -90,15 +91,6 @@ export class TypingState {
 
   #shown (told: Told, now: number): boolean {
     return told.shown && now - told.at < TYPING_TTL_MS
-  }
-
-  /** One event from the connection's budget (a token bucket), if there is one. */
-  #take (now: number): boolean {
-    this.#tokens = Math.min(TYPING_EVENTS_BURST, this.#tokens + (now - (this.#refilledAt ?? now)) * TYPING_EVENTS_PER_SECOND / 1000)
-    this.#refilledAt = now
-    if (this.#tokens < 1) return false
-    this.#tokens -= 1
-    return true
   }
 }
 
