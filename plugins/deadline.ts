@@ -16,3 +16,8 @@ export async function within (work: Promise<unknown>, ms: number): Promise<boole
     clearTimeout(timer)
   }
 }
+
+/** Like `within`, but a reply that does not come within `ms` is an error. */
+export async function replyWithin (work: Promise<unknown>, ms: number): Promise<void> {
+  if (!(await within(work, ms))) throw new Error(`no reply within ${ms} ms`)
+}

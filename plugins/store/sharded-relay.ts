@@ -38,6 +38,7 @@ import { Redis } from 'ioredis'
 import type { Cluster } from 'ioredis'
 import { slotOf } from './slot.js'
 import { quitWithin } from '../redis/quit.js'
+import { replyWithin } from '../deadline.js'
 
 /** How long a SSUBSCRIBE may go unanswered (ioredis never settles one that got MOVED). */
 const SUBSCRIBE_TIMEOUT_MS = 2000
@@ -155,7 +156,7 @@ export class ShardedRelay {
         lastError = new Error(`no node owns the slot of ${name}`)
       } else {
         try {
-          await timeout(this.#connection(node).ssubscribe(name), SUBSCRIBE_TIMEOUT_MS)
+          await replyWithin(this.#connection(node).ssubscribe(name), SUBSCRIBE_TIMEOUT_MS)
           await this.#probe(node)
           if (!this.#placed.has(name)) {
             await this.#release(node, name)
@@ -183,7 +184,7 @@ export class ShardedRelay {
     }
     const conn = this.#nodes.get(node)
     if (name === undefined || conn === undefined) return
-    await timeout(conn.ssubscribe(name), SUBSCRIBE_TIMEOUT_MS)
+    await replyWithin(conn.ssubscribe(name), SUBSCRIBE_TIMEOUT_MS)
     if (this.#nodes.get(node) === conn) this.#probes.set(node, { name, sent: 0, heard: 0, unheard: [] })
   }
 
@@ -213,7 +214,7 @@ export class ShardedRelay {
       this.#nodes.delete(node)
       this.#probes.delete(node)
       conn.removeAllListeners('close')
-      await timeout(conn.quit(), SUBSCRIBE_TIMEOUT_MS).catch(() => {})
+      await replyWithin(conn.quit(), SUBSCRIBE_TIMEOUT_MS).catch(() => {})
       conn.disconnect()
       return
     }
@@ -221,7 +222,7 @@ export class ShardedRelay {
     // When a slot moves away, Redis 7 sends its subscribers an SUNSUBSCRIBE of its own, which ioredis matches against
     // its queue of pending commands: a reply may then never come. A stuck repair would stop every later check, so
     // never wait for one without limit; replace the connection instead.
-    await timeout(conn.sunsubscribe(name), SUBSCRIBE_TIMEOUT_MS).catch(() => { this.#lose(node, conn) })
+    await replyWithin(conn.sunsubscribe(name), SUBSCRIBE_TIMEOUT_MS).catch(() => { this.#lose(node, conn) })
   }
 
   #connection (node: string): Redis {
@@ -345,17 +346,5 @@ export class ShardedRelay {
 
   async #refreshSlots (): Promise<void> {
     await new Promise<void>((resolve) => { this.#options.cluster.refreshSlotsCache(() => { resolve() }) })
-  }
-}
-
-async function timeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no reply within ${ms} ms`)) }, ms) })
-    ])
-  } finally {
-    clearTimeout(timer)
   }
 }
