@@ -106,6 +106,12 @@ export interface Keys {
   conversations (user: string): string
   /** hash: what a user's messages made the store keep in the current quota window (see StoreLimits) */
   quota (user: string): string
+  /** hash: a user's read positions, channel → `<epoch> <offset> <count>` (count: the channel's messages up to it) */
+  reads (user: string): string
+  /** sorted set: the channels of `reads` → when each was last read (ms, store clock), to drop the oldest */
+  readOrder (user: string): string
+  /** hash in the channel's slot: its members' read receipts, user → `<epoch> <offset>` */
+  receipts (channel: string): string
   /** sorted set in the fleet slot: presence scripts read the alive set in the same call */
   presence (channel: string): string
   /** sorted set: ids of one role's fleet components (registries, health checkers) → last seen (ms, store clock) */
@@ -141,6 +147,9 @@ export function keys (prefix: string): Keys {
     rooms: (user) => `${of(userChannel(user))}rooms`,
     conversations: (user) => `${of(userChannel(user))}dms`,
     quota: (user) => `${of(userChannel(user))}quota`,
+    reads: (user) => `${of(userChannel(user))}reads`,
+    readOrder: (user) => `${of(userChannel(user))}read-order`,
+    receipts: (channel) => `${of(channel)}receipts`,
     presence: (channel) => `${fleet}presence:${channel}`,
     components: (role) => `${fleet}components:${role}`,
     component: (role, id) => `${fleet}component:${role}:${id}`

@@ -6,11 +6,12 @@
  */
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
+import { MemoryReads, byRecency } from './memory-reads.js'
 import { eventFrame, finishFrame } from './message-frame.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
-  PageLimits, Position, QuotaBudget, RateCount, ReadRange, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
+  PageLimits, Position, QuotaBudget, RateCount, ReadMark, ReadRange, Receipt, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
 } from './types.js'
 import { readCreatesHistory, userChannel } from '../names.js'
 
@@ -22,6 +23,8 @@ interface History {
   /** newest offset removed by trimming */
   trimmed: string
   expiresAt: number
+  /** messages stored in this epoch (unread counts, memory-reads.ts) */
+  count: number
 }
 
 /** What one sender's messages made the store keep in the current quota window. */
@@ -60,12 +63,23 @@ export class MemoryStore implements Store {
   /** channel → user → servers */
   readonly #presence = new Map<string, Map<string, Set<string>>>()
   readonly #listeners = new ChannelListeners()
+  /** read positions, receipts and the conversation list */
+  readonly #reads: MemoryReads
   readonly #sweeper: NodeJS.Timeout
   #lastMs = 0
   #seq = 0
 
   constructor (limits: Partial<StoreLimits> = {}) {
     this.#limits = resolveStoreLimits(limits)
+    this.#reads = new MemoryReads({
+      history: (channel) => this.#live(channel),
+      roomsOf: (user) => this.#rooms.get(user) ?? [],
+      memberCount: (room) => this.#members.get(room)?.size ?? 0,
+      directOf: (user) => {
+        const oldest = Date.now() - this.#limits.historyTtlMs
+        return [...this.#conversations.get(user) ?? []].filter(([, at]) => at > oldest).sort(byRecency)
+      }
+    }, this.#limits)
     this.#sweeper = setInterval(() => this.#sweep(), 30_000).unref()
   }
 
@@ -193,6 +207,7 @@ export class MemoryStore implements Store {
     const text = finishFrame(input.framePrefix, history.epoch, prev, offset)
     history.entries.push({ offset, text })
     history.top = offset
+    history.count++
     history.expiresAt = Date.now() + this.#limits.historyTtlMs
     const { historySize } = this.#limits
     if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
@@ -307,18 +322,15 @@ export class MemoryStore implements Store {
   // Conversations -------------------------------------------------------------
 
   async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
-    const oldest = Date.now() - this.#limits.historyTtlMs
-    const list = [...this.#conversations.get(user) ?? []].filter(([, at]) => at > oldest).sort(byRecency)
-    let start = 0
-    if (cursor !== undefined) {
-      const at = list.findIndex(([channel]) => channel === cursor.channel)
-      start = at >= 0 && list[at]?.[1] === cursor.at ? at + 1 : list.findIndex(([, when]) => when < cursor.at)
-      if (start < 0) start = list.length
-    }
-    return list.slice(start, start + limit).map(([channel, at]) => {
-      const history = this.#live(channel)
-      return { channel, at, epoch: history?.epoch ?? NO_HISTORY, offset: history?.top ?? '0-0' }
-    })
+    return this.#reads.conversations(user, cursor, limit, Date.now())
+  }
+
+  async markRead (user: string, channel: string, offset: string, initial = false): Promise<ReadMark | undefined> {
+    return this.#reads.markRead(user, channel, offset, initial, Date.now())
+  }
+
+  async receipts (channel: string): Promise<Receipt[]> {
+    return this.#reads.receipts(channel)
   }
 
   // Rooms ---------------------------------------------------------------------
@@ -478,7 +490,7 @@ export class MemoryStore implements Store {
   #channel (channel: string): History {
     let history = this.#live(channel)
     if (history === undefined) {
-      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs }
+      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0 }
       this.#history.set(channel, history)
     }
     return history
@@ -528,12 +540,8 @@ export class MemoryStore implements Store {
     }
     for (const [key, value] of this.#rates) if (value.resetAt <= now) this.#rates.delete(key)
     for (const user of this.#holds.keys()) this.#holdsOf(user)
+    this.#reads.sweep(now)
   }
-}
-
-/** Newest first; equal times by channel, descending (as Redis's ZREVRANGE orders them). */
-function byRecency ([a, at]: [string, number], [b, bt]: [string, number]): number {
-  return bt - at || (a < b ? 1 : a > b ? -1 : 0)
 }
 
 function mapOf<K, K2, V> (map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {

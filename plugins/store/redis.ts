@@ -12,16 +12,17 @@ import { Batcher } from './batcher.js'
 import { BulkScript } from './bulk-script.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { newEpoch } from './epoch.js'
+import { RedisReads } from './redis-reads.js'
 import { ShardedRelay } from './sharded-relay.js'
 import { SubscriptionBatch } from './subscriptions.js'
 import {
-  ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, CONVERSATIONS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
+  ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
   PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
 } from './scripts.js'
-import { HOLDS_TTL_MS, NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
+import { HOLDS_TTL_MS, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
-  PageLimits, Position, RateCount, ReadRange, Recovery, RelayGapListener, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
+  PageLimits, Position, RateCount, ReadMark, ReadRange, Receipt, Recovery, RelayGapListener, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
 } from './types.js'
 import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
@@ -38,7 +39,6 @@ declare module 'ioredis' {
       maxBytes: number, create: number): Result<Array<string | number>, Context>
     sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<Array<string | number>, Context>
     sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
-    sbConversations (list: string, cursorAt: Str, cursorChannel: string, limit: number, oldest: number): Result<string[], Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
       channel: string): Result<number, Context>
@@ -89,6 +89,8 @@ export class RedisStore implements Store {
   readonly #batchNames: BatchNames
   readonly #serverPrefix: string
   readonly #limits: StoreLimits
+  /** read positions, receipts and the conversation list */
+  readonly #reads: RedisReads
   readonly #listeners = new ChannelListeners()
   readonly #pending = new Map<string, Promise<unknown>>()
   /** appends leave in batches: one script call per event-loop turn (per slot on Redis Cluster) */
@@ -183,6 +185,7 @@ export class RedisStore implements Store {
     this.#serverPrefix = this.#keys.server('')
     this.#limits = resolveStoreLimits(options.limits)
     defineScripts(this.#client)
+    this.#reads = new RedisReads(this.#client, this.#keys, this.#limits)
     // At most 256 messages or ~1 MB of frames per batch: a script call must not hold Redis up for long.
     this.#appends = new Batcher(async (inputs) => await this.#appendBatch(inputs),
       { maxWeight: 1 << 20, weigh: (input) => input.framePrefix.length })
@@ -524,16 +527,15 @@ export class RedisStore implements Store {
   }
 
   async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
-    const oldest = (await this.clock()) - this.#limits.historyTtlMs
-    const flat = await this.#client.sbConversations(this.#keys.conversations(user), cursor?.at ?? '+', cursor?.channel ?? '', limit, oldest)
-    const entries: Array<{ channel: string, at: number }> = []
-    for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ channel: flat[i] as string, at: Number(flat[i + 1]) })
-    // Each conversation's meta is in its own slot: one small read each, pipelined.
-    const metas = await Promise.all(entries.map(async ({ channel }) => await this.#client.hmget(this.#keys.meta(channel), 'epoch', 'top')))
-    return entries.map(({ channel, at }, i) => {
-      const [epoch, top] = metas[i] ?? []
-      return { channel, at, epoch: epoch ?? NO_HISTORY, offset: epoch === null || epoch === undefined ? '0-0' : top ?? '0-0' }
-    })
+    return await this.#reads.conversations(user, cursor, limit, (await this.clock()) - this.#limits.historyTtlMs)
+  }
+
+  async markRead (user: string, channel: string, offset: string, initial = false): Promise<ReadMark | undefined> {
+    return await this.#reads.markRead(user, channel, offset, initial)
+  }
+
+  async receipts (channel: string): Promise<Receipt[]> {
+    return await this.#reads.receipts(channel)
   }
 
   async history (channel: string, before: string | undefined, limit: number): Promise<StoredFrame[]> {
@@ -753,7 +755,6 @@ function defineScripts (client: Redis | Cluster): void {
   if (typeof client.sbPosition === 'function') return
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
-  client.defineCommand('sbConversations', { numberOfKeys: 1, lua: CONVERSATIONS })
   client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
   client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
   client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })

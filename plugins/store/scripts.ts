@@ -30,7 +30,7 @@ const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
 /** Offsets are stream ids `<ms>-<seq>`; compare them numerically. */
-const COMPARE = `local function cmp (a, b)
+export const COMPARE = `local function cmp (a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
@@ -40,22 +40,22 @@ const COMPARE = `local function cmp (a, b)
 end`
 
 /**
- * A channel's meta hash (epoch, top, trimmed) lives and expires with its
- * stream. Missing meta means history is gone: start a new epoch, unless the
- * caller only reads a direct conversation (`create` false), which is then
- * reported in the NO_HISTORY epoch '-' and not created: reading one costs
- * the store nothing.
+ * A channel's meta hash (epoch, top, trimmed, n: messages stored in this
+ * epoch, for unread counts) lives and expires with its stream. Missing meta
+ * means history is gone: start a new epoch, unless the caller only reads a
+ * direct conversation (`create` false), which is then reported in the
+ * NO_HISTORY epoch '-' and not created: reading one costs the store nothing.
  * ARGV[1]: a fresh epoch, ARGV[2]: ttl ms.
  */
 const ENSURE_META = `local function ensure (stream, meta, create)
-  local m = redis.call('HMGET', meta, 'epoch', 'top', 'trimmed')
-  if m[1] then return m[1], m[2] or '0-0', m[3] or '0-0' end
-  if not create then return '-', '0-0', '0-0' end
+  local m = redis.call('HMGET', meta, 'epoch', 'top', 'trimmed', 'n')
+  if m[1] then return m[1], m[2] or '0-0', m[3] or '0-0', tonumber(m[4] or '0') end
+  if not create then return '-', '0-0', '0-0', 0 end
   -- Only when there is one: under maxmemory, a script's first write decides whether it may write at all.
   if redis.call('EXISTS', stream) == 1 then redis.call('DEL', stream) end
   redis.call('HSET', meta, 'epoch', ARGV[1], 'top', '0-0', 'trimmed', '0-0')
   redis.call('PEXPIRE', meta, ARGV[2])
-  return ARGV[1], '0-0', '0-0'
+  return ARGV[1], '0-0', '0-0', 0
 end`
 
 /**
@@ -162,7 +162,7 @@ for c = 1, C do
 end
 local quotas = {}
 for s = 1, S do quotas[s] = KEYS[k]; k = k + 1 end
-local out, frames, tops, epochs, starts, order = {}, {}, {}, {}, {}, {}
+local out, frames, tops, epochs, starts, order, counts = {}, {}, {}, {}, {}, {}, {}
 for _ = 1, E do
   local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
@@ -182,13 +182,15 @@ for _ = 1, E do
   if result == nil then
     local stream = KEYS[2 * c - 1]
     if not frames[c] then
-      epochs[c], tops[c] = ensure(stream, KEYS[2 * c], true)
+      local _
+      epochs[c], tops[c], _, counts[c] = ensure(stream, KEYS[2 * c], true)
       starts[c] = tops[c]
       frames[c] = {}
       order[#order + 1] = c
     end
     local f = ${luaStoredField('prefix', 'epochs[c]', 'tops[c]')}
-    local id = redis.call('XADD', stream, '*', 'f', f)
+    counts[c] = counts[c] + 1
+    local id = redis.call('XADD', stream, '*', 'f', f, 'n', counts[c])
     if dedup then redis.call('SET', dedup, id, 'PX', ARGV[4]) end
     local list = frames[c]
     list[#list + 1] = ${luaFinish('f', 'id')}
@@ -199,7 +201,7 @@ for _ = 1, E do
 end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
-  redis.call('HSET', meta, 'top', tops[c])
+  redis.call('HSET', meta, 'top', tops[c], 'n', counts[c])
   local len = redis.call('XLEN', stream)
   if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
     local excess = len - maxLen
@@ -353,39 +355,6 @@ local out = { after, upTo, fits and 1 or 0 }
 for i = #frames, 1, -1 do
   out[#out + 1] = frames[i][1]
   out[#out + 1] = frames[i][2]
-end
-return out
-`
-
-/**
- * A user's conversations, most recent first, after a cursor (the channel and
- * `at` of the last entry of the previous page): the page starts right after
- * the cursor's entry in ZREVRANGE order (newest first, equal times by channel,
- * descending) when it has not moved since, else at the entries older than its
- * `at`. Conversations whose history has expired are not listed.
- * KEYS: the list. ARGV: cursor at ('+' for the first page), cursor channel, limit, oldest at kept.
- * Returns a flat list: channel, at, …
- */
-export const CONVERSATIONS = `
-local limit, oldest = tonumber(ARGV[3]), tonumber(ARGV[4])
-local page
-if ARGV[1] == '+' then
-  page = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit)
-else
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
-  if score and tonumber(score) == tonumber(ARGV[1]) then
-    local rank = redis.call('ZREVRANK', KEYS[1], ARGV[2])
-    page = redis.call('ZREVRANGE', KEYS[1], rank + 1, rank + limit, 'WITHSCORES')
-  else
-    page = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit)
-  end
-end
-local out = {}
-for i = 1, #page, 2 do
-  if tonumber(page[i + 1]) > oldest then
-    out[#out + 1] = page[i]
-    out[#out + 1] = page[i + 1]
-  end
 end
 return out
 `

@@ -162,14 +162,42 @@ export type AppendResult =
   /** the sender used up a budget of the current quota window; it starts again in `retryAfterMs` */
   | { readonly status: 'quota', readonly budget: QuotaBudget, readonly retryAfterMs: number }
 
-/** A direct conversation in a user's conversation list. */
+/** A conversation in a user's conversation list: a direct conversation, or a room the user is a member of. */
 export interface ConversationEntry {
-  /** `dm:{a}:{b}` */
+  /** `dm:{a}:{b}` or `room:{name}` */
   readonly channel: string
-  /** when it last had a message, ms since epoch (store clock) */
+  /** when it last had a message, ms since epoch (store clock); 0 for a room that has none */
   readonly at: number
   /** its epoch and newest offset; '-' and '0-0' when its history is gone */
   readonly epoch: string
+  readonly offset: string
+  /** messages after the user's read position in this epoch (all of the epoch's when they have none) */
+  readonly unread: number
+  /** the user's read position, when they have one in this epoch */
+  readonly read?: string
+  /** the newest message's frame, exactly as delivered, when it is at most LAST_MESSAGE_MAX_BYTES */
+  readonly last?: string
+}
+
+/** The newest message of a conversation list's entry is left out above this size (read it with `history`). */
+export const LAST_MESSAGE_MAX_BYTES = 4096
+
+/** A user's read position in a conversation after `markRead`. */
+export interface ReadMark {
+  readonly epoch: string
+  /** the position kept: the newer of the one kept before and the one asked for (read positions never go back) */
+  readonly offset: string
+  /** messages after it */
+  readonly unread: number
+  /** the user's position moved (their other connections are told) */
+  readonly moved: boolean
+  /** the receipt the other members see moved (they are told; rooms above maxReceiptMembers keep none) */
+  readonly receipt: boolean
+}
+
+/** How far one member has read a conversation (in its current epoch). */
+export interface Receipt {
+  readonly user: string
   readonly offset: string
 }
 
@@ -330,10 +358,20 @@ export interface Store {
 
   // Conversations -------------------------------------------------------------
   /**
-   * A user's direct conversations, most recent first, at most `limit`, after `cursor` (the last entry
-   * of the previous page). The list keeps a user's newest `maxConversations`.
+   * A user's conversations (direct ones and their rooms), most recent first, at most `limit`, after
+   * `cursor` (the last entry of the previous page), each with the user's unread count and read position
+   * and its newest message. The list keeps a user's newest `maxConversations` direct conversations.
    */
   conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]>
+  /**
+   * Moves the user's read position in `channel` to `offset` (the newest message when it is newer), never
+   * back; with `initial`, only when they have none in this epoch (a room just joined). Also moves their
+   * receipt, which the other members read with `receipts`: in direct conversations, and in rooms of at
+   * most `maxReceiptMembers` members. Undefined when the channel has no history (nothing to read).
+   */
+  markRead (user: string, channel: string, offset: string, initial?: boolean): Promise<ReadMark | undefined>
+  /** How far each member has read `channel` in its current epoch (the receipts markRead keeps), by user. */
+  receipts (channel: string): Promise<Receipt[]>
 
   // Rooms ---------------------------------------------------------------------
   /** Makes `user` a member; false (and nothing changed) when they are already in `maxRoomsPerUser` other rooms. */
@@ -403,6 +441,8 @@ export interface StoreLimits {
   readonly maxRoomsPerUser: number
   /** direct conversations kept in one user's conversation list (the oldest fall off) */
   readonly maxConversations: number
+  /** rooms with more members keep no read receipts (each read would be told to every listener) */
+  readonly maxReceiptMembers: number
 }
 
 /** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
@@ -433,8 +473,21 @@ export const DEFAULT_LIMITS: StoreLimits = Object.freeze({
   quotaBytes: 16 * 1024 * 1024,
   quotaChannels: 500,
   maxRoomsPerUser: 500,
-  maxConversations: 1000
+  maxConversations: 1000,
+  maxReceiptMembers: 100
 })
+
+/**
+ * A user's read positions are kept this long after their last `read`: longer than a history, so that a
+ * conversation still going after the user was away a few days keeps its count; at most one per
+ * conversation in their list and room they are in (READ_POSITIONS_MAX, the oldest read dropped first).
+ */
+export const READ_TTL_MS = 30 * 24 * 3600_000
+
+/** Read positions kept per user: as many as their conversation list and rooms can hold. */
+export function readPositionsMax (limits: StoreLimits): number {
+  return limits.maxConversations + limits.maxRoomsPerUser
+}
 
 /** The limits a store runs with: DEFAULT_LIMITS, with what was given over them (both stores use this). */
 export function resolveStoreLimits (limits: Partial<StoreLimits> = {}): StoreLimits {

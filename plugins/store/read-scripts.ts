@@ -1,0 +1,182 @@
+/**
+ * Lua scripts for read state and the conversation list (redis-reads.ts runs
+ * them). A channel counts its messages (`n` in its meta, and each stream
+ * entry's `n` is the count up to it), so a read position is kept as an offset
+ * and the count at it, and an unread count is one subtraction, never a scan.
+ * Read positions live in the user's slot; receipts and counts in the
+ * channel's, so one `read` is one call in each.
+ */
+import { COMPARE } from './scripts.js'
+import { luaFinish } from './message-frame.js'
+
+/**
+ * Where `offset` stands in a channel: clamped to its newest message, and the count of messages up to it (the
+ * entry at or before it carries its count; before every kept entry, the first one's less one; an entry stored
+ * before counting began counts as 0). Then the member's receipt moves there (never back; with `initial`, only
+ * when they have none in this epoch), unless the channel is a room of more than `max` members.
+ * KEYS: stream, meta, receipts, members (a room's; for a direct conversation any key of its slot).
+ * ARGV: user, offset, ttl ms, max members with receipts, 1 = a room, 1 = initial.
+ * Returns {} when the channel has no history, else { epoch, offset, count at it, count, 1|0 the receipt moved }.
+ */
+export const MARK_AT = `
+${COMPARE}
+local m = redis.call('HMGET', KEYS[2], 'epoch', 'top', 'n')
+if not m[1] then return {} end
+local epoch, top, n = m[1], m[2] or '0-0', tonumber(m[3] or '0')
+local offset = ARGV[2]
+local function countOf (entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do if fields[i] == 'n' then return tonumber(fields[i + 1]) end end
+  return 0
+end
+local seq = n
+if cmp(offset, top) >= 0 then
+  offset = top
+else
+  local at = redis.call('XREVRANGE', KEYS[1], offset, '-', 'COUNT', 1)
+  if #at > 0 then
+    seq = countOf(at[1])
+  else
+    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+    seq = #first > 0 and math.max(countOf(first[1]) - 1, 0) or n
+  end
+end
+local moved = 0
+if ARGV[5] ~= '1' or redis.call('SCARD', KEYS[4]) <= tonumber(ARGV[4]) then
+  local old = redis.call('HGET', KEYS[3], ARGV[1])
+  local oe, oo = nil, nil
+  if old then oe, oo = string.match(old, '^(%S+) (%S+)$') end
+  if oe ~= epoch or (ARGV[6] ~= '1' and cmp(oo, offset) < 0) then
+    redis.call('HSET', KEYS[3], ARGV[1], epoch .. ' ' .. offset)
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    moved = 1
+  end
+end
+return { epoch, offset, seq, n, moved }
+`
+
+/**
+ * The user's read position in a channel moves to (epoch, offset, count): never back, and with `initial` only when
+ * they have none in this epoch. The oldest-read positions beyond `max` are dropped.
+ * KEYS: reads, read order. ARGV: channel, epoch, offset, count, 1 = initial, ttl ms, max.
+ * Returns { 1|0 moved, the offset kept, its count }.
+ */
+export const MARK_READ = `
+${COMPARE}
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local e, o, c = string.match(old, '^(%S+) (%S+) (%d+)$')
+  if e == ARGV[2] and (ARGV[5] == '1' or cmp(o, ARGV[3]) >= 0) then return { 0, o, c } end
+end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
+if over > 0 then
+  for _, gone in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do redis.call('HDEL', KEYS[1], gone) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return { 1, ARGV[3], ARGV[4] }
+`
+
+/**
+ * The user's side of a conversation list page: `limit` direct conversations after the cursor (the page starts
+ * right after the cursor's entry when it has not moved since, else after the place it had; expired ones are
+ * skipped), every room they are in, and the read position of each.
+ * KEYS: the conversation list, rooms, reads. ARGV: cursor at ('+' for the first page), cursor channel, limit,
+ * oldest at kept, room channel prefix ('room:').
+ * Returns { D, then per direct conversation: channel, at, read ('' = none); then per room: channel, read }.
+ */
+export const LIST_OF_USER = `
+local limit, oldest = tonumber(ARGV[3]), tonumber(ARGV[4])
+local page
+if ARGV[1] == '+' then
+  page = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit)
+else
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+  if score and tonumber(score) == tonumber(ARGV[1]) then
+    local rank = redis.call('ZREVRANK', KEYS[1], ARGV[2])
+    page = redis.call('ZREVRANGE', KEYS[1], rank + 1, rank + limit, 'WITHSCORES')
+  else
+    -- The cursor's entry moved (a new message): go on after its old place, equal times by channel, descending.
+    local ties = redis.call('ZCOUNT', KEYS[1], ARGV[1], ARGV[1])
+    local all = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, limit + ties)
+    page = {}
+    for i = 1, #all, 2 do
+      if (tonumber(all[i + 1]) < tonumber(ARGV[1]) or all[i] < ARGV[2]) and #page < 2 * limit then
+        page[#page + 1] = all[i]
+        page[#page + 1] = all[i + 1]
+      end
+    end
+  end
+end
+local out, names = { 0 }, {}
+for i = 1, #page, 2 do
+  if tonumber(page[i + 1]) > oldest then
+    out[#out + 1] = page[i]
+    out[#out + 1] = page[i + 1]
+    out[#out + 1] = ''
+    names[#names + 1] = page[i]
+  end
+end
+out[1] = #names
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  out[#out + 1] = ARGV[5] .. room
+  out[#out + 1] = ''
+  names[#names + 1] = ARGV[5] .. room
+end
+if #names > 0 then
+  local reads = redis.call('HMGET', KEYS[3], unpack(names))
+  local d = out[1]
+  for i, read in ipairs(reads) do
+    if read then
+      if i <= d then out[1 + (i - 1) * 3 + 3] = read else out[1 + d * 3 + (i - d - 1) * 2 + 2] = read end
+    end
+  end
+end
+return out
+`
+
+/**
+ * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset and count, and
+ * (with ARGV[1] = 1) its newest message's frame when it is at most ARGV[2] bytes ('' otherwise).
+ * KEYS: per channel its meta and stream. Returns 4 values per channel.
+ */
+export const HEADS = `
+local out = {}
+for c = 1, #KEYS / 2 do
+  local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n')
+  local frame = ''
+  if m[1] and ARGV[1] == '1' then
+    local newest = redis.call('XREVRANGE', KEYS[2 * c], '+', '-', 'COUNT', 1)
+    if #newest > 0 then
+      local f = ${luaFinish('newest[1][2][2]', 'newest[1][1]')}
+      if #f <= tonumber(ARGV[2]) then frame = f end
+    end
+  end
+  out[#out + 1] = m[1] or ''
+  out[#out + 1] = m[2] or '0-0'
+  out[#out + 1] = m[3] or '0'
+  out[#out + 1] = frame
+end
+return out
+`
+
+/**
+ * A channel's receipts in its current epoch. KEYS: meta, receipts. Returns { user, offset, … }.
+ */
+export const RECEIPTS = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local out = {}
+if not epoch then return out end
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local e, o = string.match(all[i + 1], '^(%S+) (%S+)$')
+  if e == epoch then
+    out[#out + 1] = all[i]
+    out[#out + 1] = o
+  end
+end
+return out
+`
