@@ -73,7 +73,7 @@ for (const backend of CLUSTER_BACKENDS) {
     const carol = await TestClient.connect(stack.registryUrl, 'carol')
     t.teardown(() => { alice.close(); bob.close(); carol.close() })
     t.not(alice.welcome?.server, bob.welcome?.server, 'alice and bob are on different servers')
-    t.equal(alice.welcome?.protocol, 3, 'the welcome says the protocol has typing')
+    t.ok(Number(alice.welcome?.protocol) >= 3, 'the welcome says the protocol has typing')
     await alice.request({ type: 'join', room: 'r' })
     await bob.request({ type: 'join', room: 'r' })
     const typingFrom = (client: TestClient, channel: string): Frame[] => client.pending('typing').filter((f) => f.id === undefined && f.channel === channel)

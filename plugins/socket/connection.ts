@@ -10,7 +10,7 @@ import { dmChannel, isChannel, isDmChannel, participantsOf, roomChannel, userCha
 import { compareOffsets } from '../store/types.js'
 import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
-  ackFrame, conversationsFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
+  ackFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
   presenceFrame, subscribedBatchFrame, subscribedFrame, typingReply
 } from './frames.js'
 import { TypingState, typingEvent } from './typing.js'
@@ -23,6 +23,7 @@ import { Lanes } from './lanes.js'
 import { FrameBudget } from './limits.js'
 import { Outbox, OutboxClosedError } from './outbox.js'
 import { historyParts, replayParts } from './parts.js'
+import { conversationsParts, readFrame, receiptsFrame, tellRead } from './reading.js'
 import type { NextPart, OutboxLimits, OutboxSocket } from './outbox.js'
 import { sharedTextFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
@@ -32,7 +33,7 @@ import { parseFrame, peekRequestId } from './protocol.js'
 import { isStoreFull } from '../store/full.js'
 import type {
   ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeEntry,
-  TypingFrame, UnsubscribeFrame
+  ReadFrame, ReceiptsFrame, TypingFrame, UnsubscribeFrame
 } from './protocol.js'
 
 /** Decides whether `user` may join `room` (open by default). */
@@ -398,6 +399,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'presence': return this.#presence(frame)
       case 'conversations': return this.#conversations(frame)
       case 'typing': return this.#typingFrame(frame)
+      case 'read': return this.#read(frame)
+      case 'receipts': return this.#receipts(frame)
     }
   }
 
@@ -478,7 +481,16 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     await this.#listen(channel, undefined, async (position) => { joinedAt = position; this.send(joinedFrame(frame.id, channel, position)) })
     // The user's other connections (any server) learn of it on their personal channel, with the position
     // to subscribe from so that they miss nothing published since.
-    if (joinedAt !== undefined) await this.#tellMyConnections(joinedEvent(channel, joinedAt))
+    if (joinedAt !== undefined) {
+      // What was said before the join is history, not unread: the read position starts there, unless there is one.
+      const at = joinedAt.offset
+      await Promise.all([
+        this.#tellMyConnections(joinedEvent(channel, joinedAt)),
+        this.#context.store.markRead(this.user, channel, at, true).catch((err: unknown) => {
+          this.#context.log.warn({ err, user: this.user, channel }, 'could not set the read position of a room joined')
+        })
+      ])
+    }
   }
 
   /** Best effort: the request itself succeeded, whatever happens to the news of it. False when it could not be sent. */
@@ -563,8 +575,38 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     this.send(presenceFrame(frame.id, channel, await this.#context.store.presence(channel)))
   }
 
+  /** A page of the user's list: in one frame when it fits in a page of the budget, else in parts. */
   async #conversations (frame: ConversationsFrame): Promise<void> {
-    this.send(conversationsFrame(frame.id, await this.#context.store.conversations(this.user, frame.after, frame.limit ?? 50)))
+    const { store, outbox } = this.#context
+    const parts = conversationsParts(frame.id, await store.conversations(this.user, frame.after, frame.limit ?? 50), outbox.page.maxBytes)
+    if (parts.whole !== undefined) this.send(parts.whole)
+    else await this.#stream(parts.next)
+  }
+
+  /** Moves the user's read position (never back); their other connections, and the other members, are told. */
+  async #read (frame: ReadFrame): Promise<void> {
+    const channel = this.#conversation(frame.channel)
+    await this.#authorizeRead(channel)
+    const { store, log } = this.#context
+    const mark = await store.markRead(this.user, channel, frame.offset)
+    this.send(readFrame(frame.id, channel, mark))
+    if (mark !== undefined) {
+      // Best effort: the position is kept; a device that missed the news reads it in its next list.
+      await tellRead(store, this.user, channel, mark).catch((err: unknown) => { log.warn({ err, user: this.user, channel }, 'could not tell of a read') })
+    }
+  }
+
+  async #receipts (frame: ReceiptsFrame): Promise<void> {
+    const channel = this.#conversation(frame.channel)
+    await this.#authorizeRead(channel)
+    this.send(receiptsFrame(frame.id, channel, await this.#context.store.receipts(channel)))
+  }
+
+  /** A channel that has read state: a room or a direct conversation (not a personal channel). */
+  #conversation (name: string): string {
+    const channel = this.#channel(name)
+    if (channel.startsWith('user:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'read state is kept for rooms and direct conversations, not personal channels')
+    return channel
   }
 
   #channel (name: string): string {

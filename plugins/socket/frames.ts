@@ -5,7 +5,7 @@
  */
 import type { FrameErrorCode } from '../errors.js'
 import { MESSAGE_HEAD } from '../store/message-frame.js'
-import type { ConversationEntry, Position, StoredFrame } from '../store/types.js'
+import type { Position, StoredFrame } from '../store/types.js'
 import type { RequestId } from './protocol.js'
 
 const id = (value: RequestId): string => JSON.stringify(value)
@@ -13,9 +13,10 @@ const id = (value: RequestId): string => JSON.stringify(value)
 /**
  * The protocol's version, in `welcome` (docs/protocol.md). 2: direct messages live in per-pair
  * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch. 3: typing
- * indicators (the `typing` request and events).
+ * indicators (the `typing` request and events). 4: read state (`read`, `receipts`, their events) and
+ * a conversation list with rooms, unread counts and newest messages.
  */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
 
 /** What a client must stay within, announced in `welcome` so that it can pace and batch its frames. */
 export interface WelcomeLimits {
@@ -122,11 +123,6 @@ export function reconnectFrame (allocation: { url: string, token: string, server
 
 export function errorFrame (code: FrameErrorCode, message: string, requestId?: RequestId, extra?: Readonly<Record<string, string | number>>): string {
   return JSON.stringify({ type: 'error', ...(requestId === undefined ? {} : { id: requestId }), code, message, ...extra })
-}
-
-/** A page of the user's direct conversations, most recent first. */
-export function conversationsFrame (requestId: RequestId, conversations: readonly ConversationEntry[]): string {
-  return JSON.stringify({ type: 'conversations', id: requestId, conversations })
 }
 
 /**

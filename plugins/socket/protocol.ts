@@ -62,6 +62,11 @@ export const TypingFrameSchema = Type.Object({
   active: Type.Optional(Type.Boolean({ description: 'false: stopped typing (default true)' }))
 })
 
+/** The user has read `channel` up to `offset` (a room they are in, or one of their direct conversations). */
+export const ReadFrameSchema = Type.Object({ type: Type.Literal('read'), id: RequestIdSchema, channel: Channel, offset: Offset })
+/** How far each member has read `channel`. */
+export const ReceiptsFrameSchema = Type.Object({ type: Type.Literal('receipts'), id: RequestIdSchema, channel: Channel })
+
 export type RequestId = Static<typeof RequestIdSchema>
 export type SendFrame = Static<typeof SendFrameSchema>
 export type PublishFrame = Static<typeof PublishFrameSchema>
@@ -75,8 +80,10 @@ export type HistoryFrame = Static<typeof HistoryFrameSchema>
 export type PresenceFrame = Static<typeof PresenceFrameSchema>
 export type ConversationsFrame = Static<typeof ConversationsFrameSchema>
 export type TypingFrame = Static<typeof TypingFrameSchema>
+export type ReadFrame = Static<typeof ReadFrameSchema>
+export type ReceiptsFrame = Static<typeof ReceiptsFrameSchema>
 export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame |
-  TypingFrame
+  TypingFrame | ReadFrame | ReceiptsFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -88,7 +95,9 @@ const schemas = {
   history: HistoryFrameSchema,
   presence: PresenceFrameSchema,
   conversations: ConversationsFrameSchema,
-  typing: TypingFrameSchema
+  typing: TypingFrameSchema,
+  read: ReadFrameSchema,
+  receipts: ReceiptsFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])

@@ -66,7 +66,7 @@ export function quotasOn (limits: StoreLimits): boolean {
  * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, S, the 4 quota
  *   arguments, max conversations; then per channel: L, its L live channels, I (its conversation list
  *   keys among KEYS) and, when I > 0, the channel's name; then per entry: channel index, frame prefix, flags (1: has a mid, 2: sender
- *   must be a member), sender index (if S > 0), the sender (if flag 2).
+ *   must be a member), the sender, sender index (if S > 0).
  */
 export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
   const { limits, anySlot } = settings
@@ -91,7 +91,7 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       channelArgs.push(String(lives.length), ...lives, String(lists.length), ...(lists.length > 0 ? [channel] : []))
       listKeys.push(...lists)
     }
-    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (requireMember === true ? MEMBER_ONLY : 0)))
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (requireMember === true ? MEMBER_ONLY : 0)), sender)
     if (checkQuotas) {
       let s = senderIndex.get(sender)
       if (s === undefined) {
@@ -102,10 +102,7 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       fields.push(s)
     }
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
-    if (requireMember === true) {
-      entryKeys.push(names.members(channel))
-      fields.push(sender)
-    }
+    if (requireMember === true) entryKeys.push(names.members(channel))
   }
   const keys = [...channelKeys, ...listKeys, ...quotaKeys, ...entryKeys]
   return [String(keys.length), ...keys, settings.epoch, String(limits.historyTtlMs), String(limits.historySize), String(limits.dedupWindowMs),

@@ -3,7 +3,8 @@
  * redis-reads.ts. A history counts its messages; the count at an entry is
  * found from its place (entries are only ever removed from the oldest end).
  */
-import { LAST_MESSAGE_MAX_BYTES, NO_HISTORY, READ_TTL_MS, compareOffsets, readPositionsMax } from './types.js'
+import { senderHead } from './message-frame.js'
+import { LAST_MESSAGE_MAX_BYTES, NO_HISTORY, READ_TTL_MS, compareOffsets, readPositionsMax, unreadOf } from './types.js'
 import type { ConversationCursor, ConversationEntry, ReadMark, Receipt, StoreLimits, StoredFrame } from './types.js'
 
 /** What the reads need of a channel's history (memory.ts keeps it). */
@@ -13,6 +14,8 @@ export interface CountedHistory {
   readonly top: string
   /** messages stored in this epoch */
   readonly count: number
+  /** of them, each sender's */
+  readonly counts: ReadonlyMap<string, number>
 }
 
 /** What the reads need of the rest of the store. */
@@ -30,7 +33,9 @@ export interface ReadsHost {
 interface Position {
   readonly epoch: string
   readonly offset: string
+  /** the channel's messages up to it, and of them the user's own */
   readonly count: number
+  readonly own: number
   readonly at: number
 }
 
@@ -55,6 +60,7 @@ export class MemoryReads {
     const { epoch, top } = history
     const offset = compareOffsets(asked, top) >= 0 ? top : asked
     const count = countAt(history, offset)
+    const own = ownAt(history, channel, user, offset)
     const receipt = this.#moveReceipt(user, channel, epoch, offset, initial)
     let reads = this.#reads.get(user)
     if (reads === undefined) this.#reads.set(user, reads = new Map())
@@ -62,15 +68,15 @@ export class MemoryReads {
     const keep = old !== undefined && old.at > now - READ_TTL_MS && old.epoch === epoch && (initial || compareOffsets(old.offset, offset) >= 0)
     if (!keep) {
       reads.delete(channel)
-      reads.set(channel, { epoch, offset, count, at: now })
+      reads.set(channel, { epoch, offset, count, own, at: now })
       const max = readPositionsMax(this.#limits)
       for (const gone of reads.keys()) {
         if (reads.size <= max) break
         reads.delete(gone)
       }
     }
-    const kept = keep ? old : { offset, count }
-    return { epoch, offset: kept.offset, unread: Math.max(0, history.count - kept.count), moved: !keep, receipt }
+    const kept = keep ? old : { offset, count, own }
+    return { epoch, offset: kept.offset, unread: unreadOf(history.count, history.counts.get(user) ?? 0, kept.count, kept.own), moved: !keep, receipt }
   }
 
   /** The member's receipt moves (rooms of at most maxReceiptMembers members, and direct conversations). */
@@ -115,12 +121,13 @@ export class MemoryReads {
       const read = reads?.get(channel)
       const mine = read !== undefined && read.epoch === history.epoch && read.at > now - READ_TTL_MS ? read : undefined
       const last = history.entries[history.entries.length - 1]?.text
+      const own = history.counts.get(user) ?? 0
       return {
         channel,
         at,
         epoch: history.epoch,
         offset: history.top,
-        ...(mine === undefined ? { unread: history.count } : { read: mine.offset, unread: Math.max(0, history.count - mine.count) }),
+        ...(mine === undefined ? { unread: unreadOf(history.count, own, 0, 0) } : { read: mine.offset, unread: unreadOf(history.count, own, mine.count, mine.own) }),
         ...(last === undefined || Buffer.byteLength(last) > LAST_MESSAGE_MAX_BYTES ? {} : { last })
       }
     })
@@ -147,6 +154,18 @@ function countAt (history: CountedHistory, offset: string): number {
     if (compareOffsets((entries[i] as StoredFrame).offset, offset) <= 0) return count - (entries.length - 1 - i)
   }
   return count - entries.length
+}
+
+/** The user's own messages up to `offset`: theirs now, less those after it. */
+function ownAt (history: CountedHistory, channel: string, user: string, offset: string): number {
+  const head = senderHead(channel, user)
+  let own = history.counts.get(user) ?? 0
+  for (let i = history.entries.length - 1; i >= 0; i--) {
+    const entry = history.entries[i] as StoredFrame
+    if (compareOffsets(entry.offset, offset) <= 0) break
+    if (entry.text.startsWith(head)) own--
+  }
+  return Math.max(0, own)
 }
 
 function atOf (offset: string): number {

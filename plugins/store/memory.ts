@@ -23,8 +23,9 @@ interface History {
   /** newest offset removed by trimming */
   trimmed: string
   expiresAt: number
-  /** messages stored in this epoch (unread counts, memory-reads.ts) */
+  /** messages stored in this epoch, and of them each sender's (unread counts, memory-reads.ts) */
   count: number
+  readonly counts: Map<string, number>
 }
 
 /** What one sender's messages made the store keep in the current quota window. */
@@ -208,6 +209,7 @@ export class MemoryStore implements Store {
     history.entries.push({ offset, text })
     history.top = offset
     history.count++
+    history.counts.set(input.sender, (history.counts.get(input.sender) ?? 0) + 1)
     history.expiresAt = Date.now() + this.#limits.historyTtlMs
     const { historySize } = this.#limits
     if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
@@ -490,7 +492,7 @@ export class MemoryStore implements Store {
   #channel (channel: string): History {
     let history = this.#live(channel)
     if (history === undefined) {
-      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0 }
+      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0, counts: new Map() }
       this.#history.set(channel, history)
     }
     return history

@@ -55,6 +55,11 @@ export function finishStored (field: string, id: string): string {
 /** How every message frame begins: its channel comes second (frames.ts `messagePrefix` writes it). */
 export const MESSAGE_HEAD = '{"type":"message","channel":"'
 
+/** How every message frame of `from` in `channel` begins (frames.ts `messagePrefix` puts the sender third). */
+export function senderHead (channel: string, from: string): string {
+  return `${MESSAGE_HEAD}${channel}","from":"${from}"`
+}
+
 /** The channel named at the head of a message frame (`messagePrefix` puts it second), or undefined for any other frame. */
 export function channelOf (frame: string): string | undefined {
   if (!frame.startsWith(MESSAGE_HEAD)) return undefined

@@ -10,26 +10,28 @@ import { COMPARE } from './scripts.js'
 import { luaFinish } from './message-frame.js'
 
 /**
- * Where `offset` stands in a channel: clamped to its newest message, and the count of messages up to it (the
- * entry at or before it carries its count; before every kept entry, the first one's less one; an entry stored
- * before counting began counts as 0). Then the member's receipt moves there (never back; with `initial`, only
- * when they have none in this epoch), unless the channel is a room of more than `max` members.
+ * Where `offset` stands in a channel: clamped to its newest message, the count of messages up to it (the entry at
+ * or before it carries its count; before every kept entry, the first one's less one; an entry stored before counting
+ * began counts as 0), and the count of the user's own messages up to it (theirs now, less those after it: a frame
+ * of theirs begins with ARGV[7]). Then the member's receipt moves there (never back; with `initial`, only when they
+ * have none in this epoch), unless the channel is a room of more than `max` members.
  * KEYS: stream, meta, receipts, members (a room's; for a direct conversation any key of its slot).
- * ARGV: user, offset, ttl ms, max members with receipts, 1 = a room, 1 = initial.
- * Returns {} when the channel has no history, else { epoch, offset, count at it, count, 1|0 the receipt moved }.
+ * ARGV: user, offset, ttl ms, max members with receipts, 1 = a room, 1 = initial, the head of the user's frames.
+ * Returns {} when the channel has no history, else { epoch, offset, count at it, count, 1|0 the receipt moved, own
+ * count at it, own count }.
  */
 export const MARK_AT = `
 ${COMPARE}
-local m = redis.call('HMGET', KEYS[2], 'epoch', 'top', 'n')
+local m = redis.call('HMGET', KEYS[2], 'epoch', 'top', 'n', 'n:' .. ARGV[1])
 if not m[1] then return {} end
-local epoch, top, n = m[1], m[2] or '0-0', tonumber(m[3] or '0')
+local epoch, top, n, own = m[1], m[2] or '0-0', tonumber(m[3] or '0'), tonumber(m[4] or '0')
 local offset = ARGV[2]
 local function countOf (entry)
   local fields = entry[2]
-  for i = 1, #fields, 2 do if fields[i] == 'n' then return tonumber(fields[i + 1]) end end
+  for i = 3, #fields, 2 do if fields[i] == 'n' then return tonumber(fields[i + 1]) end end
   return 0
 end
-local seq = n
+local seq, ownSeq = n, own
 if cmp(offset, top) >= 0 then
   offset = top
 else
@@ -39,6 +41,10 @@ else
   else
     local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
     seq = #first > 0 and math.max(countOf(first[1]) - 1, 0) or n
+  end
+  local head = ARGV[7]
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. offset, top)) do
+    if string.sub(entry[2][2], 1, #head) == head then ownSeq = ownSeq - 1 end
   end
 end
 local moved = 0
@@ -52,32 +58,34 @@ if ARGV[5] ~= '1' or redis.call('SCARD', KEYS[4]) <= tonumber(ARGV[4]) then
     moved = 1
   end
 end
-return { epoch, offset, seq, n, moved }
+return { epoch, offset, seq, n, moved, math.max(ownSeq, 0), own }
 `
 
 /**
- * The user's read position in a channel moves to (epoch, offset, count): never back, and with `initial` only when
- * they have none in this epoch. The oldest-read positions beyond `max` are dropped.
- * KEYS: reads, read order. ARGV: channel, epoch, offset, count, 1 = initial, ttl ms, max.
- * Returns { 1|0 moved, the offset kept, its count }.
+ * The user's read position in a channel moves to (epoch, offset, count, own count): never back, and with `initial`
+ * only when they have none in this epoch. The oldest-read positions beyond `max` are dropped.
+ * KEYS: reads, read order. ARGV: channel, epoch, offset, count, own count, 1 = initial, ttl ms, max.
+ * Returns { 1|0 moved, the offset kept, its count, its own count }.
  */
 export const MARK_READ = `
 ${COMPARE}
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
-  local e, o, c = string.match(old, '^(%S+) (%S+) (%d+)$')
-  if e == ARGV[2] and (ARGV[5] == '1' or cmp(o, ARGV[3]) >= 0) then return { 0, o, c } end
+  local e, o, c, mine = string.match(old, '^(%S+) (%S+) (%d+) (%d+)$')
+  if e == ARGV[2] and (ARGV[6] == '1' or cmp(o, ARGV[3]) >= 0) then return { 0, o, c, mine } end
 end
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5])
 redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[8])
 if over > 0 then
-  for _, gone in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do redis.call('HDEL', KEYS[1], gone) end
+  for i, gone in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do
+    if i % 2 == 1 then redis.call('HDEL', KEYS[1], gone) end
+  end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return { 1, ARGV[3], ARGV[4] }
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return { 1, ARGV[3], ARGV[4], ARGV[5] }
 `
 
 /**
@@ -139,14 +147,15 @@ return out
 `
 
 /**
- * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset and count, and
- * (with ARGV[1] = 1) its newest message's frame when it is at most ARGV[2] bytes ('' otherwise).
- * KEYS: per channel its meta and stream. Returns 4 values per channel.
+ * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset, count and the
+ * count of ARGV[3]'s own messages, and (with ARGV[1] = 1) its newest message's frame when it is at most ARGV[2]
+ * bytes ('' otherwise).
+ * KEYS: per channel its meta and stream. Returns 5 values per channel.
  */
 export const HEADS = `
 local out = {}
 for c = 1, #KEYS / 2 do
-  local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n')
+  local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n', 'n:' .. ARGV[3])
   local frame = ''
   if m[1] and ARGV[1] == '1' then
     local newest = redis.call('XREVRANGE', KEYS[2 * c], '+', '-', 'COUNT', 1)
@@ -158,6 +167,7 @@ for c = 1, #KEYS / 2 do
   out[#out + 1] = m[1] or ''
   out[#out + 1] = m[2] or '0-0'
   out[#out + 1] = m[3] or '0'
+  out[#out + 1] = m[4] or '0'
   out[#out + 1] = frame
 end
 return out

@@ -7,21 +7,22 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis'
 import type { Keys } from '../names.js'
+import { senderHead } from './message-frame.js'
 import { HEADS, LIST_OF_USER, MARK_AT, MARK_READ, RECEIPTS } from './read-scripts.js'
-import { LAST_MESSAGE_MAX_BYTES, NO_HISTORY, READ_TTL_MS, readPositionsMax } from './types.js'
+import { LAST_MESSAGE_MAX_BYTES, NO_HISTORY, READ_TTL_MS, readPositionsMax, unreadOf } from './types.js'
 import type { ConversationCursor, ConversationEntry, ReadMark, Receipt, StoreLimits } from './types.js'
 
 type Str = string | number
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbMarkAt (stream: string, meta: string, receipts: string, members: string, user: string, offset: string, ttlMs: number, maxMembers: number,
-      room: number, initial: number): Result<Array<string | number>, Context>
-    sbMarkRead (reads: string, order: string, channel: string, epoch: string, offset: string, count: Str, initial: number, ttlMs: number,
+      room: number, initial: number, head: string): Result<Array<string | number>, Context>
+    sbMarkRead (reads: string, order: string, channel: string, epoch: string, offset: string, count: Str, own: Str, initial: number, ttlMs: number,
       max: number): Result<Array<string | number>, Context>
     sbListOfUser (list: string, rooms: string, reads: string, cursorAt: Str, cursorChannel: string, limit: number, oldest: number,
       roomPrefix: string): Result<Array<string | number>, Context>
     sbHeads (numKeys: number, ...keysAndArgs: Str[]): Result<string[], Context>
-    sbHead (meta: string, stream: string, withFrame: number, maxBytes: number): Result<string[], Context>
+    sbHead (meta: string, stream: string, withFrame: number, maxBytes: number, user: string): Result<string[], Context>
     sbReceipts (meta: string, receipts: string): Result<string[], Context>
   }
 }
@@ -33,6 +34,8 @@ interface Head {
   readonly epoch: string
   readonly top: string
   readonly count: number
+  /** of them, the user's own */
+  readonly own: number
   readonly last: string
 }
 
@@ -40,7 +43,7 @@ interface Head {
 interface Candidate {
   readonly channel: string
   at: number
-  /** the user's read position: `<epoch> <offset> <count>`, or '' */
+  /** the user's read position: `<epoch> <offset> <count> <own count>`, or '' */
   readonly read: string
 }
 
@@ -68,16 +71,16 @@ export class RedisReads {
     const room = channel.startsWith(ROOM)
     const at = await this.#client.sbMarkAt(k.history(channel), k.meta(channel), k.receipts(channel),
       room ? k.members(channel.slice(ROOM.length)) : k.receipts(channel), user, offset, this.#limits.historyTtlMs, this.#limits.maxReceiptMembers,
-      room ? 1 : 0, initial ? 1 : 0)
+      room ? 1 : 0, initial ? 1 : 0, senderHead(channel, user))
     if (at.length === 0) return undefined
-    const [epoch, asked, count, total, receipt] = at.map(String)
-    const kept = await this.#client.sbMarkRead(k.reads(user), k.readOrder(user), channel, epoch ?? '', asked ?? '0-0', count ?? '0', initial ? 1 : 0,
+    const [epoch = '', asked = '0-0', count = '0', total = '0', receipt, ownCount = '0', own = '0'] = at.map(String)
+    const kept = await this.#client.sbMarkRead(k.reads(user), k.readOrder(user), channel, epoch, asked, count, ownCount, initial ? 1 : 0,
       READ_TTL_MS, readPositionsMax(this.#limits))
-    const [moved, keptOffset, keptCount] = kept.map(String)
+    const [moved, keptOffset = '0-0', keptCount = '0', keptOwn = '0'] = kept.map(String)
     return {
-      epoch: epoch ?? '',
-      offset: keptOffset ?? '0-0',
-      unread: Math.max(0, Number(total) - Number(keptCount)),
+      epoch,
+      offset: keptOffset,
+      unread: unreadOf(Number(total), Number(own), Number(keptCount), Number(keptOwn)),
       moved: moved === '1',
       receipt: receipt === '1'
     }
@@ -105,26 +108,28 @@ export class RedisReads {
     const rooms: Candidate[] = []
     for (; i + 1 < flat.length; i += 2) rooms.push({ channel: flat[i] ?? '', at: 0, read: flat[i + 1] ?? '' })
     // A room's place is its newest message: read the rooms' heads (without frames) to sort them in.
-    const roomHeads = await this.#heads(rooms.map((r) => r.channel), false)
+    const roomHeads = await this.#heads(rooms.map((r) => r.channel), user, false)
     rooms.forEach((room, r) => { room.at = atOf(roomHeads[r]?.top ?? '0-0') })
     const page = [...candidates, ...rooms.filter((room) => cursor === undefined || before(room, cursor))].sort(byRecency).slice(0, limit)
-    const heads = await this.#heads(page.map((c) => c.channel), true)
+    const heads = await this.#heads(page.map((c) => c.channel), user, true)
     return page.map((candidate, p) => entryOf(candidate, heads[p]))
   }
 
-  /** The heads of `channels`, in their order: one HEADS call for all of them, or on Redis Cluster one per channel. */
-  async #heads (channels: readonly string[], withFrames: boolean): Promise<Head[]> {
+  /** The heads of `channels` for `user`, in their order: one HEADS call for all of them, or on Redis Cluster one per channel. */
+  async #heads (channels: readonly string[], user: string, withFrames: boolean): Promise<Head[]> {
     if (channels.length === 0) return []
     const k = this.#keys
     const frames = withFrames ? 1 : 0
     let reply: string[]
     if ((this.#client as Cluster).isCluster) {
-      reply = (await Promise.all(channels.map(async (c) => await this.#client.sbHead(k.meta(c), k.history(c), frames, LAST_MESSAGE_MAX_BYTES)))).flat()
+      reply = (await Promise.all(channels.map(async (c) => await this.#client.sbHead(k.meta(c), k.history(c), frames, LAST_MESSAGE_MAX_BYTES, user)))).flat()
     } else {
       const keys = channels.flatMap((c) => [k.meta(c), k.history(c)])
-      reply = await this.#client.sbHeads(keys.length, ...keys, frames, LAST_MESSAGE_MAX_BYTES)
+      reply = await this.#client.sbHeads(keys.length, ...keys, frames, LAST_MESSAGE_MAX_BYTES, user)
     }
-    return channels.map((_, i) => ({ epoch: reply[4 * i] ?? '', top: reply[4 * i + 1] ?? '0-0', count: Number(reply[4 * i + 2] ?? 0), last: reply[4 * i + 3] ?? '' }))
+    return channels.map((_, i) => ({
+      epoch: reply[5 * i] ?? '', top: reply[5 * i + 1] ?? '0-0', count: Number(reply[5 * i + 2] ?? 0), own: Number(reply[5 * i + 3] ?? 0), last: reply[5 * i + 4] ?? ''
+    }))
   }
 }
 
@@ -149,8 +154,10 @@ function entryOf (candidate: Candidate, head: Head | undefined): ConversationEnt
     // No history (expired, or a room never written): nothing to read.
     return { channel, at, epoch: NO_HISTORY, offset: '0-0', unread: 0 }
   }
-  const [epoch, offset, count] = candidate.read.split(' ')
-  const read = epoch === head.epoch && offset !== undefined ? { read: offset, unread: Math.max(0, head.count - Number(count)) } : { unread: head.count }
+  const [epoch, offset, count, own] = candidate.read.split(' ')
+  const read = epoch === head.epoch && offset !== undefined
+    ? { read: offset, unread: unreadOf(head.count, head.own, Number(count), Number(own ?? 0)) }
+    : { unread: unreadOf(head.count, head.own, 0, 0) }
   return {
     channel,
     at: channel.startsWith(ROOM) ? atOf(head.top) : at,

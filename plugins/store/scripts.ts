@@ -40,8 +40,8 @@ export const COMPARE = `local function cmp (a, b)
 end`
 
 /**
- * A channel's meta hash (epoch, top, trimmed, n: messages stored in this
- * epoch, for unread counts) lives and expires with its stream. Missing meta
+ * A channel's meta hash (epoch, top, trimmed; for unread counts n, the
+ * messages stored in this epoch, and n:<sender>, those of each sender) lives and expires with its stream. Missing meta
  * means history is gone: start a new epoch, unless the caller only reads a
  * direct conversation (`create` false), which is then reported in the
  * NO_HISTORY epoch '-' and not created: reading one costs the store nothing.
@@ -162,17 +162,17 @@ for c = 1, C do
 end
 local quotas = {}
 for s = 1, S do quotas[s] = KEYS[k]; k = k + 1 end
-local out, frames, tops, epochs, starts, order, counts = {}, {}, {}, {}, {}, {}, {}
+local out, frames, tops, epochs, starts, order, counts, senders = {}, {}, {}, {}, {}, {}, {}, {}
 for _ = 1, E do
-  local c, prefix, flags = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
-  a = a + 3
+  local c, prefix, flags, sender = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
+  a = a + 4
   local quota = false
   if S > 0 then quota = quotas[tonumber(ARGV[a])]; a = a + 1 end
   local dedup, result = false, nil
   if flags % 2 == 1 then dedup = KEYS[k]; k = k + 1 end
   if flags % 4 >= 2 then
-    if redis.call('SISMEMBER', KEYS[k], ARGV[a]) == 0 then result = '' end
-    k, a = k + 1, a + 1
+    if redis.call('SISMEMBER', KEYS[k], sender) == 0 then result = '' end
+    k = k + 1
   end
   if result == nil and dedup then
     local seen = redis.call('GET', dedup)
@@ -186,11 +186,14 @@ for _ = 1, E do
       epochs[c], tops[c], _, counts[c] = ensure(stream, KEYS[2 * c], true)
       starts[c] = tops[c]
       frames[c] = {}
+      senders[c] = {}
       order[#order + 1] = c
     end
     local f = ${luaStoredField('prefix', 'epochs[c]', 'tops[c]')}
     counts[c] = counts[c] + 1
     local id = redis.call('XADD', stream, '*', 'f', f, 'n', counts[c])
+    local mine = senders[c]
+    mine[sender] = (mine[sender] or 0) + 1
     if dedup then redis.call('SET', dedup, id, 'PX', ARGV[4]) end
     local list = frames[c]
     list[#list + 1] = ${luaFinish('f', 'id')}
@@ -202,6 +205,7 @@ end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
   redis.call('HSET', meta, 'top', tops[c], 'n', counts[c])
+  for sender, count in pairs(senders[c]) do redis.call('HINCRBY', meta, 'n:' .. sender, count) end
   local len = redis.call('XLEN', stream)
   if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
     local excess = len - maxLen

@@ -195,6 +195,11 @@ export interface ReadMark {
   readonly receipt: boolean
 }
 
+/** Messages after a read position (count and own count at it) that others sent: a user's own are never unread. */
+export function unreadOf (count: number, own: number, readCount: number, readOwn: number): number {
+  return Math.max(0, (count - readCount) - Math.max(0, own - readOwn))
+}
+
 /** How far one member has read a conversation (in its current epoch). */
 export interface Receipt {
   readonly user: string
