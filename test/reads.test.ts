@@ -3,12 +3,16 @@
  * `read` on one device clears the badge on the user's other devices at once
  * (any server), the other members get a receipt, `receipts` says how far each
  * member has read, and the conversation list carries rooms, unread counts,
- * read positions and newest messages; a long list comes in parts.
+ * read positions and newest messages; a long list comes in parts. The SDK's
+ * side of it.
  */
 import t from 'tap'
-import { TestClient } from './helpers/client.js'
+import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
-import { CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
+import { sdkClient } from './helpers/sdk.js'
+import { BACKENDS, CLUSTER_BACKENDS, startStack } from './helpers/stack.js'
+import { ReadMarks } from '../client/sdk/reads.js'
+import type { ReadState, Receipt } from '../client/sdk/index.js'
 
 const list = async (client: TestClient, extra: Record<string, unknown> = {}): Promise<Frame[]> =>
   (await client.request({ type: 'conversations', ...extra })).conversations as Frame[]
@@ -97,5 +101,64 @@ for (const backend of CLUSTER_BACKENDS) {
     const channels = parts.flatMap((p) => (p.conversations as Frame[]).map((c) => c.channel))
     t.same([...channels].sort(), peers.map((p) => `dm:me:${p}`).sort(), 'together, every conversation once')
     t.ok(parts.every((p) => (p.conversations as Frame[]).length >= 1), 'each part holds at least one')
+  })
+}
+
+t.test('SDK ReadMarks: one read out per conversation; those asked meanwhile fold into the newest', async (t) => {
+  const sent: string[] = []
+  const answers: Array<() => void> = []
+  const marks = new ReadMarks(async (channel, offset) => {
+    sent.push(`${channel} ${offset}`)
+    await new Promise<void>((resolve) => { answers.push(resolve) })
+    return { channel, epoch: 'e', offset, unread: 0 }
+  })
+  const first = marks.mark('room:a', '5-0')
+  const second = marks.mark('room:a', '7-0')
+  const third = marks.mark('room:a', '6-0')
+  const other = marks.mark('room:b', '1-0')
+  t.same(sent, ['room:a 5-0', 'room:b 1-0'], 'one per conversation goes out at once')
+  answers.shift()?.()
+  t.match(await first, { offset: '5-0' })
+  await eventually(() => sent.length === 3, 'the next')
+  t.equal(sent[2], 'room:a 7-0', 'the newest of those asked meanwhile, once')
+  answers.shift()?.()
+  answers.shift()?.()
+  t.match(await other, { offset: '1-0' })
+  t.match(await second, { offset: '7-0' }, 'both callers get its answer')
+  t.match(await third, { offset: '7-0' })
+})
+
+for (const backend of BACKENDS) {
+  t.test(`${backend}: the SDK marks read, hears reads from the user's other devices, lists unread and receipts`, async (t) => {
+    const stack = await startStack(t, backend, { sockets: 2 })
+    const phone = await sdkClient(t, stack.registryUrl, 'alice')
+    const laptop = await sdkClient(t, stack.registryUrl, 'alice')
+    const bob = await sdkClient(t, stack.registryUrl, 'bob')
+    t.not(phone.client.server, laptop.client.server)
+    const reads: ReadState[] = []
+    laptop.client.on('read', (state) => { reads.push(state) })
+    const receipts: Array<Required<Receipt>> = []
+    bob.client.on('receipt', (receipt) => { receipts.push(receipt) })
+    const acks = [await bob.client.send('alice', 'one'), await bob.client.send('alice', 'two')]
+    await bob.client.join('r')
+    await phone.client.join('r')
+    const post = await bob.client.publish('r', 'in the room')
+    await eventually(() => laptop.messages.some((m) => m.offset === acks[1]?.offset) && phone.messages.some((m) => m.offset === post.offset), 'the messages')
+
+    const list = await laptop.client.conversations()
+    t.match(list.find((c) => c.channel === 'dm:alice:bob'), { with: 'bob', unread: 2, last: { data: 'two', from: 'bob' } })
+    t.match(list.find((c) => c.channel === 'room:r'), { room: 'r', unread: 1, last: { data: 'in the room' } })
+    t.equal(list.find((c) => c.channel === 'room:r')?.with, undefined)
+
+    t.match(await phone.client.markRead('dm:alice:bob', acks[1]?.offset ?? ''), { channel: 'dm:alice:bob', offset: acks[1]?.offset, unread: 0 })
+    await eventually(() => reads.length === 1, 'the laptop hears of it')
+    t.match(reads[0], { channel: 'dm:alice:bob', offset: acks[1]?.offset, unread: 0 })
+    await eventually(() => receipts.length === 1, 'bob sees the receipt')
+    t.match(receipts[0], { channel: 'dm:alice:bob', user: 'alice', offset: acks[1]?.offset })
+    t.same(await bob.client.receipts('dm:alice:bob'), [{ user: 'alice', offset: acks[1]?.offset }])
+    await phone.client.markRead('room:r', post.offset)
+    await eventually(() => reads.length === 2, 'and of the room')
+    t.match((await laptop.client.conversations()).filter((c) => c.unread > 0), [], 'nothing unread on the laptop')
+    await t.rejects(phone.client.markRead('dm:bob:carol', '1-0'), { code: 'FORBIDDEN' })
   })
 }

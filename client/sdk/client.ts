@@ -10,10 +10,13 @@ import { DEFAULT_SERVER_LIMITS, Pacer, limitsOf } from './pacer.js'
 import type { ServerLimits } from './pacer.js'
 import { SendOrder } from './requests.js'
 import { TypingIn, TypingOut } from './typing.js'
+import { compareOffsets } from './offsets.js'
+import { ReadMarks } from './reads.js'
+import type { ReadState } from './reads.js'
 import type { Frame, Pending } from './requests.js'
 import { SwitchboardError } from './types.js'
 import type {
-  Ack, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, PresenceEvent, WebSocketConstructor, WebSocketLike
+  Ack, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, PresenceEvent, Receipt, WebSocketConstructor, WebSocketLike
 } from './types.js'
 
 interface Position { epoch: string, offset: string }
@@ -40,12 +43,7 @@ const UNAVAILABLE_RETRY_MS = 30_000
 /** how many times a request answered `RATE_LIMITED` is resent before it is given up */
 const RATE_LIMITED_RETRIES = 50
 
-/** Orders two offsets of one channel (negative: `a` is older). Offsets compare as numbers, never as strings. */
-export function compareOffsets (a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number)
-  const [bm = 0, bs = 0] = b.split('-').map(Number)
-  return am - bm || as - bs
-}
+export { compareOffsets }
 
 /** The direct conversation of two users: `dm:{a}:{b}`, their ids in order (the same whoever writes). */
 export function dmChannel (a: string, b: string): string {
@@ -115,6 +113,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** when this user last said they type, per conversation; and who is typing where (typing.ts) */
   readonly #typingOut = new TypingOut()
   readonly #typingIn = new TypingIn((event) => { this.emit('typing', event) })
+  /** read positions going out, one at a time per conversation */
+  readonly #reads = new ReadMarks(async (channel, offset) => await this.#sendRead(channel, offset))
   #flushTimer: ReturnType<typeof setTimeout> | undefined
   /** set while a connection is welcomed: the server's budget for this client's frames */
   #pacer: Pacer | undefined
@@ -236,8 +236,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Your direct conversations, most recent first, at most `limit` (1-100, default 50); for the next page pass
-   * the last one of this page as `after`.
+   * Your conversations (direct ones and your rooms), most recent first, at most `limit` (1-100, default 50), each
+   * with its unread count, your read position and its newest message; for the next page pass the last one of this
+   * page as `after`. The same on every device (see `markRead` and the `read` event).
    */
   async conversations (options: { after?: Conversation, limit?: number } = {}): Promise<Conversation[]> {
     return await this.#listConversations(options, false)
@@ -248,12 +249,36 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       type: 'conversations', ...(after === undefined ? {} : { after: { at: after.at, channel: after.channel } }), ...(limit === undefined ? {} : { limit })
     }, { perConnection })
     const me = this.#user ?? ''
-    const list = (reply.conversations as Array<Omit<Conversation, 'with'>>).map((c) => {
+    const list = (reply.conversations as Array<Omit<Conversation, 'with' | 'room'>>).map((c): Conversation => {
+      const room = roomOf(c.channel)
+      if (room !== undefined) return { ...c, room }
       const [, a = '', b = ''] = c.channel.split(':')
       return { ...c, with: a === me ? b : a }
     })
     this.#listedUpTo = Math.max(this.#listedUpTo ?? 0, ...list.map((c) => c.at))
     return list
+  }
+
+  /**
+   * The user has read `channel` (a room of theirs or one of their direct conversations) up to `offset`, usually
+   * the newest message shown. Never goes back. Every connection of the user's, on any device, gets the `read`
+   * event; the other members see a receipt. One frame per conversation is out at a time: calls made meanwhile
+   * are folded into the newest. Resolves with the position kept and what is still unread. Needs protocol 4
+   * (rejects with UNSUPPORTED on an older server).
+   */
+  async markRead (channel: string, offset: string): Promise<ReadState> {
+    return await this.#reads.mark(channel, offset)
+  }
+
+  async #sendRead (channel: string, offset: string): Promise<ReadState> {
+    if (this.#protocol !== 0 && this.#protocol < 4) throw new SwitchboardError('UNSUPPORTED', 'the server is older than protocol 4: it keeps no read state')
+    const reply = await this.#request({ type: 'read', channel, offset })
+    return { channel, epoch: reply.epoch as string, offset: reply.offset as string, unread: reply.unread as number }
+  }
+
+  /** How far each member has read `channel` (direct conversations, and rooms of up to 100 members). */
+  async receipts (channel: string): Promise<Receipt[]> {
+    return (await this.#request({ type: 'receipts', channel })).receipts as Receipt[]
   }
 
   /** Rooms this client listens to. */
@@ -554,6 +579,14 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         // Without an id: this user joined the room from one of their connections (maybe this one).
         if (frame.id === undefined) return this.#onJoined(frame.channel as string, frame.since as Position)
         return this.#onReply(frame)
+      case 'read':
+        // Without an id: this user's read position moved, on one of their connections (maybe this one).
+        if (frame.id !== undefined) return this.#onReply(frame)
+        return this.emit('read', { channel: frame.channel as string, epoch: frame.epoch as string, offset: frame.offset as string, unread: frame.unread as number })
+      case 'receipt': {
+        const read = frame.read as Position
+        return this.emit('receipt', { channel: frame.channel as string, user: frame.user as string, epoch: read.epoch, offset: read.offset })
+      }
       default: return this.#onReply(frame)
     }
   }
@@ -604,7 +637,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         const page = await this.#listConversations({ ...(after === undefined ? {} : { after }), limit: 100 }, true)
         for (const c of page) {
           if (c.at <= from) break
-          if (this.#positions.has(c.channel) || c.epoch === '-') continue
+          // Rooms are in the list too: a room joined elsewhere is in the welcome (and the `joined` event).
+          if (!isConversation(c.channel) || this.#positions.has(c.channel) || c.epoch === '-') continue
           this.#positions.set(c.channel, { epoch: c.epoch, offset: `${from}-0` })
           recovered.add(c.channel)
           this.#channels.add(c.channel)
@@ -701,14 +735,15 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       if (pending.frame.since !== undefined && frame.recovered === false) this.emit('reset', channel)
       this.#position(channel, frame as unknown as Position, frame.recovered === true)
       this.#recovered(channel, frame.recovered === true)
-    } else if (frame.type === 'history') {
-      // A long history reply comes in parts; the last one has no `more`.
-      const parts = [...(pending.parts ?? []), ...(frame.messages as unknown[])]
+    } else if (frame.type === 'history' || frame.type === 'conversations') {
+      // A long history reply, or conversation list, comes in parts; the last one has no `more`.
+      const field = frame.type === 'history' ? 'messages' : 'conversations'
+      const parts = [...(pending.parts ?? []), ...(frame[field] as unknown[])]
       if (frame.more === true) {
         pending.parts = parts
         return
       }
-      frame = { ...frame, messages: parts }
+      frame = { ...frame, [field]: parts }
     }
     this.#settle(pending, frame)
   }

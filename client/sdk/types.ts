@@ -1,4 +1,5 @@
 /** Public types of the Switchboard client SDK (docs/protocol.md for the frames). */
+import type { ReadState } from './reads.js'
 
 /**
  * An event handler property: its parameter is checked both ways (a method's is), so the browser's
@@ -78,16 +79,35 @@ export interface Ack {
   readonly offset: string
 }
 
-/** A direct conversation of the user's, as `conversations()` lists it. */
+/** A conversation of the user's (a direct conversation or a room), as `conversations()` lists it. */
 export interface Conversation {
-  /** `dm:{a}:{b}` */
+  /** `dm:{a}:{b}` or `room:{name}` */
   readonly channel: string
-  /** the other user (yourself, for your conversation with yourself) */
-  readonly with: string
-  /** when it last had a message, ms since epoch (the store's clock) */
+  /** direct conversations: the other user (yourself, for your conversation with yourself) */
+  readonly with?: string
+  /** rooms: the room's name */
+  readonly room?: string
+  /** when it last had a message, ms since epoch (the store's clock); 0 for a room without messages */
   readonly at: number
-  /** its epoch and newest offset ('-' and '0-0' once its history is gone) */
+  /** its epoch and newest offset ('-' and '0-0' when it has no history) */
   readonly epoch: string
+  readonly offset: string
+  /** messages after your read position that others sent (your own are never unread) */
+  readonly unread: number
+  /** your read position in this epoch, when you have one */
+  readonly read?: string
+  /** its newest message, when it is at most 4 KiB (read a bigger one with `history`) */
+  readonly last?: Message
+}
+
+/** The user's read position in a conversation moved (`read` event, and what `markRead` resolves with). */
+export type { ReadState } from './reads.js'
+
+/** How far another member has read a conversation. */
+export interface Receipt {
+  readonly channel?: string
+  readonly user: string
+  readonly epoch?: string
   readonly offset: string
 }
 
@@ -121,6 +141,13 @@ export interface ClientEvents {
    * expiring, and for everyone when the connection is lost. The user's own typing is not reported
    */
   typing: (event: TypingEvent) => void
+  /**
+   * the user's read position in a conversation moved, on one of their connections or devices (this one included):
+   * show `unread` as its badge
+   */
+  read: (state: ReadState) => void
+  /** another member (or the user elsewhere, in a room) has read a conversation up to `offset` */
+  receipt: (receipt: Required<Receipt>) => void
   /** a failure the application should know about (e.g. authentication refused) */
   error: (error: SwitchboardError) => void
 }

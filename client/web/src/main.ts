@@ -13,7 +13,7 @@ import { ChatView, byId } from './view.js'
 
 /** the name is kept for this tab, so a reload signs in again */
 const NAME_KEY = 'switchboard.name'
-/** direct conversations listed when the page starts (the most recent ones) */
+/** conversations listed when the page starts and after each reconnect (the most recent ones) */
 const CONVERSATIONS = 50
 /** how close to the top (px) scrolling loads earlier messages */
 const LOAD_OLDER_PX = 40
@@ -61,8 +61,11 @@ class ChatPage {
       if (state === 'connected') byId('error').textContent = ''
       // Offline, this page cannot know who is online (presence events are not replayed): it shows no one until it is back.
       if (state === 'reconnecting' || state === 'closed') this.#forgetPresence()
-      // Presence events are not replayed: after a reconnect, ask who is there now.
-      if (state === 'connected' && this.#started) this.#refreshPresence().catch(showError)
+      // Presence events are not replayed: after a reconnect, ask who is there now; and what is unread where.
+      if (state === 'connected' && this.#started) {
+        this.#refreshPresence().catch(showError)
+        this.#listConversations().then(() => { this.#view.lists() }, showError)
+      }
     })
     client.on('message', (message) => { this.#file([message], true) })
     client.on('presence', (event) => { this.#onPresence(event) })
@@ -74,6 +77,13 @@ class ChatPage {
       else this.#view.members()
     })
     client.on('typing', ({ channel }) => { if (this.#active()?.channel === channel) this.#showTyping() })
+    // Read here or on another device: every open page shows the same badge.
+    client.on('read', ({ channel, offset, unread }) => {
+      const conversation = this.#model.byChannel(channel)
+      if (conversation === undefined) return
+      this.#model.readUpTo(conversation, offset, unread)
+      this.#view.lists()
+    })
     client.on('reset', (channel) => { this.#reloadNewest(channel).catch(showError) })
     // Joined or left on another device (or tab): the room comes to, or goes from, this page too.
     client.on('joined', (room) => {
@@ -235,9 +245,18 @@ class ChatPage {
 
   readIfVisible (): void {
     const conversation = this.#active()
-    if (!reading() || conversation === undefined || conversation.unread === 0) return
+    if (!reading() || conversation === undefined) return
+    this.#markRead(conversation)
+    if (conversation.unread === 0) return
     conversation.unread = 0
     this.#view.lists()
+  }
+
+  /** The user sees the conversation's newest message: the server keeps it as read, and the user's other pages clear their badge. */
+  #markRead (conversation: Conversation): void {
+    const offset = this.#model.toMarkRead(conversation)
+    // Best effort: a read that fails is sent again with the next message seen.
+    if (offset !== undefined) this.#client.markRead(conversation.channel, offset).catch(() => { conversation.read = undefined })
   }
 
   async #loadPage (conversation: Conversation): Promise<void> {
@@ -248,12 +267,21 @@ class ChatPage {
     if (page.length < PAGE) conversation.exhausted = true
     this.#file(page, false)
     // The first page shows the newest messages: start at the bottom.
-    if (first && this.#model.active === conversation.id) this.#view.conversation()
+    if (first && this.#model.active === conversation.id) {
+      this.#view.conversation()
+      this.readIfVisible()
+    }
   }
 
-  /** My most recent direct conversations, in the sidebar (each loads its history when opened). */
+  /** My most recent conversations, in the sidebar with what is unread in each (each loads its history when opened). */
   async #listConversations (): Promise<void> {
-    for (const conversation of await this.#client.conversations({ limit: CONVERSATIONS })) this.#model.dm(conversation.with)
+    const rooms = new Set(this.#client.rooms)
+    for (const entry of await this.#client.conversations({ limit: CONVERSATIONS })) {
+      if (entry.room !== undefined && (entry.room === LOBBY || !rooms.has(entry.room))) continue
+      const conversation = entry.room !== undefined ? this.#model.room(entry.room) : this.#model.dm(entry.with ?? '')
+      this.#model.readUpTo(conversation, entry.read, entry.unread)
+    }
+    this.readIfVisible()
   }
 
   /** A channel that could not be recovered: its newest messages again (the ones already shown are skipped). */
@@ -275,6 +303,8 @@ class ChatPage {
       listsChanged ||= this.#model.conversations.size !== known || added.conversation.unread > 0
       if (added.conversation.id === this.#model.active) this.#view.insert(added.index, added.item)
     }
+    const active = this.#active()
+    if (live && active !== undefined && gained.has(active.id) && reading()) this.#markRead(active)
     if (listsChanged) this.#view.lists()
     return gained
   }

@@ -31,6 +31,8 @@ export interface Conversation {
   /** what the user wrote here and does not show among its messages yet, in the order written; `offset` once stored */
   readonly unsent: Array<{ readonly text: string, offset?: string }>
   unread: number
+  /** the user's read position here, as last sent or heard from another device (the server keeps it) */
+  read: string | undefined
   /** the newest page of history was requested once */
   opened: boolean
   /** history holds nothing older than the oldest message shown */
@@ -95,6 +97,33 @@ export class ChatModel {
     return { conversation, index, item }
   }
 
+  /** The conversation of a channel (a room, or one of the user's direct conversations), or undefined for others and the lobby. */
+  byChannel (channel: string): Conversation | undefined {
+    if (channel === `room:${LOBBY}`) return undefined
+    if (channel.startsWith('room:')) return this.room(channel.slice('room:'.length))
+    const [kind, a, b] = channel.split(':')
+    if (kind !== 'dm' || a === undefined || b === undefined || (a !== this.me && b !== this.me)) return undefined
+    return this.dm(a === this.me ? b : a)
+  }
+
+  /**
+   * The user's read position moved (on another device, or in the list): `unread` is the server's count then; a
+   * message from someone else that arrived here since, after the position, still counts.
+   */
+  readUpTo (conversation: Conversation, offset: string | undefined, unread: number): void {
+    if (offset !== undefined && (conversation.read === undefined || compareOffsets(offset, conversation.read) > 0)) conversation.read = offset
+    const since = offset === undefined ? 0 : conversation.messages.filter((m) => m.from !== this.me && compareOffsets(m.offset, offset) > 0).length
+    conversation.unread = Math.max(unread, since)
+  }
+
+  /** The offset to send as read when the user sees `conversation`: its newest message, if newer than what was read. */
+  toMarkRead (conversation: Conversation): string | undefined {
+    const newest = conversation.messages[conversation.messages.length - 1]?.offset
+    if (newest === undefined || (conversation.read !== undefined && compareOffsets(newest, conversation.read) <= 0)) return undefined
+    conversation.read = newest
+    return newest
+  }
+
   forget (id: string): void {
     this.conversations.delete(id)
     if (this.active === id) this.active = undefined
@@ -115,7 +144,7 @@ export class ChatModel {
   #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
     let conversation = this.conversations.get(id)
     if (conversation === undefined) {
-      conversation = { id, kind, name, channel, messages: [], unsent: [], unread: 0, opened: false, exhausted: false }
+      conversation = { id, kind, name, channel, messages: [], unsent: [], unread: 0, read: undefined, opened: false, exhausted: false }
       this.conversations.set(id, conversation)
     }
     return conversation
