@@ -16,7 +16,8 @@ export const FrameErrorCodes = {
   UNAVAILABLE: 'UNAVAILABLE',
   RATE_LIMITED: 'RATE_LIMITED',
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
-  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED'
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  NOT_FOUND: 'NOT_FOUND'
 } as const
 export type FrameErrorCode = typeof FrameErrorCodes[keyof typeof FrameErrorCodes]
 

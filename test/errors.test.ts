@@ -36,7 +36,7 @@ t.test('each registered error has a code, a status code and a message', async (t
 })
 
 t.test('frame error codes and close codes are the documented ones', async (t) => {
-  t.same(Object.values(errors.FrameErrorCodes).sort(), ['FORBIDDEN', 'INVALID_CHANNEL', 'INVALID_FRAME', 'INVALID_JSON', 'LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'RATE_LIMITED', 'UNAVAILABLE', 'UNKNOWN_TYPE'])
+  t.same(Object.values(errors.FrameErrorCodes).sort(), ['FORBIDDEN', 'INVALID_CHANNEL', 'INVALID_FRAME', 'INVALID_JSON', 'LIMIT_EXCEEDED', 'NOT_FOUND', 'QUOTA_EXCEEDED', 'RATE_LIMITED', 'UNAVAILABLE', 'UNKNOWN_TYPE'])
   t.same(errors.CloseCode, {
     GOING_AWAY: 1001,
     RELAY_INTERRUPTED: 1012,

@@ -59,9 +59,9 @@ for (const backend of CLUSTER_BACKENDS) {
     const subscribed = await back.request({ type: 'subscribe', channel: 'room:r', since: roomSince })
     t.match(subscribed, { type: 'subscribed', recovered: true, epoch: roomSince.epoch, offset: roomAcks[49] })
     // A conversation begun while away is in the conversation list; never seen, it is recovered from its start.
-    const listed = await back.request({ type: 'conversations' })
-    t.match(listed.conversations, [{ channel: 'dm:alice:bob', offset: dmAcks[49] }])
-    const epoch = (listed.conversations as Array<{ epoch: string }>)[0]?.epoch ?? ''
+    const listed = ((await back.request({ type: 'conversations' })).conversations as Array<{ channel: string, epoch: string }>).filter((c) => c.channel.startsWith('dm:'))
+    t.match(listed, [{ channel: 'dm:alice:bob', offset: dmAcks[49] }])
+    const epoch = listed[0]?.epoch ?? ''
     t.match(await back.request({ type: 'subscribe', channel: 'dm:alice:bob', since: { epoch, offset: '0-0' } }), { recovered: true, epoch, offset: dmAcks[49] })
     await eventually(() => back.pending('message').length >= 100, '100 replayed')
 

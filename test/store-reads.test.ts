@@ -122,6 +122,8 @@ for (const backend of CLUSTER_BACKENDS) {
       after = page[page.length - 1]
     }
     t.same(pages, list.map((c) => c.channel), 'pages across rooms and conversations list each once, in order')
+    t.same((await store.conversations('me', undefined, 100, { rooms: false })).map((c) => c.channel).sort(), ['dm:ann:me', 'dm:me:zoe'],
+      'direct conversations only, when asked (the relay healing a personal channel)')
     await store.leave('old', 'me')
     t.notOk((await store.conversations('me', undefined, 100)).some((c) => c.channel === 'room:old'), 'a room left is no longer listed')
   })

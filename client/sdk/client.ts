@@ -16,7 +16,8 @@ import type { ReadState } from './reads.js'
 import type { Frame, Pending } from './requests.js'
 import { SwitchboardError } from './types.js'
 import type {
-  Ack, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, PresenceEvent, Receipt, WebSocketConstructor, WebSocketLike
+  Ack, Amendment, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, MessageOptions, PresenceEvent, Receipt, WebSocketConstructor,
+  WebSocketLike
 } from './types.js'
 
 interface Position { epoch: string, offset: string }
@@ -63,6 +64,20 @@ function randomId (): string {
   const bytes = new Uint8Array(6)
   globalThis.crypto.getRandomValues(bytes)
   return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('')
+}
+
+/** An edit's or delete's frame as the `amend` event tells it, or undefined for a message. */
+function amendmentOf (message: Message): Amendment | undefined {
+  const { edit, delete: deleted } = message as { edit?: unknown, delete?: unknown }
+  const target = typeof edit === 'string' ? edit : typeof deleted === 'string' ? deleted : undefined
+  if (target === undefined) return undefined
+  return {
+    kind: typeof edit === 'string' ? 'edit' : 'delete', channel: message.channel, offset: target, from: message.from, data: message.data, at: message.ts, amendment: message.offset
+  }
+}
+
+function replyOf (options: MessageOptions): { replyTo?: string } {
+  return options.replyTo === undefined ? {} : { replyTo: options.replyTo }
 }
 
 /** A channel's room name, for room channels. */
@@ -169,19 +184,46 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
    * A direct message to `to`, stored in your conversation with them (`dm:{a}:{b}`, see dmChannel).
    * Resolves with its channel and offset once stored.
    */
-  async send (to: string, data: unknown): Promise<Ack> {
+  async send (to: string, data: unknown, options: MessageOptions = {}): Promise<Ack> {
     if (this.#user !== undefined) this.#typingOut.forget(dmChannel(this.#user, to))
     // In order per conversation (one per recipient), whatever the user's own id turns out to be.
-    const reply = await this.#request({ type: 'send', to, data, mid: this.#mid() }, { order: `dm-with:${to}` })
+    const reply = await this.#request({ type: 'send', to, data, mid: this.#mid(), ...replyOf(options) }, { order: `dm-with:${to}` })
     return { channel: reply.channel as string, offset: reply.offset as string }
   }
 
-  /** A message to a room you are a member of. */
-  async publish (room: string, data: unknown): Promise<Ack> {
+  /** A message to a room you are a member of (`replyTo`: the offset of the message of the room it answers). */
+  async publish (room: string, data: unknown, options: MessageOptions = {}): Promise<Ack> {
     const channel = `room:${room}`
     this.#typingOut.forget(channel)
-    const reply = await this.#request({ type: 'publish', channel, data, mid: this.#mid() }, { order: channel })
+    const reply = await this.#request({ type: 'publish', channel, data, mid: this.#mid(), ...replyOf(options) }, { order: channel })
     return { channel: reply.channel as string, offset: reply.offset as string }
+  }
+
+  /**
+   * Replaces the data of one of your messages (`offset`) in a room or a direct conversation. Every listener gets
+   * the `amend` event; history shows the new data (and `edited`). In order after your earlier sends there. Needs
+   * protocol 5; rejects with FORBIDDEN (not yours), NOT_FOUND (no such message, or deleted).
+   */
+  async edit (channel: string, offset: string, data: unknown): Promise<Ack> {
+    return await this.#amend({ type: 'edit', channel, offset, data })
+  }
+
+  /** Deletes one of your messages: its data is gone from the server; listeners get the `amend` event (`kind: 'delete'`). */
+  async delete (channel: string, offset: string): Promise<Ack> {
+    return await this.#amend({ type: 'delete', channel, offset })
+  }
+
+  async #amend (frame: Frame & { channel: string }): Promise<Ack> {
+    if (this.#protocol !== 0 && this.#protocol < 5) throw new SwitchboardError('UNSUPPORTED', 'the server is older than protocol 5: it cannot edit or delete')
+    const reply = await this.#request({ ...frame, mid: this.#mid() }, { order: this.#orderOf(frame.channel) })
+    return { channel: reply.channel as string, offset: reply.offset as string }
+  }
+
+  /** The lane of a channel's sends (send orders them by recipient, before the user's id is known). */
+  #orderOf (channel: string): string {
+    if (!isConversation(channel)) return channel
+    const [, a = '', b = ''] = channel.split(':')
+    return `dm-with:${a === this.#user ? b : a}`
   }
 
   /**
@@ -228,7 +270,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** Up to `limit` messages older than `before` (newest when absent), oldest first (a reply sent in parts is put together). */
   async history (channel: string, options: { before?: string, limit?: number } = {}): Promise<Message[]> {
     const reply = await this.#request({ type: 'history', channel, ...options })
-    return reply.messages as Message[]
+    // Edits and deletes are in history too, in their place; the messages they amend already show their latest version.
+    return (reply.messages as Message[]).filter((m) => amendmentOf(m) === undefined)
   }
 
   async presence (channel: string): Promise<string[]> {
@@ -719,6 +762,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       this.#seenMids.add(key)
       if (this.#seenMids.size > SEEN_MIDS) this.#seenMids.delete(this.#seenMids.values().next().value as string)
     }
+    const amendment = amendmentOf(message)
+    if (amendment !== undefined) return this.emit('amend', amendment)
     this.#typingIn.messageFrom(message.channel, message.from)
     this.emit('message', message)
   }

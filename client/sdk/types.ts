@@ -60,6 +60,34 @@ export interface Message {
   readonly data: unknown
   /** server time when it was accepted, ms */
   readonly ts: number
+  /** the offset of the message of this channel it answers */
+  readonly replyTo?: string
+  /** when its data was last edited, ms (server time) */
+  readonly edited?: number
+  /** it was deleted: its `data` is null */
+  readonly deleted?: true
+}
+
+/** `send` and `publish` options. */
+export interface MessageOptions {
+  /** the offset of the message of the same conversation this one answers */
+  readonly replyTo?: string
+}
+
+/** A message was edited or deleted (the `amend` event). */
+export interface Amendment {
+  readonly kind: 'edit' | 'delete'
+  readonly channel: string
+  /** the message amended */
+  readonly offset: string
+  /** who amended it: its author (or a room's moderator) */
+  readonly from: string
+  /** an edit's new data (null for a delete) */
+  readonly data: unknown
+  /** when, ms (server time) */
+  readonly at: number
+  /** the amendment's own offset in the channel */
+  readonly amendment: string
 }
 
 export interface PresenceEvent {
@@ -148,6 +176,11 @@ export interface ClientEvents {
   read: (state: ReadState) => void
   /** another member (or the user elsewhere, in a room) has read a conversation up to `offset` */
   receipt: (receipt: Required<Receipt>) => void
+  /**
+   * a message was edited or deleted (by its author, or a room's moderator), live or while this client was away (the
+   * replay brings it): show the new data, or remove the message. Each once, in order with the channel's messages
+   */
+  amend: (amendment: Amendment) => void
   /** a failure the application should know about (e.g. authentication refused) */
   error: (error: SwitchboardError) => void
 }

@@ -8,9 +8,9 @@ import { CloseCode, FrameErrorCodes } from '../errors.js'
 import type { FrameErrorCode } from '../errors.js'
 import { dmChannel, isChannel, isDmChannel, participantsOf, roomChannel, userChannel } from '../names.js'
 import { compareOffsets } from '../store/types.js'
-import type { AppendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
+import type { AmendResult, LiveFrame, Position, Store, StoredFrame } from '../store/types.js'
 import {
-  ackFrame, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
+  ackFrame, amendmentPrefix, doneFrame, errorFrame, historyFrame, joinedEvent, joinedFrame, leftEvent, leftEventChannel, messagePrefix,
   presenceFrame, subscribedBatchFrame, subscribedFrame, typingReply
 } from './frames.js'
 import { TypingState, typingEvent } from './typing.js'
@@ -33,7 +33,7 @@ import { parseFrame, peekRequestId } from './protocol.js'
 import { isStoreFull } from '../store/full.js'
 import type {
   ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeEntry,
-  ReadFrame, ReceiptsFrame, TypingFrame, UnsubscribeFrame
+  DeleteFrame, EditFrame, ReadFrame, ReceiptsFrame, TypingFrame, UnsubscribeFrame
 } from './protocol.js'
 
 /** Decides whether `user` may join `room` (open by default). */
@@ -69,8 +69,10 @@ function notMember (user: string, channel: string): Refusal {
 }
 
 /** The offset of an accepted append, or the refusal its status means. */
-function accepted (result: AppendResult, forbidden: string): string {
-  if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden)
+function accepted (result: AmendResult, forbidden: string): string {
+  if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden, { reason: 'NOT_MEMBER' })
+  if (result.status === 'missing') throw new Refusal(FrameErrorCodes.NOT_FOUND, 'no such message: never stored, no longer in history, an edit or delete itself, or deleted')
+  if (result.status === 'not_author') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only its author may edit or delete a message')
   if (result.status === 'quota') {
     throw new Refusal(FrameErrorCodes.QUOTA_EXCEEDED, `storage quota used up: too many ${result.budget === 'channels' ? 'conversations and rooms written' : result.budget} ` +
       `in this window; it starts again in ${Math.ceil(result.retryAfterMs / 1000)} s`, { budget: result.budget, retryAfterMs: result.retryAfterMs })
@@ -399,6 +401,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'presence': return this.#presence(frame)
       case 'conversations': return this.#conversations(frame)
       case 'typing': return this.#typingFrame(frame)
+      case 'edit':
+      case 'delete': return this.#amend(frame)
       case 'read': return this.#read(frame)
       case 'receipts': return this.#receipts(frame)
     }
@@ -412,7 +416,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const now = Date.now()
     const result = await this.#context.store.append({
       channel,
-      framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), now, frame.mid),
+      framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), now, frame.mid, frame.replyTo),
       sender: from,
       mid: frame.mid,
       participants: participantsOf(channel)
@@ -425,7 +429,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const channel = this.#channel(frame.channel)
     if (!channel.startsWith('room:')) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'publish goes to room: channels; send a direct message with "send"')
     const now = Date.now()
-    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), now, frame.mid)
+    const prefix = messagePrefix(channel, this.user, null, JSON.stringify(frame.data), now, frame.mid, frame.replyTo)
     const result = await this.#context.store.append({ channel, framePrefix: prefix, sender: this.user, mid: frame.mid, requireMember: true })
     if (result.status === 'forbidden') {
       // Listening to a room the store says this user is not in: the membership was lost (a failover took a join with it,
@@ -435,6 +439,30 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     }
     this.#typing?.sent(channel, now)
     this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} may not publish to ${channel}`)))
+  }
+
+  /** An edit or delete of one of the user's messages, in a room they are in or one of their direct conversations. */
+  async #amend (frame: EditFrame | DeleteFrame): Promise<void> {
+    const channel = this.#channel(frame.channel)
+    const participants = participantsOf(channel)
+    if (!channel.startsWith('room:') && participants?.includes(this.user) !== true) {
+      throw new Refusal(FrameErrorCodes.FORBIDDEN, 'messages are edited and deleted in rooms and in your own direct conversations')
+    }
+    const to = participants === undefined ? null : participants.find((p) => p !== this.user) ?? this.user
+    const now = Date.now()
+    const dataJson = frame.type === 'edit' ? JSON.stringify(frame.data) : 'null'
+    const result = await this.#context.store.amend({
+      channel,
+      target: frame.offset,
+      kind: frame.type,
+      dataJson,
+      at: now,
+      framePrefix: amendmentPrefix(channel, this.user, to, frame.type, frame.offset, dataJson, now, frame.mid),
+      sender: this.user,
+      mid: frame.mid,
+      ...(participants === undefined ? { requireMember: true } : { participants })
+    })
+    this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} is not a member of ${channel}; join it first`)))
   }
 
   async #typingFrame (frame: TypingFrame): Promise<void> {

@@ -14,9 +14,10 @@ const id = (value: RequestId): string => JSON.stringify(value)
  * The protocol's version, in `welcome` (docs/protocol.md). 2: direct messages live in per-pair
  * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch. 3: typing
  * indicators (the `typing` request and events). 4: read state (`read`, `receipts`, their events) and
- * a conversation list with rooms, unread counts and newest messages.
+ * a conversation list with rooms, unread counts and newest messages. 5: `edit` and `delete`, and replies
+ * (`replyTo`).
  */
-export const PROTOCOL_VERSION = 4
+export const PROTOCOL_VERSION = 5
 
 /** What a client must stay within, announced in `welcome` so that it can pace and batch its frames. */
 export interface WelcomeLimits {
@@ -132,8 +133,20 @@ export function errorFrame (code: FrameErrorCode, message: string, requestId?: R
  * `mid` is the sender's message id: a receiver can drop a second copy of the
  * same (from, mid), which is what a resend after a failover can produce.
  */
-export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number, mid?: string): string {
+export function messagePrefix (channel: string, from: string, to: string | null, dataJson: string, ts: number, mid?: string, replyTo?: string): string {
   const toField = to === null ? '' : `"to":"${to}",`
   const midField = mid === undefined ? '' : `"mid":"${mid}",`
-  return `${MESSAGE_HEAD}${channel}","from":"${from}",${toField}${midField}"data":${dataJson},"ts":${ts},"epoch":"`
+  const replyField = replyTo === undefined ? '' : `"replyTo":"${replyTo}",`
+  return `${MESSAGE_HEAD}${channel}","from":"${from}",${toField}${midField}${replyField}"data":${dataJson},"ts":${ts},"epoch":"`
+}
+
+/**
+ * An edit's or a delete's frame up to its epoch: a message frame that names what it amends (`"edit":"<offset>"` with
+ * the new data, or `"delete":"<offset>"` with `null`), stored and delivered like a message (amend-script.ts).
+ */
+export function amendmentPrefix (channel: string, from: string, to: string | null, kind: 'edit' | 'delete', target: string, dataJson: string, ts: number,
+  mid?: string): string {
+  const toField = to === null ? '' : `"to":"${to}",`
+  const midField = mid === undefined ? '' : `"mid":"${mid}",`
+  return `${MESSAGE_HEAD}${channel}","from":"${from}",${toField}${midField}"${kind}":"${target}","data":${dataJson},"ts":${ts},"epoch":"`
 }

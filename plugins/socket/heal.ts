@@ -47,7 +47,7 @@ export async function readGap (store: Store, subscription: Relayed, handOn: (fra
   let handed = 0
   let cursor: { at: number, channel: string } | undefined
   for (;;) {
-    const page = await store.conversations(user, cursor, LIST_PAGE)
+    const page = await store.conversations(user, cursor, LIST_PAGE, { rooms: false })
     for (const entry of page) {
       if (entry.at < from) return handed
       if (entry.epoch === NO_HISTORY) continue

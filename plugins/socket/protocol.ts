@@ -22,8 +22,12 @@ const Mid = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'clie
 const Offset = Type.String({ pattern: OFFSET_PATTERN })
 const Epoch = Type.String({ minLength: 1, maxLength: 32 })
 
-export const SendFrameSchema = Type.Object({ type: Type.Literal('send'), id: RequestIdSchema, to: Name, data: Type.Unknown(), mid: Type.Optional(Mid) })
-export const PublishFrameSchema = Type.Object({ type: Type.Literal('publish'), id: RequestIdSchema, channel: Channel, data: Type.Unknown(), mid: Type.Optional(Mid) })
+/** the offset of the message of the same conversation a message answers */
+const ReplyTo = Type.Optional(Offset)
+export const SendFrameSchema = Type.Object({ type: Type.Literal('send'), id: RequestIdSchema, to: Name, data: Type.Unknown(), mid: Type.Optional(Mid), replyTo: ReplyTo })
+export const PublishFrameSchema = Type.Object({
+  type: Type.Literal('publish'), id: RequestIdSchema, channel: Channel, data: Type.Unknown(), mid: Type.Optional(Mid), replyTo: ReplyTo
+})
 export const JoinFrameSchema = Type.Object({ type: Type.Literal('join'), id: RequestIdSchema, room: Name })
 export const LeaveFrameSchema = Type.Object({ type: Type.Literal('leave'), id: RequestIdSchema, room: Name })
 const Since = Type.Object({ offset: Offset, epoch: Epoch })
@@ -64,6 +68,12 @@ export const TypingFrameSchema = Type.Object({
 
 /** The user has read `channel` up to `offset` (a room they are in, or one of their direct conversations). */
 export const ReadFrameSchema = Type.Object({ type: Type.Literal('read'), id: RequestIdSchema, channel: Channel, offset: Offset })
+/** Replaces the data of a message of yours (`offset`) in a room or one of your direct conversations. */
+export const EditFrameSchema = Type.Object({
+  type: Type.Literal('edit'), id: RequestIdSchema, channel: Channel, offset: Offset, data: Type.Unknown(), mid: Type.Optional(Mid)
+})
+/** Deletes a message of yours (`offset`): its data is gone from the store. */
+export const DeleteFrameSchema = Type.Object({ type: Type.Literal('delete'), id: RequestIdSchema, channel: Channel, offset: Offset, mid: Type.Optional(Mid) })
 /** How far each member has read `channel`. */
 export const ReceiptsFrameSchema = Type.Object({ type: Type.Literal('receipts'), id: RequestIdSchema, channel: Channel })
 
@@ -82,8 +92,10 @@ export type ConversationsFrame = Static<typeof ConversationsFrameSchema>
 export type TypingFrame = Static<typeof TypingFrameSchema>
 export type ReadFrame = Static<typeof ReadFrameSchema>
 export type ReceiptsFrame = Static<typeof ReceiptsFrameSchema>
+export type EditFrame = Static<typeof EditFrameSchema>
+export type DeleteFrame = Static<typeof DeleteFrameSchema>
 export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame |
-  TypingFrame | ReadFrame | ReceiptsFrame
+  TypingFrame | ReadFrame | ReceiptsFrame | EditFrame | DeleteFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -97,7 +109,9 @@ const schemas = {
   conversations: ConversationsFrameSchema,
   typing: TypingFrameSchema,
   read: ReadFrameSchema,
-  receipts: ReceiptsFrameSchema
+  receipts: ReceiptsFrameSchema,
+  edit: EditFrameSchema,
+  delete: DeleteFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])

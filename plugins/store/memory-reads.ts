@@ -16,6 +16,8 @@ export interface CountedHistory {
   readonly count: number
   /** of them, each sender's */
   readonly counts: ReadonlyMap<string, number>
+  /** entries that are edits or deletes of others (they do not count) */
+  readonly amendments: ReadonlyMap<string, string>
 }
 
 /** What the reads need of the rest of the store. */
@@ -97,7 +99,7 @@ export class MemoryReads {
     return out.sort((a, b) => a.user < b.user ? -1 : a.user > b.user ? 1 : 0)
   }
 
-  conversations (user: string, cursor: ConversationCursor | undefined, limit: number, now: number): ConversationEntry[] {
+  conversations (user: string, cursor: ConversationCursor | undefined, limit: number, now: number, withRooms: boolean): ConversationEntry[] {
     const direct = this.#host.directOf(user)
     let start = 0
     if (cursor !== undefined) {
@@ -109,7 +111,7 @@ export class MemoryReads {
       if (start < 0) start = direct.length
     }
     const candidates: Array<[string, number]> = direct.slice(start, start + limit)
-    for (const room of this.#host.roomsOf(user)) {
+    for (const room of withRooms ? this.#host.roomsOf(user) : []) {
       const channel = `${ROOM}${room}`
       const at = atOf(this.#host.history(channel)?.top ?? '0-0')
       if (cursor === undefined || at < cursor.at || (at === cursor.at && channel < cursor.channel)) candidates.push([channel, at])
@@ -120,7 +122,7 @@ export class MemoryReads {
       if (history === undefined) return { channel, at, epoch: NO_HISTORY, offset: '0-0', unread: 0 }
       const read = reads?.get(channel)
       const mine = read !== undefined && read.epoch === history.epoch && read.at > now - READ_TTL_MS ? read : undefined
-      const last = history.entries[history.entries.length - 1]?.text
+      const last = history.entries.findLast((entry) => !history.amendments.has(entry.offset))?.text
       const own = history.counts.get(user) ?? 0
       return {
         channel,
@@ -149,11 +151,14 @@ export class MemoryReads {
 
 /** The count of messages up to `offset`: at the entry at or before it; before every kept entry, the first one's less one. */
 function countAt (history: CountedHistory, offset: string): number {
-  const { entries, count } = history
+  const { entries, amendments } = history
+  let count = history.count
   for (let i = entries.length - 1; i >= 0; i--) {
-    if (compareOffsets((entries[i] as StoredFrame).offset, offset) <= 0) return count - (entries.length - 1 - i)
+    const entry = entries[i] as StoredFrame
+    if (compareOffsets(entry.offset, offset) <= 0) return count
+    if (!amendments.has(entry.offset)) count--
   }
-  return count - entries.length
+  return count
 }
 
 /** The user's own messages up to `offset`: theirs now, less those after it. */
@@ -163,7 +168,7 @@ function ownAt (history: CountedHistory, channel: string, user: string, offset: 
   for (let i = history.entries.length - 1; i >= 0; i--) {
     const entry = history.entries[i] as StoredFrame
     if (compareOffsets(entry.offset, offset) <= 0) break
-    if (entry.text.startsWith(head)) own--
+    if (entry.text.startsWith(head) && !history.amendments.has(entry.offset)) own--
   }
   return Math.max(0, own)
 }

@@ -7,10 +7,10 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { MemoryReads, byRecency } from './memory-reads.js'
-import { eventFrame, finishFrame } from './message-frame.js'
+import { eventFrame, finishFrame, rewriteData, senderHead } from './message-frame.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
+  AmendInput, AmendResult, AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, ListOptions, MessageHandler,
   PageLimits, Position, QuotaBudget, RateCount, ReadMark, ReadRange, Receipt, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
 } from './types.js'
 import { readCreatesHistory, userChannel } from '../names.js'
@@ -26,6 +26,9 @@ interface History {
   /** messages stored in this epoch, and of them each sender's (unread counts, memory-reads.ts) */
   count: number
   readonly counts: Map<string, number>
+  /** amendments (offset → the offset they amend) and deleted messages, among `entries` */
+  readonly amendments: Map<string, string>
+  readonly deleted: Set<string>
 }
 
 /** What one sender's messages made the store keep in the current quota window. */
@@ -203,19 +206,29 @@ export class MemoryStore implements Store {
     const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
     if (refused !== undefined) return refused
     const history = this.#channel(input.channel)
+    const offset = this.#store(history, input, dedupKey)
+    history.count++
+    history.counts.set(input.sender, (history.counts.get(input.sender) ?? 0) + 1)
+    const { historySize } = this.#limits
+    if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
+      const removed = history.entries.splice(0, history.entries.length - historySize)
+      history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
+      for (const gone of removed) {
+        history.amendments.delete(gone.offset)
+        history.deleted.delete(gone.offset)
+      }
+    }
+    return { status: 'appended', offset }
+  }
+
+  /** Stores a frame after the channel's newest and delivers it live; its offset. */
+  #store (history: History, input: AppendInput | AmendInput, dedupKey: string | undefined): string {
     const offset = this.#nextOffset()
     const prev = history.top
     const text = finishFrame(input.framePrefix, history.epoch, prev, offset)
     history.entries.push({ offset, text })
     history.top = offset
-    history.count++
-    history.counts.set(input.sender, (history.counts.get(input.sender) ?? 0) + 1)
     history.expiresAt = Date.now() + this.#limits.historyTtlMs
-    const { historySize } = this.#limits
-    if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
-      const removed = history.entries.splice(0, history.entries.length - historySize)
-      history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
-    }
     if (dedupKey !== undefined) this.#dedup.set(dedupKey, { offset, expiresAt: Date.now() + this.#limits.dedupWindowMs })
     const frame: LiveFrame = { channel: input.channel, offset, epoch: history.epoch, prev, text }
     if (input.participants === undefined) {
@@ -226,6 +239,35 @@ export class MemoryStore implements Store {
         this.#listeners.dispatch(userChannel(user), frame)
       }
     }
+    return offset
+  }
+
+  async amend (input: AmendInput): Promise<AmendResult> {
+    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { status: 'forbidden' }
+    const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
+    if (dedupKey !== undefined) {
+      const seen = this.#dedup.get(dedupKey)
+      if (seen !== undefined && seen.expiresAt > Date.now()) return { status: 'duplicate', offset: seen.offset }
+    }
+    const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
+    if (refused !== undefined) return refused
+    const history = this.#live(input.channel)
+    const target = history?.entries.find((e) => e.offset === input.target)
+    if (history === undefined || target === undefined || history.amendments.has(input.target) || history.deleted.has(input.target)) return { status: 'missing' }
+    if (input.anyone !== true && !target.text.startsWith(senderHead(input.channel, input.sender))) return { status: 'not_author' }
+    const offset = this.#store(history, input, dedupKey)
+    history.amendments.set(offset, input.target)
+    // The message itself shows its latest version (and a deleted one's text, and its edits', is gone).
+    history.entries = history.entries.map((entry) => {
+      if (entry.offset === input.target) {
+        return { offset: entry.offset, text: input.kind === 'delete' ? rewriteData(entry.text, 'null', ',"deleted":true') : rewriteData(entry.text, input.dataJson ?? 'null', `,"edited":${input.at}`) }
+      }
+      if (input.kind === 'delete' && entry.offset !== offset && history.amendments.get(entry.offset) === input.target) {
+        return { offset: entry.offset, text: rewriteData(entry.text.replace('"edit":"', '"delete":"'), 'null', '') }
+      }
+      return entry
+    })
+    if (input.kind === 'delete') history.deleted.add(input.target)
     return { status: 'appended', offset }
   }
 
@@ -323,8 +365,8 @@ export class MemoryStore implements Store {
 
   // Conversations -------------------------------------------------------------
 
-  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
-    return this.#reads.conversations(user, cursor, limit, Date.now())
+  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number, options: ListOptions = {}): Promise<ConversationEntry[]> {
+    return this.#reads.conversations(user, cursor, limit, Date.now(), options.rooms ?? true)
   }
 
   async markRead (user: string, channel: string, offset: string, initial = false): Promise<ReadMark | undefined> {
@@ -492,7 +534,7 @@ export class MemoryStore implements Store {
   #channel (channel: string): History {
     let history = this.#live(channel)
     if (history === undefined) {
-      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0, counts: new Map() }
+      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0, counts: new Map(), amendments: new Map(), deleted: new Set() }
       this.#history.set(channel, history)
     }
     return history

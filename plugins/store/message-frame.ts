@@ -52,6 +52,19 @@ export function finishStored (field: string, id: string): string {
   return `${field}${id}${FRAME_END}`
 }
 
+/**
+ * A stored frame with its data replaced (an edit, a delete: see amend-script.ts, which does the same in Lua): the
+ * data runs from the first `"data":` (the fields before it are validated names) to the last `,"ts":` (after the
+ * data come only ts, epoch, prev and offset); an earlier edit's `"edited"` is in that run and goes too. `mark` is
+ * spliced in after the new data.
+ */
+export function rewriteData (frame: string, dataJson: string, mark: string): string {
+  const data = frame.indexOf('"data":')
+  const ts = frame.lastIndexOf(',"ts":')
+  if (data < 0 || ts < data) return frame
+  return `${frame.slice(0, data)}"data":${dataJson}${mark}${frame.slice(ts)}`
+}
+
 /** How every message frame begins: its channel comes second (frames.ts `messagePrefix` writes it). */
 export const MESSAGE_HEAD = '{"type":"message","channel":"'
 

@@ -44,7 +44,8 @@ else
   end
   local head = ARGV[7]
   for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. offset, top)) do
-    if string.sub(entry[2][2], 1, #head) == head then ownSeq = ownSeq - 1 end
+    -- An amendment (an edit, a delete: it has a field t) is not a message.
+    if string.sub(entry[2][2], 1, #head) == head and entry[2][5] ~= 't' then ownSeq = ownSeq - 1 end
   end
 end
 local moved = 0
@@ -92,7 +93,7 @@ return { 1, ARGV[3], ARGV[4], ARGV[5] }
  * The user's side of a conversation list page: `limit` direct conversations after the cursor (the page starts
  * right after the cursor's entry when it has not moved since, else after the place it had; expired ones are
  * skipped), every room they are in, and the read position of each.
- * KEYS: the conversation list, rooms, reads. ARGV: cursor at ('+' for the first page), cursor channel, limit,
+ * KEYS: the conversation list, rooms (the list again: no rooms), reads. ARGV: cursor at ('+' for the first page), cursor channel, limit,
  * oldest at kept, room channel prefix ('room:').
  * Returns { D, then per direct conversation: channel, at, read ('' = none); then per room: channel, read }.
  */
@@ -129,7 +130,9 @@ for i = 1, #page, 2 do
   end
 end
 out[1] = #names
-for _, room in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+-- Without rooms, KEYS[2] is the list itself (a key of the same slot).
+local rooms = KEYS[2] == KEYS[1] and {} or redis.call('SMEMBERS', KEYS[2])
+for _, room in ipairs(rooms) do
   out[#out + 1] = ARGV[5] .. room
   out[#out + 1] = ''
   names[#names + 1] = ARGV[5] .. room
@@ -148,8 +151,8 @@ return out
 
 /**
  * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset, count and the
- * count of ARGV[3]'s own messages, and (with ARGV[1] = 1) its newest message's frame when it is at most ARGV[2]
- * bytes ('' otherwise).
+ * count of ARGV[3]'s own messages, and (with ARGV[1] = 1) its newest message's frame (the newest entry that is not an
+ * amendment, among the 32 newest) when it is at most ARGV[2] bytes ('' otherwise).
  * KEYS: per channel its meta and stream. Returns 5 values per channel.
  */
 export const HEADS = `
@@ -158,10 +161,21 @@ for c = 1, #KEYS / 2 do
   local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n', 'n:' .. ARGV[3])
   local frame = ''
   if m[1] and ARGV[1] == '1' then
-    local newest = redis.call('XREVRANGE', KEYS[2 * c], '+', '-', 'COUNT', 1)
-    if #newest > 0 then
-      local f = ${luaFinish('newest[1][2][2]', 'newest[1][1]')}
-      if #f <= tonumber(ARGV[2]) then frame = f end
+    -- The newest message, not an amendment (a field t): a few back at most, each edit or delete is of a message.
+    local cursor = '+'
+    for _ = 1, 8 do
+      local newest = redis.call('XREVRANGE', KEYS[2 * c], cursor, '-', 'COUNT', 4)
+      local done = #newest < 4
+      for _, entry in ipairs(newest) do
+        if entry[2][5] ~= 't' then
+          local f = ${luaFinish('entry[2][2]', 'entry[1]')}
+          if #f <= tonumber(ARGV[2]) then frame = f end
+          done = true
+          break
+        end
+        cursor = '(' .. entry[1]
+      end
+      if done then break end
     end
   end
   out[#out + 1] = m[1] or ''

@@ -97,10 +97,10 @@ export class RedisReads {
    * A page of the user's list: their direct conversations after the cursor and all their rooms (placed by their
    * newest message), merged newest first; then the page's heads, with the newest message of each.
    */
-  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number, oldest: number): Promise<ConversationEntry[]> {
+  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number, oldest: number, withRooms: boolean): Promise<ConversationEntry[]> {
     const k = this.#keys
-    const flat = (await this.#client.sbListOfUser(k.conversations(user), k.rooms(user), k.reads(user), cursor?.at ?? '+', cursor?.channel ?? '', limit,
-      oldest, ROOM)).map(String)
+    const flat = (await this.#client.sbListOfUser(k.conversations(user), withRooms ? k.rooms(user) : k.conversations(user), k.reads(user), cursor?.at ?? '+',
+      cursor?.channel ?? '', limit, oldest, ROOM)).map(String)
     const dms = Number(flat[0])
     const candidates: Candidate[] = []
     let i = 1

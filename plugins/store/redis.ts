@@ -6,7 +6,8 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis'
 import { batchCall, entryResult, quotaArguments, quotasOn, splitReply } from './append-batch.js'
-import { finishFrame, finishStored, splitLive, storedFrames } from './message-frame.js'
+import { finishFrame, finishStored, senderHead, splitLive, storedFrames } from './message-frame.js'
+import { AMEND } from './amend-script.js'
 import type { BatchNames } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { BulkScript } from './bulk-script.js'
@@ -21,7 +22,7 @@ import {
 } from './scripts.js'
 import { HOLDS_TTL_MS, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
-  AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, MessageHandler,
+  AmendInput, AmendResult, AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, ListOptions, MessageHandler,
   PageLimits, Position, RateCount, ReadMark, ReadRange, Receipt, Recovery, RelayGapListener, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
 } from './types.js'
 import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
@@ -40,6 +41,9 @@ declare module 'ioredis' {
     sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<Array<string | number>, Context>
     sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
+    sbAmend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, target: string, kind: string, dataJson: string,
+      at: number, prefix: string, head: string, sender: string, hasMid: number, memberOnly: number, dedupTtlMs: number, publish: string,
+      ...lives: string[]): Result<Array<string | number>, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
       channel: string): Result<number, Context>
     sbPresenceRemove (presence: string, alive: string, user: string, server: string, windowMs: number, live: string, event: string): Result<number, Context>
@@ -493,6 +497,39 @@ export class RedisStore implements Store {
     return node
   }
 
+  /**
+   * An edit or delete (amend-script.ts): quotas charged first (QUOTA_BATCH, in the sender's slot), then one AMEND
+   * call in the channel's slot; on Redis Cluster a direct conversation's amendment then reaches each of its users
+   * in their own slot, as a message does.
+   */
+  async amend (input: AmendInput): Promise<AmendResult> {
+    const [charged] = await this.#chargeQuotas([input])
+    if (charged instanceof Error) throw charged
+    if (charged !== undefined) return charged
+    const k = this.#keys
+    const { channel, participants, mid } = input
+    const cluster = isCluster(this.#client)
+    const stream = k.history(channel)
+    const lives = participants === undefined ? [k.live(channel)] : cluster ? [] : participants.map((u) => k.live(userChannel(u)))
+    const watched = this.#watch(() => [cluster ? this.#nodeFor(stream) : this.#client as Redis])
+    const [status, offset = '', , , frame = ''] = (await this.#client.sbAmend(stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, mid),
+      input.requireMember === true ? k.members(channel.slice('room:'.length)) : stream, newEpoch(), this.#limits.historyTtlMs, input.target, input.kind,
+      input.dataJson ?? 'null', input.at, input.framePrefix, input.anyone === true ? '' : senderHead(channel, input.sender), input.sender,
+      mid === undefined ? 0 : 1, input.requireMember === true ? 1 : 0, this.#limits.dedupWindowMs, this.#publish, ...lives)).map(String)
+    if (status === 'forbidden') return { status: 'forbidden' }
+    if (status === 'missing') return { status: 'missing' }
+    if (status === 'author') return { status: 'not_author' }
+    if (status === 'dup') return { status: 'duplicate', offset }
+    if (cluster && participants !== undefined) {
+      const { maxConversations, historyTtlMs } = this.#limits
+      await Promise.all(participants.map(async (user) => {
+        await this.#client.sbDeliverToUser(k.conversations(user), k.live(userChannel(user)), frame, channel, offsetMs(offset), maxConversations, historyTtlMs)
+      }))
+    }
+    await this.#confirm(watched)
+    return { status: 'appended', offset }
+  }
+
   async publishEvent (channel: string, frame: string): Promise<void> {
     if (this.#publish === 'SPUBLISH') await this.#client.spublish(this.#keys.live(channel), frame)
     else await this.#client.publish(this.#keys.live(channel), frame)
@@ -526,8 +563,8 @@ export class RedisStore implements Store {
     return { after: after ?? '0-0', upTo: upTo ?? '0-0', ...(fits === '1' ? { messages: storedFrames(flat, 3) } : {}) }
   }
 
-  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]> {
-    return await this.#reads.conversations(user, cursor, limit, (await this.clock()) - this.#limits.historyTtlMs)
+  async conversations (user: string, cursor: ConversationCursor | undefined, limit: number, options: ListOptions = {}): Promise<ConversationEntry[]> {
+    return await this.#reads.conversations(user, cursor, limit, (await this.clock()) - this.#limits.historyTtlMs, options.rooms ?? true)
   }
 
   async markRead (user: string, channel: string, offset: string, initial = false): Promise<ReadMark | undefined> {
@@ -756,6 +793,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
+  client.defineCommand('sbAmend', { numberOfKeys: 4, lua: AMEND })
   client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
   client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })

@@ -153,6 +153,39 @@ export interface AppendInput {
   readonly participants?: readonly string[]
 }
 
+/**
+ * An edit or a delete of a stored message (its `target` offset). It is stored like a message, after the
+ * channel's newest (its frame carries `edit` or `delete` and the target), and the target is rewritten in
+ * place to its latest version: an edit's data and `"edited":<at>`, or a delete's `"data":null,"deleted":true`
+ * (the earlier edits of a deleted message lose their data too), so no deleted text is kept or served.
+ */
+export interface AmendInput {
+  readonly channel: string
+  readonly target: string
+  readonly kind: 'edit' | 'delete'
+  /** an edit's new data, as JSON */
+  readonly dataJson?: string
+  /** when it was made, ms (the socket server's clock, like a message's ts) */
+  readonly at: number
+  /** the amendment's frame up to its epoch (as AppendInput.framePrefix) */
+  readonly framePrefix: string
+  readonly sender: string
+  readonly mid?: string | undefined
+  /** for `room:` channels: refuse unless the sender is a member */
+  readonly requireMember?: boolean
+  /** anyone may amend the message (a room moderator); otherwise only its sender */
+  readonly anyone?: boolean
+  /** a direct conversation's users (delivered through their personal channels, as AppendInput) */
+  readonly participants?: readonly string[]
+}
+
+export type AmendResult =
+  | AppendResult
+  /** no such message: never stored, trimmed away, an amendment itself, or deleted already */
+  | { readonly status: 'missing' }
+  /** the message is someone else's */
+  | { readonly status: 'not_author' }
+
 /** The budget of StoreLimits that a refused append would have gone over. */
 export type QuotaBudget = 'messages' | 'bytes' | 'channels'
 
@@ -204,6 +237,12 @@ export function unreadOf (count: number, own: number, readCount: number, readOwn
 export interface Receipt {
   readonly user: string
   readonly offset: string
+}
+
+/** What `conversations()` lists besides direct conversations. */
+export interface ListOptions {
+  /** false: direct conversations only (the relay healing a personal channel's gap); default true */
+  readonly rooms?: boolean
 }
 
 /** Where `conversations()` continues: the `at` and `channel` of the last entry of the previous page. */
@@ -327,6 +366,8 @@ export interface Store {
   // Channels ------------------------------------------------------------------
   /** Append to a channel's history and publish it live, in one atomic step. */
   append (input: AppendInput): Promise<AppendResult>
+  /** Edits or deletes a stored message (see AmendInput), atomically with its checks; quotas count it as a message. */
+  amend (input: AmendInput): Promise<AmendResult>
   /** Publish a frame live without keeping it in history (presence events). */
   publishEvent (channel: string, frame: string): Promise<void>
   /**
@@ -367,7 +408,7 @@ export interface Store {
    * `cursor` (the last entry of the previous page), each with the user's unread count and read position
    * and its newest message. The list keeps a user's newest `maxConversations` direct conversations.
    */
-  conversations (user: string, cursor: ConversationCursor | undefined, limit: number): Promise<ConversationEntry[]>
+  conversations (user: string, cursor: ConversationCursor | undefined, limit: number, options?: ListOptions): Promise<ConversationEntry[]>
   /**
    * Moves the user's read position in `channel` to `offset` (the newest message when it is newer), never
    * back; with `initial`, only when they have none in this epoch (a room just joined). Also moves their
