@@ -197,13 +197,7 @@ export class MemoryStore implements Store {
   // Channels ------------------------------------------------------------------
 
   async append (input: AppendInput): Promise<AppendResult> {
-    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { status: 'forbidden' }
-    const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
-    if (dedupKey !== undefined) {
-      const seen = this.#dedup.get(dedupKey)
-      if (seen !== undefined && seen.expiresAt > Date.now()) return { status: 'duplicate', offset: seen.offset }
-    }
-    const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
+    const { refused, dedupKey } = this.#admit(input)
     if (refused !== undefined) return refused
     const history = this.#channel(input.channel)
     const offset = this.#store(history, input, dedupKey)
@@ -219,6 +213,18 @@ export class MemoryStore implements Store {
       }
     }
     return { status: 'appended', offset }
+  }
+
+  /** What is checked before a message or an amendment is stored: membership, a repeated mid, the sender's quota. */
+  #admit (input: AppendInput | AmendInput): { refused?: AppendResult, dedupKey?: string } {
+    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { refused: { status: 'forbidden' } }
+    const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
+    if (dedupKey !== undefined) {
+      const seen = this.#dedup.get(dedupKey)
+      if (seen !== undefined && seen.expiresAt > Date.now()) return { refused: { status: 'duplicate', offset: seen.offset } }
+    }
+    const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
+    return refused !== undefined ? { refused } : dedupKey === undefined ? {} : { dedupKey }
   }
 
   /** Stores a frame after the channel's newest and delivers it live; its offset. */
@@ -243,13 +249,7 @@ export class MemoryStore implements Store {
   }
 
   async amend (input: AmendInput): Promise<AmendResult> {
-    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { status: 'forbidden' }
-    const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
-    if (dedupKey !== undefined) {
-      const seen = this.#dedup.get(dedupKey)
-      if (seen !== undefined && seen.expiresAt > Date.now()) return { status: 'duplicate', offset: seen.offset }
-    }
-    const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
+    const { refused, dedupKey } = this.#admit(input)
     if (refused !== undefined) return refused
     const history = this.#live(input.channel)
     const target = history?.entries.find((e) => e.offset === input.target)
