@@ -28,7 +28,7 @@ for (const backend of CLUSTER_BACKENDS) {
     const bob = await TestClient.connect(stack.registryUrl, 'bob')
     t.teardown(() => { phone.close(); laptop.close(); bob.close() })
     t.not(phone.welcome?.server, laptop.welcome?.server, 'alice\'s two devices are on different servers')
-    t.equal(phone.welcome?.protocol, 4, 'the welcome says the protocol has read state')
+    t.ok(Number(phone.welcome?.protocol) >= 4, 'the welcome says the protocol has read state')
 
     const ch = 'dm:alice:bob'
     const sent: Frame[] = []
