@@ -34,6 +34,11 @@ function showLists (): void {
 
 const status = new ConnectionStatus(byId('connection'))
 
+interface ComposeMode {
+  readonly kind: 'edit' | 'reply'
+  readonly offset: string
+}
+
 function showError (err: unknown): void {
   const { code, message } = err as { code?: string, message?: string }
   byId('error').textContent = code === undefined ? String(message ?? err) : `${code}: ${message ?? ''}`
@@ -44,6 +49,8 @@ class ChatPage {
   readonly #view: ChatView
   readonly #client: SwitchboardClient
   readonly #loading = new Set<string>()
+  /** the next message edits or answers one */
+  #mode: ComposeMode | undefined
   #unsent = 0
   #started = false
 
@@ -68,6 +75,14 @@ class ChatPage {
       }
     })
     client.on('message', (message) => { this.#file([message], true) })
+    // Edited or deleted (here, elsewhere, or while this page was away): the message shown changes in place.
+    client.on('amend', (amendment) => {
+      const changed = this.#model.amend(amendment)
+      if (changed === undefined || changed.conversation.id !== this.#model.active) return
+      this.#view.replace(changed.item)
+      // The answers to it quote it: they change too.
+      for (const answer of changed.conversation.messages) if (answer.replyTo === changed.item.offset) this.#view.replace(answer)
+    })
     client.on('presence', (event) => { this.#onPresence(event) })
     // The server healed a gap in its delivery and the presence events of the gap were lost: who is there now.
     client.on('presenceSnapshot', ({ channel, users }) => {
@@ -124,7 +139,10 @@ class ChatPage {
     const conversation = this.#model.conversations.get(id)
     if (conversation === undefined) return
     // Whatever was being typed stays in the input, but not as typing in the conversation left behind.
-    if (this.#model.active !== undefined && this.#model.active !== id) this.#tellTyping(this.#active(), false)
+    if (this.#model.active !== undefined && this.#model.active !== id) {
+      this.#tellTyping(this.#active(), false)
+      this.compose(undefined)
+    }
     this.#model.active = id
     this.#showTyping()
     conversation.unread = 0
@@ -175,9 +193,34 @@ class ChatPage {
     this.#showTyping()
   }
 
+  /** What the next message does instead of being a new one: edit one of the user's, or answer one. */
+  compose (mode: ComposeMode | undefined): void {
+    this.#mode = mode
+    const input = byId<HTMLInputElement>('text')
+    byId('compose-mode').hidden = mode === undefined
+    if (mode === undefined) return
+    const message = this.#active()?.messages.find((m) => m.offset === mode.offset)
+    byId('compose-mode-text').textContent = mode.kind === 'edit' ? 'Editing your message' : `Replying to ${message?.from ?? ''}: ${message?.text ?? ''}`
+    if (mode.kind === 'edit') input.value = message?.text ?? ''
+    input.focus()
+  }
+
+  /** Deletes one of the user's messages of the open conversation. */
+  async remove (offset: string): Promise<void> {
+    const conversation = this.#active()
+    if (conversation !== undefined) await this.#client.delete(conversation.channel, offset)
+  }
+
   async say (text: string): Promise<void> {
     const conversation = this.#active()
     if (conversation === undefined) return
+    const mode = this.#mode
+    this.compose(undefined)
+    if (mode?.kind === 'edit') {
+      await this.#client.edit(conversation.channel, mode.offset, { text })
+      return
+    }
+    const options = mode?.kind === 'reply' ? { replyTo: mode.offset } : {}
     this.#outbox(+1)
     // Shown greyed while the server does not have it (the SDK queues it while offline), until it comes back on its channel.
     const unsent: { readonly text: string, offset?: string } = { text }
@@ -185,7 +228,9 @@ class ChatPage {
     if (this.#model.active === conversation.id) this.#view.unsent()
     let offset: string
     try {
-      offset = (conversation.kind === 'room' ? await this.#client.publish(conversation.name, { text }) : await this.#client.send(conversation.name, { text })).offset
+      offset = (conversation.kind === 'room'
+        ? await this.#client.publish(conversation.name, { text }, options)
+        : await this.#client.send(conversation.name, { text }, options)).offset
     } catch (err) {
       this.#sent(conversation, unsent)
       // Not lost: back in the input (if the user has not started another message there), to send again.
@@ -432,6 +477,22 @@ byId('sidebar').addEventListener('click', (event) => {
   if (button === null || page === undefined) return
   if (button.dataset.conversation !== undefined) page.open(button.dataset.conversation)
   else if (button.dataset.dm !== undefined) page.openDm(button.dataset.dm)
+})
+
+// A message's own buttons: reply to it; edit or delete one of the user's.
+byId('messages').addEventListener('click', (event) => {
+  const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]')
+  const offset = button?.closest<HTMLElement>('li[data-offset]')?.dataset.offset
+  const current = page
+  if (button === null || offset === undefined || current === undefined) return
+  const action = button.dataset.action
+  if (action === 'delete') act(async () => { await current.remove(offset) })
+  else if (action === 'edit' || action === 'reply') current.compose({ kind: action, offset })
+})
+
+byId('compose-cancel').addEventListener('click', () => {
+  page?.compose(undefined)
+  byId<HTMLInputElement>('text').value = ''
 })
 
 byId('back').addEventListener('click', () => {

@@ -4,7 +4,7 @@
  * counts, and who is online where. The page renders from it.
  */
 import { compareOffsets, dmChannel } from '../../sdk/index.js'
-import type { Message } from '../../sdk/index.js'
+import type { Amendment, Message } from '../../sdk/index.js'
 
 /** the room everyone joins to see who is online; not shown as a room */
 export const LOBBY = 'lobby'
@@ -14,8 +14,13 @@ export const PAGE = 30
 export interface ChatMessage {
   readonly offset: string
   readonly from: string
-  readonly text: string
+  /** changed by an edit; '' once deleted */
+  text: string
   readonly ts: number
+  edited: boolean
+  deleted: boolean
+  /** the offset of the message it answers */
+  readonly replyTo?: string
 }
 
 export interface Conversation {
@@ -91,7 +96,15 @@ export class ChatModel {
     while (index > 0 && compareOffsets((messages[index - 1] as ChatMessage).offset, message.offset) > 0) index--
     const before = messages[index - 1]
     if (before !== undefined && compareOffsets(before.offset, message.offset) === 0) return undefined
-    const item: ChatMessage = { offset: message.offset, from: message.from, text: textOf(message.data), ts: message.ts }
+    const item: ChatMessage = {
+      offset: message.offset,
+      from: message.from,
+      text: message.deleted === true ? '' : textOf(message.data),
+      ts: message.ts,
+      edited: message.edited !== undefined,
+      deleted: message.deleted === true,
+      ...(message.replyTo === undefined ? {} : { replyTo: message.replyTo })
+    }
     messages.splice(index, 0, item)
     if (live && message.from !== this.me && !(reading && this.active === conversation.id)) conversation.unread++
     return { conversation, index, item }
@@ -122,6 +135,21 @@ export class ChatModel {
     if (newest === undefined || (conversation.read !== undefined && compareOffsets(newest, conversation.read) <= 0)) return undefined
     conversation.read = newest
     return newest
+  }
+
+  /** A message was edited or deleted: the one shown (if it is loaded) changes; returns it. */
+  amend (amendment: Amendment): { conversation: Conversation, item: ChatMessage } | undefined {
+    const conversation = this.byChannel(amendment.channel)
+    const item = conversation?.messages.find((m) => m.offset === amendment.offset)
+    if (conversation === undefined || item === undefined) return undefined
+    if (amendment.kind === 'delete') {
+      item.deleted = true
+      item.text = ''
+    } else {
+      item.text = textOf(amendment.data)
+      item.edited = true
+    }
+    return { conversation, item }
   }
 
   forget (id: string): void {

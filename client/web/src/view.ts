@@ -127,14 +127,39 @@ export class ChatView {
     return this.#model.active === undefined ? undefined : this.#model.conversations.get(this.#model.active)
   }
 
+  /** Shows a message of the active conversation again, after an edit or a delete. */
+  replace (message: ChatMessage): void {
+    const old = this.#items.get(message.offset)
+    if (old === undefined) return
+    const messages = this.#activeConversation()?.messages ?? []
+    const at = messages.indexOf(message)
+    old.replaceWith(this.#item(message, messages[at - 1]))
+  }
+
   /** A message's item; `previous` is the message shown before it, whose group it may continue (its name and time then hidden). */
   #item (message: ChatMessage, previous: ChatMessage | undefined): HTMLElement {
     const time = new Date(message.ts)
-    const classes = `msg${message.from === this.#model.me ? ' mine' : ''}${continues(previous, message) ? ' grouped' : ''}`
-    const item = el('li', { class: classes, 'data-offset': message.offset },
-      el('div', { class: 'meta' }, el('span', { class: 'from' }, message.from), ' ',
-        el('time', { datetime: time.toISOString() }, time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))),
-      el('p', { class: 'text' }, message.text))
+    const mine = message.from === this.#model.me
+    const classes = `msg${mine ? ' mine' : ''}${continues(previous, message) ? ' grouped' : ''}${message.deleted ? ' deleted' : ''}`
+    const meta = el('div', { class: 'meta' }, el('span', { class: 'from' }, message.from), ' ',
+      el('time', { datetime: time.toISOString() }, time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })))
+    const item = el('li', { class: classes, 'data-offset': message.offset }, meta)
+    if (message.replyTo !== undefined) {
+      const answered = this.#activeConversation()?.messages.find((m) => m.offset === message.replyTo)
+      const quoted = answered === undefined ? 'an earlier message' : answered.deleted ? 'a deleted message' : `${answered.from}: ${answered.text}`
+      item.append(el('p', { class: 'quote' }, `↪ ${quoted}`))
+    }
+    item.append(el('p', { class: 'text' }, message.deleted ? 'This message was deleted.' : message.text))
+    if (message.edited && !message.deleted) item.append(el('span', { class: 'edited' }, '(edited)'))
+    if (!message.deleted) {
+      const actions = el('div', { class: 'actions' },
+        el('button', { type: 'button', class: 'quiet', 'data-action': 'reply', 'aria-label': 'Reply to this message' }, 'Reply'))
+      if (mine) {
+        actions.append(el('button', { type: 'button', class: 'quiet', 'data-action': 'edit', 'aria-label': 'Edit this message' }, 'Edit'),
+          el('button', { type: 'button', class: 'quiet', 'data-action': 'delete', 'aria-label': 'Delete this message' }, 'Delete'))
+      }
+      item.append(actions)
+    }
     this.#items.set(message.offset, item)
     return item
   }
