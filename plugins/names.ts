@@ -112,6 +112,10 @@ export interface Keys {
   readOrder (user: string): string
   /** hash in the channel's slot: its members' read receipts, user → `<epoch> <offset>` */
   receipts (channel: string): string
+  /** set: the users a user blocked */
+  blocks (user: string): string
+  /** set: the users who blocked a user (the mirror of `blocks`, in the user's own slot, so a send checks both in one place) */
+  blockedBy (user: string): string
   /** sorted set in the fleet slot: presence scripts read the alive set in the same call */
   presence (channel: string): string
   /** sorted set: ids of one role's fleet components (registries, health checkers) → last seen (ms, store clock) */
@@ -150,6 +154,8 @@ export function keys (prefix: string): Keys {
     reads: (user) => `${of(userChannel(user))}reads`,
     readOrder: (user) => `${of(userChannel(user))}read-order`,
     receipts: (channel) => `${of(channel)}receipts`,
+    blocks: (user) => `${of(userChannel(user))}blocks`,
+    blockedBy: (user) => `${of(userChannel(user))}blocked-by`,
     presence: (channel) => `${fleet}presence:${channel}`,
     components: (role) => `${fleet}components:${role}`,
     component: (role, id) => `${fleet}component:${role}:${id}`

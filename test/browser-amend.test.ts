@@ -3,6 +3,7 @@
  * on the standalone server: alice edits her message and bob's page shows the
  * new text, bob answers it, alice deletes it and both pages (and bob's page
  * loaded afresh, from history) show that it was deleted, not what it said.
+ * And blocking: the Block button refuses the other's messages until Unblock.
  */
 import t from 'tap'
 import { runCli, waitForHttp } from './helpers/processes.js'
@@ -51,4 +52,31 @@ t.test('edit, reply and delete on the page, seen from the other side', async (t)
   await messages(bob, 'This message was deleted.').waitFor()
   t.equal(await bob.locator('#messages').getByText('hello bob').count(), 0, 'a page loaded afresh gets it deleted from history')
   t.equal(await bob.locator('#messages').getByText('helo bob').count(), 0, 'and not its first version either')
+})
+
+t.test('blocking on the page: the blocked user\'s messages are refused, with a reason; unblocking lets them through', async (t) => {
+  const port = await freePort()
+  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
+  const base = `http://127.0.0.1:${port}`
+  await waitForHttp(`${base}/healthz`)
+  const browser = await launchBrowser(t)
+  const alice = await signIn(browser, base, 'alice')
+  const troll = await signIn(browser, base, 'troll')
+
+  await onlineButton(troll, 'alice').click()
+  await say(troll, 'hi')
+  await conversationButton(alice, 'troll').click()
+  await messages(alice, 'hi').waitFor()
+  await alice.getByRole('button', { name: 'Block', exact: true }).click()
+  await alice.getByRole('button', { name: 'Unblock', exact: true }).waitFor()
+  t.equal(await alice.getByRole('textbox', { name: 'Message', exact: true }).isDisabled(), true, 'alice cannot write to troll while she blocks him')
+
+  await say(troll, 'let me in')
+  await troll.locator('#error', { hasText: /FORBIDDEN: .*blocked/ }).waitFor()
+  t.pass('troll is told his message was refused')
+  await alice.getByRole('button', { name: 'Unblock', exact: true }).click()
+  await alice.getByRole('button', { name: 'Block', exact: true }).waitFor()
+  await say(troll, 'sorry')
+  await messages(alice, 'sorry').waitFor()
+  t.equal(await messages(alice, 'let me in').count(), 0, 'what was refused never arrives')
 })

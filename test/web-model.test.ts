@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { ChatModel, GROUP_MS, LOBBY, continues, textOf } from '../client/web/src/model.js'
+import type { ChatMessage } from '../client/web/src/model.js'
 import type { Message } from '../client/sdk/index.js'
 
 function message (channel: string, offset: string, from: string, text: string, to?: string): Message {
@@ -59,7 +60,7 @@ t.test('text of a message', async (t) => {
 })
 
 t.test('a message continues its sender\'s group when it follows theirs within GROUP_MS', async (t) => {
-  const m = (from: string, ts: number): { offset: string, from: string, text: string, ts: number } => ({ offset: `${ts}-0`, from, text: '', ts })
+  const m = (from: string, ts: number): ChatMessage => ({ offset: `${ts}-0`, from, text: '', ts, edited: false, deleted: false })
   t.equal(continues(undefined, m('a', 0)), false, 'the first starts a group')
   t.equal(continues(m('a', 0), m('a', GROUP_MS - 1)), true)
   t.equal(continues(m('a', 0), m('a', GROUP_MS)), false, 'too long after')

@@ -319,6 +319,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return { channel, epoch: reply.epoch as string, offset: reply.offset as string, unread: reply.unread as number }
   }
 
+  /**
+   * Blocks `user`: direct messages between you are refused both ways (FORBIDDEN, reason BLOCKED), and neither of you
+   * sees the other's typing or read receipts. Every connection of yours gets the `blocked` event. Needs protocol 5.
+   */
+  async block (user: string): Promise<void> {
+    await this.#blocking('block', user)
+  }
+
+  async unblock (user: string): Promise<void> {
+    await this.#blocking('unblock', user)
+  }
+
+  /** The users you blocked. */
+  async blocks (): Promise<string[]> {
+    return (await this.#request({ type: 'blocks' })).users as string[]
+  }
+
+  async #blocking (type: 'block' | 'unblock', user: string): Promise<void> {
+    if (this.#protocol !== 0 && this.#protocol < 5) throw new SwitchboardError('UNSUPPORTED', 'the server is older than protocol 5: it cannot block')
+    await this.#request({ type, user })
+  }
+
   /** How far each member has read `channel` (direct conversations, and rooms of up to 100 members). */
   async receipts (channel: string): Promise<Receipt[]> {
     return (await this.#request({ type: 'receipts', channel })).receipts as Receipt[]
@@ -626,6 +648,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         // Without an id: this user's read position moved, on one of their connections (maybe this one).
         if (frame.id !== undefined) return this.#onReply(frame)
         return this.emit('read', { channel: frame.channel as string, epoch: frame.epoch as string, offset: frame.offset as string, unread: frame.unread as number })
+      case 'blocked':
+        // Without an id: the user blocked or unblocked someone, on one of their connections (maybe this one).
+        if (frame.id !== undefined) return this.#onReply(frame)
+        return this.emit('blocked', { user: frame.user as string, blocked: frame.blocked === true })
       case 'receipt': {
         const read = frame.read as Position
         return this.emit('receipt', { channel: frame.channel as string, user: frame.user as string, epoch: read.epoch, offset: read.offset })

@@ -181,6 +181,8 @@ export interface ClientEvents {
    * replay brings it): show the new data, or remove the message. Each once, in order with the channel's messages
    */
   amend: (amendment: Amendment) => void
+  /** the user blocked (or unblocked) `user`, on this client or another of their connections */
+  blocked: (change: { user: string, blocked: boolean }) => void
   /** a failure the application should know about (e.g. authentication refused) */
   error: (error: SwitchboardError) => void
 }

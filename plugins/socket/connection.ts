@@ -24,6 +24,7 @@ import { FrameBudget } from './limits.js'
 import { Outbox, OutboxClosedError } from './outbox.js'
 import { historyParts, replayParts } from './parts.js'
 import { conversationsParts, readFrame, receiptsFrame, tellRead } from './reading.js'
+import { BlockView, blockChange, blockNotice, blockedEvent, blockedReply, eventUser } from './blocks.js'
 import type { NextPart, OutboxLimits, OutboxSocket } from './outbox.js'
 import { sharedTextFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
@@ -73,6 +74,7 @@ function accepted (result: AmendResult, forbidden: string): string {
   if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden, { reason: 'NOT_MEMBER' })
   if (result.status === 'missing') throw new Refusal(FrameErrorCodes.NOT_FOUND, 'no such message: never stored, no longer in history, an edit or delete itself, or deleted')
   if (result.status === 'not_author') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only its author may edit or delete a message')
+  if (result.status === 'blocked') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'direct messages between these two users are blocked', { reason: 'BLOCKED' })
   if (result.status === 'quota') {
     throw new Refusal(FrameErrorCodes.QUOTA_EXCEEDED, `storage quota used up: too many ${result.budget === 'channels' ? 'conversations and rooms written' : result.budget} ` +
       `in this window; it starts again in ${Math.ceil(result.retryAfterMs / 1000)} s`, { budget: result.budget, retryAfterMs: result.retryAfterMs })
@@ -104,6 +106,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   #outbox: Outbox | undefined
   /** per channel, `left` events of leaves already applied here (from this server), to ignore when they come back */
   #echoes: Map<string, number> | undefined
+  /** whom this user blocked and who blocked them (blocks.ts), once needed */
+  #blocks: BlockView | undefined
   /** the conversations this connection said its user is typing in (typing.ts), once it has */
   #typing: TypingState | undefined
   #released = false
@@ -126,14 +130,42 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
   }
 
   deliver (via: string, frame: LiveFrame): void {
-    // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
-    if (via === this.#personal && frame.offset === undefined) {
-      const left = leftEventChannel(frame.text)
-      if (left !== undefined && left !== via) this.#onLeftEvent(left)
+    if (frame.offset === undefined) {
+      if (via === this.#personal) {
+        // A `leave` from another of the user's connections (any server) reaches this one on the personal channel.
+        const left = leftEventChannel(frame.text)
+        if (left !== undefined && left !== via) this.#onLeftEvent(left)
+        // Blocks changed: this user's (the client is told), or someone blocked them (the server keeps that to itself).
+        const change = blockChange(frame.text)
+        if (change !== undefined) {
+          this.#blockView().apply(change)
+          if (change.kind === 'notice') return
+        }
+      }
+      // Neither of two users one of whom blocked the other sees the other's typing or receipts.
+      const user = eventUser(frame.text)
+      if (user !== undefined && user !== this.user) {
+        const view = this.#blockView()
+        const hidden = view.hides(user)
+        if (hidden === true) return
+        if (hidden === undefined) {
+          view.ready().then(() => { if (view.hides(user) === false) this.#pass(via, frame) }, noop)
+          return
+        }
+      }
     }
-    // Exactly once (gate.ts): a frame of a channel being attached waits, and counts in the budget; a second copy is dropped.
+    this.#pass(via, frame)
+  }
+
+  /** Exactly once (gate.ts): a frame of a channel being attached waits, and counts in the budget; a second copy is dropped. */
+  #pass (via: string, frame: LiveFrame): void {
     if (this.#gate.live(frame, via)) this.send(frame.text)
     else if (this.#gate.heldBytes > 0) this.#ensureOutbox().checkBudget()
+  }
+
+  #blockView (): BlockView {
+    this.#blocks ??= new BlockView(async () => await this.#context.store.blocks(this.user))
+    return this.#blocks
   }
 
   /** Sends a frame: at once, or behind what waits in the outbox. */
@@ -403,6 +435,9 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'typing': return this.#typingFrame(frame)
       case 'edit':
       case 'delete': return this.#amend(frame)
+      case 'block': return this.#block(frame.user, true, frame.id)
+      case 'unblock': return this.#block(frame.user, false, frame.id)
+      case 'blocks': return this.#context.store.blocks(this.user).then(({ blocked }) => { this.send(JSON.stringify({ type: 'blocks', id: frame.id, users: blocked })) })
       case 'read': return this.#read(frame)
       case 'receipts': return this.#receipts(frame)
     }
@@ -419,7 +454,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       framePrefix: messagePrefix(channel, from, to, JSON.stringify(frame.data), now, frame.mid, frame.replyTo),
       sender: from,
       mid: frame.mid,
-      participants: participantsOf(channel)
+      participants: participantsOf(channel),
+      ...(to === from ? {} : { recipient: to })
     })
     this.#typing?.sent(channel, now)
     this.send(ackFrame(frame.id, channel, accepted(result, 'not allowed')))
@@ -460,7 +496,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       framePrefix: amendmentPrefix(channel, this.user, to, frame.type, frame.offset, dataJson, now, frame.mid),
       sender: this.user,
       mid: frame.mid,
-      ...(participants === undefined ? { requireMember: true } : { participants })
+      ...(participants === undefined ? { requireMember: true } : { participants, ...(to === null || to === this.user ? {} : { recipient: to }) })
     })
     this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} is not a member of ${channel}; join it first`)))
   }
@@ -494,7 +530,14 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
 
   async #relayTyping (channel: string, active: boolean): Promise<void> {
     const event = typingEvent(channel, this.user, active)
-    await Promise.all(this.#typingTargets(channel, active).map(async (target) => { await this.#context.store.publishEvent(target, event) }))
+    let targets = this.#typingTargets(channel, active)
+    // A direct conversation with a user either of them blocked: nothing goes out (nor is the typist told so).
+    const other = isDmChannel(channel) ? targets[0]?.slice('user:'.length) : undefined
+    if (other !== undefined) {
+      await this.#blockView().ready()
+      if (this.#blockView().hides(other) === true) targets = []
+    }
+    await Promise.all(targets.map(async (target) => { await this.#context.store.publishEvent(target, event) }))
   }
 
   async #join (frame: JoinFrame): Promise<void> {
@@ -611,6 +654,27 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     else await this.#stream(parts.next)
   }
 
+  /**
+   * Blocks or unblocks a user: direct messages between them are refused both ways, and neither sees the other's typing
+   * or read receipts. The user's connections (every server) are told with a `blocked` event; the other user's connections
+   * learn it without being told (an event they keep to themselves: blocks.ts).
+   */
+  async #block (other: string, blocked: boolean, id: RequestId): Promise<void> {
+    if (other === this.user) throw new Refusal(FrameErrorCodes.FORBIDDEN, 'a user cannot block themselves')
+    const { store } = this.#context
+    const outcome = await store.setBlock(this.user, other, blocked)
+    if (outcome === 'limit') throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, 'too many users blocked; unblock one first')
+    if (outcome === 'changed') {
+      await Promise.all([
+        this.#tellMyConnections(blockedEvent(other, blocked)),
+        store.publishEvent(userChannel(other), blockNotice(this.user, blocked)).catch((err: unknown) => {
+          this.#context.log.warn({ err, user: this.user }, 'could not tell a blocked user\'s servers')
+        })
+      ])
+    }
+    this.send(blockedReply(id, other, blocked))
+  }
+
   /** Moves the user's read position (never back); their other connections, and the other members, are told. */
   async #read (frame: ReadFrame): Promise<void> {
     const channel = this.#conversation(frame.channel)
@@ -619,8 +683,13 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const mark = await store.markRead(this.user, channel, frame.offset)
     this.send(readFrame(frame.id, channel, mark))
     if (mark !== undefined) {
-      // Best effort: the position is kept; a device that missed the news reads it in its next list.
-      await tellRead(store, this.user, channel, mark).catch((err: unknown) => { log.warn({ err, user: this.user, channel }, 'could not tell of a read') })
+      // Best effort: the position is kept; a device that missed the news reads it in its next list. No receipt goes to a
+      // user either of them blocked.
+      const other = participantsOf(channel)?.find((u) => u !== this.user)
+      const view = this.#blockView()
+      const hidden = other !== undefined && await view.ready().then(() => view.hides(other) === true, () => true)
+      await tellRead(store, this.user, channel, hidden ? { ...mark, receipt: false } : mark)
+        .catch((err: unknown) => { log.warn({ err, user: this.user, channel }, 'could not tell of a read') })
     }
   }
 

@@ -14,8 +14,8 @@ const id = (value: RequestId): string => JSON.stringify(value)
  * The protocol's version, in `welcome` (docs/protocol.md). 2: direct messages live in per-pair
  * conversation channels (`dm:{a}:{b}`), and message frames carry their channel's epoch. 3: typing
  * indicators (the `typing` request and events). 4: read state (`read`, `receipts`, their events) and
- * a conversation list with rooms, unread counts and newest messages. 5: `edit` and `delete`, and replies
- * (`replyTo`).
+ * a conversation list with rooms, unread counts and newest messages. 5: `edit` and `delete`, replies
+ * (`replyTo`), and blocking (`block`, `unblock`, `blocks`).
  */
 export const PROTOCOL_VERSION = 5
 

@@ -74,6 +74,11 @@ export const EditFrameSchema = Type.Object({
 })
 /** Deletes a message of yours (`offset`): its data is gone from the store. */
 export const DeleteFrameSchema = Type.Object({ type: Type.Literal('delete'), id: RequestIdSchema, channel: Channel, offset: Offset, mid: Type.Optional(Mid) })
+/** Blocks a user (`block`): direct messages between the two are refused both ways; or unblocks them (`unblock`). */
+export const BlockFrameSchema = Type.Object({ type: Type.Literal('block'), id: RequestIdSchema, user: Name })
+export const UnblockFrameSchema = Type.Object({ type: Type.Literal('unblock'), id: RequestIdSchema, user: Name })
+/** The users this user blocked. */
+export const BlocksFrameSchema = Type.Object({ type: Type.Literal('blocks'), id: RequestIdSchema })
 /** How far each member has read `channel`. */
 export const ReceiptsFrameSchema = Type.Object({ type: Type.Literal('receipts'), id: RequestIdSchema, channel: Channel })
 
@@ -94,8 +99,11 @@ export type ReadFrame = Static<typeof ReadFrameSchema>
 export type ReceiptsFrame = Static<typeof ReceiptsFrameSchema>
 export type EditFrame = Static<typeof EditFrameSchema>
 export type DeleteFrame = Static<typeof DeleteFrameSchema>
+export type BlockFrame = Static<typeof BlockFrameSchema>
+export type UnblockFrame = Static<typeof UnblockFrameSchema>
+export type BlocksFrame = Static<typeof BlocksFrameSchema>
 export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame |
-  TypingFrame | ReadFrame | ReceiptsFrame | EditFrame | DeleteFrame
+  TypingFrame | ReadFrame | ReceiptsFrame | EditFrame | DeleteFrame | BlockFrame | UnblockFrame | BlocksFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -111,7 +119,10 @@ const schemas = {
   read: ReadFrameSchema,
   receipts: ReceiptsFrameSchema,
   edit: EditFrameSchema,
-  delete: DeleteFrameSchema
+  delete: DeleteFrameSchema,
+  block: BlockFrameSchema,
+  unblock: UnblockFrameSchema,
+  blocks: BlocksFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])

@@ -28,6 +28,9 @@ export interface BatchNames {
   quota (user: string): string
   /** a user's personal channel, through whose live channel a conversation's frames are delivered */
   personal (user: string): string
+  /** the users a user blocked, and those who blocked them */
+  blocks (user: string): string
+  blockedBy (user: string): string
 }
 
 export interface BatchSettings {
@@ -43,6 +46,8 @@ export interface BatchSettings {
 
 const HAS_MID = 1
 const MEMBER_ONLY = 2
+/** a direct message: refused when its sender and recipient blocked one another (checked here on one Redis) */
+const CHECK_BLOCKS = 4
 
 /** The budgets as the script names them in a refusal ('q' .. letter .. ':' .. ms left). */
 const BUDGET_LETTERS: Record<string, QuotaBudget> = { m: 'messages', b: 'bytes', c: 'channels' }
@@ -66,7 +71,8 @@ export function quotasOn (limits: StoreLimits): boolean {
  * ARGV: fresh epoch, ttl ms, max length, dedup ttl ms, PUBLISH|SPUBLISH, C, E, S, the 4 quota
  *   arguments, max conversations; then per channel: L, its L live channels, I (its conversation list
  *   keys among KEYS) and, when I > 0, the channel's name; then per entry: channel index, frame prefix, flags (1: has a mid, 2: sender
- *   must be a member), the sender, sender index (if S > 0).
+ *   must be a member, 4: check blocks), the sender, sender index (if S > 0), the recipient (if flag 4).
+ *   Entry keys: its dedup key (flag 1), members (flag 2), the sender's blocks and blocked-by sets (flag 4).
  */
 export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
   const { limits, anySlot } = settings
@@ -79,7 +85,7 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
   const checkQuotas = anySlot && quotasOn(limits)
   const entryKeys: string[] = []
   const fields: string[] = []
-  for (const { channel, framePrefix, sender, mid, requireMember, participants } of inputs) {
+  for (const { channel, framePrefix, sender, mid, requireMember, participants, recipient } of inputs) {
     let index = channelIndex.get(channel)
     if (index === undefined) {
       index = String(channelIndex.size + 1)
@@ -91,7 +97,8 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       channelArgs.push(String(lives.length), ...lives, String(lists.length), ...(lists.length > 0 ? [channel] : []))
       listKeys.push(...lists)
     }
-    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (requireMember === true ? MEMBER_ONLY : 0)), sender)
+    const checkBlocks = anySlot && recipient !== undefined
+    fields.push(index, framePrefix, String((mid === undefined ? 0 : HAS_MID) + (requireMember === true ? MEMBER_ONLY : 0) + (checkBlocks ? CHECK_BLOCKS : 0)), sender)
     if (checkQuotas) {
       let s = senderIndex.get(sender)
       if (s === undefined) {
@@ -103,6 +110,10 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
     }
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
     if (requireMember === true) entryKeys.push(names.members(channel))
+    if (checkBlocks) {
+      entryKeys.push(names.blocks(sender), names.blockedBy(sender))
+      fields.push(recipient)
+    }
   }
   const keys = [...channelKeys, ...listKeys, ...quotaKeys, ...entryKeys]
   return [String(keys.length), ...keys, settings.epoch, String(limits.historyTtlMs), String(limits.historySize), String(limits.dedupWindowMs),
@@ -112,10 +123,11 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
 
 /**
  * One entry's reply, from APPEND_BATCH or QUOTA_BATCH: the offset (appended), 'd' .. offset
- * (duplicate), '' (not a member), 'q' .. budget letter .. ':' .. ms until the window ends (over a quota).
+ * (duplicate), '' (not a member), 'b' (blocked), 'q' .. budget letter .. ':' .. ms until the window ends (over a quota).
  */
 export function entryResult (reply: string): AppendResult {
   if (reply === '') return { status: 'forbidden' }
+  if (reply === 'b') return { status: 'blocked' }
   const first = reply.charCodeAt(0)
   if (first === 100) return { status: 'duplicate', offset: reply.slice(1) } // 'd'
   if (first === 113) { // 'q'

@@ -61,6 +61,8 @@ export class MemoryStore implements Store {
   readonly #dedup = new Map<string, { offset: string, expiresAt: number }>()
   readonly #members = new Map<string, Set<string>>()
   readonly #rooms = new Map<string, Set<string>>()
+  /** user → the users they blocked */
+  readonly #blocks = new Map<string, Set<string>>()
   /** user → conversation → when it last had a message */
   readonly #conversations = new Map<string, Map<string, number>>()
   readonly #quotas = new Map<string, QuotaUse>()
@@ -223,6 +225,7 @@ export class MemoryStore implements Store {
       const seen = this.#dedup.get(dedupKey)
       if (seen !== undefined && seen.expiresAt > Date.now()) return { refused: { status: 'duplicate', offset: seen.offset } }
     }
+    if (input.recipient !== undefined && this.#blocked(input.sender, input.recipient)) return { refused: { status: 'blocked' } }
     const refused = this.#charge(input.sender, input.channel, input.framePrefix.length)
     return refused !== undefined ? { refused } : dedupKey === undefined ? {} : { dedupKey }
   }
@@ -378,6 +381,33 @@ export class MemoryStore implements Store {
   }
 
   // Rooms ---------------------------------------------------------------------
+
+  async setBlock (user: string, other: string, blocked: boolean): Promise<'changed' | 'unchanged' | 'limit'> {
+    const mine = setOf(this.#blocks, user)
+    if (blocked) {
+      if (mine.has(other)) return 'unchanged'
+      if (mine.size >= this.#limits.maxBlocks) return 'limit'
+      mine.add(other)
+      return 'changed'
+    }
+    const changed = mine.delete(other)
+    if (mine.size === 0) this.#blocks.delete(user)
+    return changed ? 'changed' : 'unchanged'
+  }
+
+  async blocks (user: string): Promise<{ blocked: string[], blockedBy: string[] }> {
+    const blockedBy: string[] = []
+    for (const [by, set] of this.#blocks) if (set.has(user)) blockedBy.push(by)
+    return { blocked: [...this.#blocks.get(user) ?? []].sort(), blockedBy: blockedBy.sort() }
+  }
+
+  async blockedBetween (a: string, b: string): Promise<boolean> {
+    return this.#blocked(a, b)
+  }
+
+  #blocked (a: string, b: string): boolean {
+    return this.#blocks.get(a)?.has(b) === true || this.#blocks.get(b)?.has(a) === true
+  }
 
   async join (room: string, user: string): Promise<boolean> {
     const rooms = setOf(this.#rooms, user)

@@ -18,7 +18,7 @@ import { ShardedRelay } from './sharded-relay.js'
 import { SubscriptionBatch } from './subscriptions.js'
 import {
   ANNOUNCE, APPEND_BATCH, CLAIM, COMPONENTS, DELIVER_TO_USER, DEREGISTER, DROP_PRESENCE, EVICT, HEARTBEAT, HISTORY_SPAN, POSITION, PRESENCE,
-  PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE
+  PRESENCE_ADD, PRESENCE_REMOVE, QUOTA_BATCH, RATE, READ_PAGE, RECOVER, RELEASE, REQUEST_DRAIN, RESERVE_BATCH, RETIRE, SET_BLOCK
 } from './scripts.js'
 import { HOLDS_TTL_MS, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
@@ -41,6 +41,7 @@ declare module 'ioredis' {
     sbReadPage (stream: string, meta: string, after: string, upTo: string, limit: number, maxBytes: number, epoch: string): Result<Array<string | number>, Context>
     sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
+    sbSetBlock (blocks: string, other: string, blocked: number, max: number): Result<string, Context>
     sbAmend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, target: string, kind: string, dataJson: string,
       at: number, prefix: string, head: string, sender: string, hasMid: number, memberOnly: number, dedupTtlMs: number, publish: string,
       ...lives: string[]): Result<Array<string | number>, Context>
@@ -387,10 +388,14 @@ export class RedisStore implements Store {
     }))
   }
 
-  /** Redis Cluster: each input's quota refusal, or undefined once charged (QUOTA_BATCH, one call per sender slot). */
-  async #chargeQuotas (inputs: readonly AppendInput[]): Promise<Array<AppendResult | Error | undefined>> {
+  /**
+   * Redis Cluster (and edits and deletes anywhere): each input's refusal in its sender's slot (blocked, over a quota), or
+   * undefined once let through (QUOTA_BATCH, one call per sender slot).
+   */
+  async #chargeQuotas (inputs: ReadonlyArray<AppendInput | AmendInput>): Promise<Array<AppendResult | Error | undefined>> {
     const results: Array<AppendResult | Error | undefined> = inputs.map(() => undefined)
-    if (!quotasOn(this.#limits)) return results
+    const quotas = quotasOn(this.#limits)
+    if (!quotas && !inputs.some((input) => input.recipient !== undefined)) return results
     const bySlot = new Map<number, { keys: string[], args: string[], entries: number[] }>()
     inputs.forEach((input, i) => {
       const key = this.#keys.quota(input.sender)
@@ -398,13 +403,15 @@ export class RedisStore implements Store {
       let group = bySlot.get(slot)
       if (group === undefined) bySlot.set(slot, group = { keys: [], args: [], entries: [] })
       let s = group.keys.indexOf(key)
-      if (s < 0) s = group.keys.push(key) - 1
-      group.args.push(String(s + 1), String(input.framePrefix.length), this.#keys.history(input.channel))
+      if (s < 0) s = (group.keys.push(key, this.#keys.blocks(input.sender), this.#keys.blockedBy(input.sender)) / 3) - 1
+      else s = s / 3
+      group.args.push(String(s + 1), String(input.framePrefix.length), this.#keys.history(input.channel), input.recipient ?? '')
       group.entries.push(i)
     })
     await Promise.all([...bySlot.values()].map(async ({ keys, args, entries }) => {
       try {
-        const replies = await QUOTA_SCRIPT.run<string[]>(this.#client, [String(keys.length), ...keys, ...quotaArguments(this.#limits), String(entries.length), ...args])
+        const replies = await QUOTA_SCRIPT.run<string[]>(this.#client,
+          [String(keys.length), ...keys, ...quotaArguments(this.#limits), quotas ? '1' : '0', String(entries.length), ...args])
         entries.forEach((i, j) => { if (replies[j] !== '' && replies[j] !== undefined) results[i] = entryResult(replies[j]) })
       } catch (err) {
         for (const i of entries) results[i] = err as Error
@@ -412,7 +419,8 @@ export class RedisStore implements Store {
     }))
     // Charged before the dedup check (another slot): a refused retry of a message already stored is still its duplicate.
     await Promise.all(inputs.map(async ({ channel, sender, mid }, i) => {
-      if (mid === undefined || (results[i] as AppendResult | undefined)?.status !== 'quota') return
+      const status = (results[i] as AppendResult | undefined)?.status
+      if (mid === undefined || (status !== 'quota' && status !== 'blocked')) return
       const offset = await this.#client.get(this.#keys.dedup(channel, sender, mid)).catch(() => null)
       if (offset !== null) results[i] = { status: 'duplicate', offset }
     }))
@@ -635,6 +643,26 @@ export class RedisStore implements Store {
     else await this.#subscriptions.add('unsubscribe', this.#keys.live(channel))
   }
 
+  async setBlock (user: string, other: string, blocked: boolean): Promise<'changed' | 'unchanged' | 'limit'> {
+    const k = this.#keys
+    const outcome = await this.#client.sbSetBlock(k.blocks(user), other, blocked ? 1 : 0, this.#limits.maxBlocks)
+    if (outcome === 'limit') return 'limit'
+    // The mirror, in the other's slot (a retry writes it again whatever the first outcome).
+    if (blocked) await this.#client.sadd(k.blockedBy(other), user)
+    else await this.#client.srem(k.blockedBy(other), user)
+    return outcome === 'changed' ? 'changed' : 'unchanged'
+  }
+
+  async blocks (user: string): Promise<{ blocked: string[], blockedBy: string[] }> {
+    const [blocked, blockedBy] = await Promise.all([this.#client.smembers(this.#keys.blocks(user)), this.#client.smembers(this.#keys.blockedBy(user))])
+    return { blocked: blocked.sort(), blockedBy: blockedBy.sort() }
+  }
+
+  async blockedBetween (a: string, b: string): Promise<boolean> {
+    const [one, other] = await Promise.all([this.#client.sismember(this.#keys.blocks(a), b), this.#client.sismember(this.#keys.blockedBy(a), b)])
+    return one === 1 || other === 1
+  }
+
   async join (room: string, user: string): Promise<boolean> {
     const rooms = this.#keys.rooms(user)
     // Checked before, not with, the join: two joins of one user at the same instant may both pass (at most a few over).
@@ -794,6 +822,7 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
   client.defineCommand('sbAmend', { numberOfKeys: 4, lua: AMEND })
+  client.defineCommand('sbSetBlock', { numberOfKeys: 1, lua: SET_BLOCK })
   client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
   client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })

@@ -174,9 +174,17 @@ for _ = 1, E do
     if redis.call('SISMEMBER', KEYS[k], sender) == 0 then result = '' end
     k = k + 1
   end
+  local blocks = nil
+  if flags % 8 >= 4 then
+    blocks = { KEYS[k], KEYS[k + 1], ARGV[a] }
+    k, a = k + 2, a + 1
+  end
   if result == nil and dedup then
     local seen = redis.call('GET', dedup)
     if seen then result = 'd' .. seen end
+  end
+  if result == nil and blocks and (redis.call('SISMEMBER', blocks[1], blocks[3]) == 1 or redis.call('SISMEMBER', blocks[2], blocks[3]) == 1) then
+    result = 'b'
   end
   if result == nil and quota then result = charge(quota, KEYS[2 * c - 1], #prefix) end
   if result == nil then
@@ -227,18 +235,24 @@ return out
 `
 
 /**
- * Redis Cluster: charge the quotas of one slot's senders for a batch before it
- * is appended (their hashes are in their own slots, not the channels').
- * KEYS: the senders' quota hashes (1..S). ARGV: the 4 quota arguments, N, then per entry: sender
- * index, bytes, target (the channel's stream key). Returns per entry '' (charged) or the refusal.
+ * What is checked in the senders' own slots before a batch is appended on Redis Cluster (there, and for an edit or a
+ * delete anywhere): a direct message between users of whom one blocked the other is refused ('b'), then the quotas of
+ * one slot's senders are charged (their hashes are in their own slots, not the channels').
+ * KEYS: per sender (1..S) its quota hash, blocks and blocked-by sets. ARGV: the 4 quota arguments, 1 = charge quotas,
+ * N, then per entry: sender index, bytes, target (the channel's stream key), recipient ('' = none).
+ * Returns per entry '' (let through) or the refusal.
  */
 export const QUOTA_BATCH = `
 ${QUOTA}
 Q = { tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]) }
 local out = {}
-for e = 0, tonumber(ARGV[5]) - 1 do
-  local a = 6 + e * 3
-  out[#out + 1] = charge(KEYS[tonumber(ARGV[a])], ARGV[a + 2], tonumber(ARGV[a + 1])) or ''
+for e = 0, tonumber(ARGV[6]) - 1 do
+  local a = 7 + e * 4
+  local s, to = tonumber(ARGV[a]), ARGV[a + 3]
+  local result = nil
+  if to ~= '' and (redis.call('SISMEMBER', KEYS[3 * s - 1], to) == 1 or redis.call('SISMEMBER', KEYS[3 * s], to) == 1) then result = 'b' end
+  if result == nil and ARGV[5] == '1' then result = charge(KEYS[3 * s - 2], ARGV[a + 2], tonumber(ARGV[a + 1])) end
+  out[#out + 1] = result or ''
 end
 settle()
 return out
@@ -732,3 +746,17 @@ end
 redis.call('DEL', KEYS[1])
 return out
 `)
+
+/**
+ * A user blocks (ARGV[2] = 1) or unblocks ARGV[1], within ARGV[3] blocks. KEYS: their blocks set.
+ * Returns 'changed', 'unchanged' or 'limit'.
+ */
+export const SET_BLOCK = `
+if ARGV[2] == '1' then
+  if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'unchanged' end
+  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 'limit' end
+  redis.call('SADD', KEYS[1], ARGV[1])
+  return 'changed'
+end
+return redis.call('SREM', KEYS[1], ARGV[1]) == 1 and 'changed' or 'unchanged'
+`

@@ -151,6 +151,8 @@ export interface AppendInput {
    * the top of each one's conversation list.
    */
   readonly participants?: readonly string[]
+  /** a direct message's other user: refused (`blocked`) when either has blocked the other, checked atomically with the append on one Redis */
+  readonly recipient?: string
 }
 
 /**
@@ -177,6 +179,8 @@ export interface AmendInput {
   readonly anyone?: boolean
   /** a direct conversation's users (delivered through their personal channels, as AppendInput) */
   readonly participants?: readonly string[]
+  /** as AppendInput.recipient */
+  readonly recipient?: string
 }
 
 export type AmendResult =
@@ -192,6 +196,8 @@ export type QuotaBudget = 'messages' | 'bytes' | 'channels'
 export type AppendResult =
   | { readonly status: 'appended' | 'duplicate', readonly offset: string }
   | { readonly status: 'forbidden' }
+  /** a direct message between two users of whom one blocked the other */
+  | { readonly status: 'blocked' }
   /** the sender used up a budget of the current quota window; it starts again in `retryAfterMs` */
   | { readonly status: 'quota', readonly budget: QuotaBudget, readonly retryAfterMs: number }
 
@@ -419,6 +425,17 @@ export interface Store {
   /** How far each member has read `channel` in its current epoch (the receipts markRead keeps), by user. */
   receipts (channel: string): Promise<Receipt[]>
 
+  // Blocking ------------------------------------------------------------------
+  /**
+   * `user` blocks (`blocked` true) or unblocks `other`: direct messages between them are refused both ways from
+   * then on. 'limit' when they already block maxBlocks users.
+   */
+  setBlock (user: string, other: string, blocked: boolean): Promise<'changed' | 'unchanged' | 'limit'>
+  /** The users `user` blocked, and those who blocked `user`. */
+  blocks (user: string): Promise<{ blocked: string[], blockedBy: string[] }>
+  /** Whether either of the two blocked the other. */
+  blockedBetween (a: string, b: string): Promise<boolean>
+
   // Rooms ---------------------------------------------------------------------
   /** Makes `user` a member; false (and nothing changed) when they are already in `maxRoomsPerUser` other rooms. */
   join (room: string, user: string): Promise<boolean>
@@ -489,6 +506,8 @@ export interface StoreLimits {
   readonly maxConversations: number
   /** rooms with more members keep no read receipts (each read would be told to every listener) */
   readonly maxReceiptMembers: number
+  /** users one user may block */
+  readonly maxBlocks: number
 }
 
 /** Reservations are kept this long past their expiry before cleanup (clock skew between machines). */
@@ -520,7 +539,8 @@ export const DEFAULT_LIMITS: StoreLimits = Object.freeze({
   quotaChannels: 500,
   maxRoomsPerUser: 500,
   maxConversations: 1000,
-  maxReceiptMembers: 100
+  maxReceiptMembers: 100,
+  maxBlocks: 1000
 })
 
 /**

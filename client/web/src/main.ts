@@ -121,8 +121,15 @@ class ChatPage {
       this.#view.lists()
       if (this.#model.active === `room:${room}`) this.#view.conversation()
     })
+    // Blocked or unblocked here or on another device.
+    client.on('blocked', ({ user, blocked }) => {
+      if (blocked) this.#model.blocked.add(user)
+      else this.#model.blocked.delete(user)
+      if (this.#active()?.kind === 'dm') this.#view.conversation()
+    })
     client.on('error', showError)
     await client.ready
+    for (const user of await client.blocks()) this.#model.blocked.add(user)
     if (!client.rooms.includes(LOBBY)) await client.join(LOBBY)
     for (const room of client.rooms) if (room !== LOBBY) this.#model.room(room)
     await Promise.all([this.#listConversations(), this.#refreshPresence()])
@@ -173,6 +180,18 @@ class ChatPage {
   get activeRoom (): string | undefined {
     const conversation = this.#active()
     return conversation?.kind === 'room' ? conversation.name : undefined
+  }
+
+  /** Blocks the person of the open direct conversation, or unblocks them. */
+  async toggleBlock (): Promise<void> {
+    const conversation = this.#active()
+    if (conversation?.kind !== 'dm') return
+    const blocked = this.#model.blocked.has(conversation.name)
+    if (blocked) await this.#client.unblock(conversation.name)
+    else await this.#client.block(conversation.name)
+    if (blocked) this.#model.blocked.delete(conversation.name)
+    else this.#model.blocked.add(conversation.name)
+    this.#view.conversation()
   }
 
   async leaveActiveRoom (): Promise<void> {
@@ -464,6 +483,11 @@ byId('rejoin').addEventListener('click', () => {
   const current = page
   const room = current?.activeRoom
   if (current !== undefined && room !== undefined) act(async () => { await current.joinRoom(room) })
+})
+
+byId('block-user').addEventListener('click', () => {
+  const current = page
+  if (current !== undefined) act(async () => { await current.toggleBlock() })
 })
 
 byId('leave-room').addEventListener('click', () => {

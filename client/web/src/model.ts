@@ -61,6 +61,8 @@ export class ChatModel {
   readonly conversations = new Map<string, Conversation>()
   /** users online, by room (the lobby: everyone signed in) */
   readonly online = new Map<string, Set<string>>()
+  /** the users this user blocked */
+  readonly blocked = new Set<string>()
   /** rooms the client could not resubscribe (after a reconnect), with the server's error code: shown, not dropped */
   readonly refused = new Map<string, string>()
   active: string | undefined

@@ -74,10 +74,14 @@ export class ChatView {
     const refused = conversation?.kind === 'room' ? this.#model.refused.get(conversation.name) : undefined
     byId('refused').hidden = refused === undefined
     byId('refused-text').textContent = refused === undefined ? '' : `Could not rejoin #${conversation?.name ?? ''} after reconnecting (${refused}): you no longer receive its messages.`
+    const block = byId<HTMLButtonElement>('block-user')
+    block.hidden = conversation?.kind !== 'dm' || conversation.name === this.#model.me
+    const blocked = conversation?.kind === 'dm' && this.#model.blocked.has(conversation.name)
+    block.textContent = blocked ? 'Unblock' : 'Block'
     const text = byId<HTMLInputElement>('text')
-    text.disabled = conversation === undefined || refused !== undefined
+    text.disabled = conversation === undefined || refused !== undefined || blocked
     byId<HTMLButtonElement>('send').disabled = text.disabled
-    text.placeholder = conversation === undefined ? '' : `Message ${byId('title').textContent}`
+    text.placeholder = conversation === undefined ? '' : blocked ? `You blocked ${conversation.name}` : `Message ${byId('title').textContent}`
     this.#items = new Map()
     const messages = conversation?.messages ?? []
     this.#messages.replaceChildren(...messages.map((m, i) => this.#item(m, messages[i - 1])))
