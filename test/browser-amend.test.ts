@@ -6,19 +6,14 @@
  * And blocking: the Block button refuses the other's messages until Unblock.
  */
 import t from 'tap'
-import { runCli, waitForHttp } from './helpers/processes.js'
-import { freePort } from './helpers/redis.js'
-import { conversationButton, launchBrowser, live, messages, onlineButton, say, signIn } from './helpers/browser.js'
+import { conversationButton, launchBrowser, live, messages, onlineButton, say, signIn, standalone } from './helpers/browser.js'
 import type { Page } from 'playwright-core'
 
 /** A message's own button (Reply, Edit, Delete) on the open conversation's message saying `text`. */
 const action = (page: Page, text: string, name: string): ReturnType<Page['locator']> => messages(page, text).getByRole('button', { name })
 
 t.test('edit, reply and delete on the page, seen from the other side', async (t) => {
-  const port = await freePort()
-  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
-  const base = `http://127.0.0.1:${port}`
-  await waitForHttp(`${base}/healthz`)
+  const base = await standalone(t)
   const browser = await launchBrowser(t)
   const alice = await signIn(browser, base, 'alice')
   const bob = await signIn(browser, base, 'bob')
@@ -55,10 +50,7 @@ t.test('edit, reply and delete on the page, seen from the other side', async (t)
 })
 
 t.test('blocking on the page: the blocked user\'s messages are refused, with a reason; unblocking lets them through', async (t) => {
-  const port = await freePort()
-  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
-  const base = `http://127.0.0.1:${port}`
-  await waitForHttp(`${base}/healthz`)
+  const base = await standalone(t)
   const browser = await launchBrowser(t)
   const alice = await signIn(browser, base, 'alice')
   const troll = await signIn(browser, base, 'troll')

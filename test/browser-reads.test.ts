@@ -5,15 +5,10 @@
  * the other at once; a page loaded afresh gets its badges from the server.
  */
 import t from 'tap'
-import { runCli, waitForHttp } from './helpers/processes.js'
-import { freePort } from './helpers/redis.js'
-import { conversationButton, joinRoom, launchBrowser, live, messages, onlineButton, say, signIn } from './helpers/browser.js'
+import { conversationButton, joinRoom, launchBrowser, live, messages, onlineButton, say, signIn, standalone } from './helpers/browser.js'
 
 t.test('reading on one page clears the badge on the other; a reloaded page gets its badges from the server', async (t) => {
-  const port = await freePort()
-  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
-  const base = `http://127.0.0.1:${port}`
-  await waitForHttp(`${base}/healthz`)
+  const base = await standalone(t)
   const browser = await launchBrowser(t)
   const phone = await signIn(browser, base, 'alice')
   const laptop = await signIn(browser, base, 'alice')

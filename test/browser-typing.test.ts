@@ -5,15 +5,10 @@
  * and a page shows only the typing of the conversation it has open.
  */
 import t from 'tap'
-import { runCli, waitForHttp } from './helpers/processes.js'
-import { freePort } from './helpers/redis.js'
-import { conversationButton, joinRoom, launchBrowser, messages, onlineButton, say, signIn } from './helpers/browser.js'
+import { conversationButton, joinRoom, launchBrowser, messages, onlineButton, say, signIn, standalone } from './helpers/browser.js'
 
 t.test('the page shows who is typing in the open conversation, and stops showing it', async (t) => {
-  const port = await freePort()
-  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
-  const base = `http://127.0.0.1:${port}`
-  await waitForHttp(`${base}/healthz`)
+  const base = await standalone(t)
   const browser = await launchBrowser(t)
   const alice = await signIn(browser, base, 'alice')
   const bob = await signIn(browser, base, 'bob')

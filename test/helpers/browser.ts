@@ -8,6 +8,8 @@ import type { Browser, Locator, Page } from 'playwright-core'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runCli, waitForHttp } from './processes.js'
+import { freePort } from './redis.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -18,6 +20,15 @@ export const VIEWPORT = { width: 1200, height: 760 }
 /** matches exactly `text` */
 function exactly (text: string): RegExp {
   return new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)
+}
+
+/** `switchboard standalone` on a free port, stopped in teardown; its base URL once it answers. */
+export async function standalone (t: Teardown): Promise<string> {
+  const port = await freePort()
+  runCli(t, 'standalone', { PORT: String(port), LOG_LEVEL: 'warn' })
+  const base = `http://127.0.0.1:${port}`
+  await waitForHttp(`${base}/healthz`)
+  return base
 }
 
 export async function launchBrowser (t: Teardown): Promise<Browser> {
