@@ -101,6 +101,14 @@ export interface Keys {
   meta (channel: string): string
   dedup (channel: string, sender: string, mid: string): string
   members (room: string): string
+  /** hash in the room's slot: `owner`, `mode`, `title`, `topic` */
+  room (room: string): string
+  /** hash in the room's slot: member → `owner` or `moderator` (members without an entry are plain members) */
+  roles (room: string): string
+  /** sets in the room's slot: banned users, muted members, users invited and not joined yet */
+  bans (room: string): string
+  mutes (room: string): string
+  invites (room: string): string
   rooms (user: string): string
   /** sorted set: a user's direct conversations (`dm:` channels) → when each last had a message (ms, store clock) */
   conversations (user: string): string
@@ -148,6 +156,11 @@ export function keys (prefix: string): Keys {
     meta: (channel) => `${of(channel)}meta`,
     dedup: (channel, sender, mid) => `${of(channel)}mid:${sender}:${mid}`,
     members: (room) => `${of(roomChannel(room))}members`,
+    room: (room) => `${of(roomChannel(room))}room`,
+    roles: (room) => `${of(roomChannel(room))}roles`,
+    bans: (room) => `${of(roomChannel(room))}bans`,
+    mutes: (room) => `${of(roomChannel(room))}mutes`,
+    invites: (room) => `${of(roomChannel(room))}invites`,
     rooms: (user) => `${of(userChannel(user))}rooms`,
     conversations: (user) => `${of(userChannel(user))}dms`,
     quota: (user) => `${of(userChannel(user))}quota`,

@@ -25,6 +25,8 @@ import { Outbox, OutboxClosedError } from './outbox.js'
 import { historyParts, replayParts } from './parts.js'
 import { conversationsParts, readFrame, receiptsFrame, tellRead } from './reading.js'
 import { BlockView, blockChange, blockNotice, blockedEvent, blockedReply, eventUser } from './blocks.js'
+import { joinRefusal, membersReply, moderatedReply, moderationOf, moderationRefusal, roomReply, tellModeration } from './moderation.js'
+import type { Refused } from './moderation.js'
 import type { NextPart, OutboxLimits, OutboxSocket } from './outbox.js'
 import { sharedTextFrame } from './text-frame.js'
 import type { ConnectionLimits } from './limits.js'
@@ -34,7 +36,7 @@ import { parseFrame, peekRequestId } from './protocol.js'
 import { isStoreFull } from '../store/full.js'
 import type {
   ClientFrame, ConversationsFrame, FrameError, HistoryFrame, JoinFrame, LeaveFrame, PresenceFrame, PublishFrame, RequestId, SendFrame, SubscribeEntry,
-  DeleteFrame, EditFrame, ReadFrame, ReceiptsFrame, TypingFrame, UnsubscribeFrame
+  DeleteFrame, EditFrame, MembersFrame, ModerateFrame, ReadFrame, ReceiptsFrame, TypingFrame, UnsubscribeFrame
 } from './protocol.js'
 
 /** Decides whether `user` may join `room` (open by default). */
@@ -69,12 +71,18 @@ function notMember (user: string, channel: string): Refusal {
   return new Refusal(FrameErrorCodes.FORBIDDEN, `${user} is not a member of ${channel}; join it first`, { reason: 'NOT_MEMBER' })
 }
 
+/** Throws a refusal (moderation.ts) as the error frame it is. */
+function refuse (refused: Refused | undefined): void {
+  if (refused !== undefined) throw new Refusal(refused.code, refused.message, refused.reason === undefined ? undefined : { reason: refused.reason })
+}
+
 /** The offset of an accepted append, or the refusal its status means. */
 function accepted (result: AmendResult, forbidden: string): string {
   if (result.status === 'forbidden') throw new Refusal(FrameErrorCodes.FORBIDDEN, forbidden, { reason: 'NOT_MEMBER' })
   if (result.status === 'missing') throw new Refusal(FrameErrorCodes.NOT_FOUND, 'no such message: never stored, no longer in history, an edit or delete itself, or deleted')
   if (result.status === 'not_author') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only its author may edit or delete a message')
   if (result.status === 'blocked') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'direct messages between these two users are blocked', { reason: 'BLOCKED' })
+  if (result.status === 'muted') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'you are muted in this room', { reason: 'MUTED' })
   if (result.status === 'quota') {
     throw new Refusal(FrameErrorCodes.QUOTA_EXCEEDED, `storage quota used up: too many ${result.budget === 'channels' ? 'conversations and rooms written' : result.budget} ` +
       `in this window; it starts again in ${Math.ceil(result.retryAfterMs / 1000)} s`, { budget: result.budget, retryAfterMs: result.retryAfterMs })
@@ -438,6 +446,9 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'block': return this.#block(frame.user, true, frame.id)
       case 'unblock': return this.#block(frame.user, false, frame.id)
       case 'blocks': return this.#context.store.blocks(this.user).then(({ blocked }) => { this.send(JSON.stringify({ type: 'blocks', id: frame.id, users: blocked })) })
+      case 'moderate': return this.#moderate(frame)
+      case 'room': return this.#roomInfo(frame.id, frame.room)
+      case 'members': return this.#members(frame)
       case 'read': return this.#read(frame)
       case 'receipts': return this.#receipts(frame)
     }
@@ -487,9 +498,13 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const to = participants === undefined ? null : participants.find((p) => p !== this.user) ?? this.user
     const now = Date.now()
     const dataJson = frame.type === 'edit' ? JSON.stringify(frame.data) : 'null'
+    // A room's owner and moderators may delete (or edit) anyone's message there.
+    const moderating = participants === undefined && await this.#context.store.roleOf(channel.slice('room:'.length), this.user)
+      .then((role) => role === 'owner' || role === 'moderator')
     const result = await this.#context.store.amend({
       channel,
       target: frame.offset,
+      anyone: moderating,
       kind: frame.type,
       dataJson,
       at: now,
@@ -545,9 +560,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     if (!(await authorizeJoin(this.user, frame.room))) throw new Refusal(FrameErrorCodes.FORBIDDEN, `${this.user} may not join ${frame.room}`)
     const channel = roomChannel(frame.room)
     if (!this.channels.has(channel)) this.#checkRoomLimit()
-    if (!(await store.join(frame.room, this.user))) {
-      throw new Refusal(FrameErrorCodes.LIMIT_EXCEEDED, `${this.user} is a member of too many rooms; leave one first`)
-    }
+    refuse(joinRefusal(this.user, channel, await store.enter(frame.room, this.user)))
     let joinedAt: Position | undefined
     await this.#listen(channel, undefined, async (position) => { joinedAt = position; this.send(joinedFrame(frame.id, channel, position)) })
     // The user's other connections (any server) learn of it on their personal channel, with the position
@@ -673,6 +686,30 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       ])
     }
     this.send(blockedReply(id, other, blocked))
+  }
+
+  /** A change by the room's owner or a moderator; the room's listeners are told, and the member removed or invited. */
+  async #moderate (frame: ModerateFrame): Promise<void> {
+    const change = moderationOf(frame)
+    if (!('action' in change)) throw new Refusal(change.code, change.message)
+    const { store, log } = this.#context
+    refuse(moderationRefusal(this.user, roomChannel(frame.room), change, await store.moderate(frame.room, this.user, change)))
+    await tellModeration(store, frame.room, this.user, change).catch((err: unknown) => { log.warn({ err, room: frame.room }, 'could not tell of a room change') })
+    this.send(moderatedReply(frame.id, frame.room, change))
+  }
+
+  /** A room's settings: for anyone while it is public (to decide whether to join), for members when it is invite-only. */
+  async #roomInfo (id: RequestId, room: string): Promise<void> {
+    const { store } = this.#context
+    const [info, role] = await Promise.all([store.roomInfo(room), store.roleOf(room, this.user)])
+    if (info.mode === 'invite' && role === undefined) throw notMember(this.user, roomChannel(room))
+    this.send(roomReply(id, room, info, role))
+  }
+
+  async #members (frame: MembersFrame): Promise<void> {
+    const channel = roomChannel(frame.room)
+    await this.#authorizeRead(channel)
+    this.send(membersReply(frame.id, frame.room, await this.#context.store.memberPage(frame.room, frame.after, frame.limit ?? 50)))
   }
 
   /** Moves the user's read position (never back); their other connections, and the other members, are told. */

@@ -28,7 +28,7 @@ export interface SocketMeter {
 
 /** Every client frame type: the record makes the compiler list each one. */
 const FRAME_TYPES = Object.keys({
-  send: 0, publish: 0, join: 0, leave: 0, subscribe: 0, unsubscribe: 0, history: 0, presence: 0, conversations: 0, typing: 0, read: 0, receipts: 0, edit: 0, delete: 0, block: 0, unblock: 0, blocks: 0
+  send: 0, publish: 0, join: 0, leave: 0, subscribe: 0, unsubscribe: 0, history: 0, presence: 0, conversations: 0, typing: 0, read: 0, receipts: 0, edit: 0, delete: 0, block: 0, unblock: 0, blocks: 0, moderate: 0, room: 0, members: 0
 } satisfies Record<FrameType, 0>) as FrameType[]
 
 /**

@@ -79,6 +79,24 @@ export const BlockFrameSchema = Type.Object({ type: Type.Literal('block'), id: R
 export const UnblockFrameSchema = Type.Object({ type: Type.Literal('unblock'), id: RequestIdSchema, user: Name })
 /** The users this user blocked. */
 export const BlocksFrameSchema = Type.Object({ type: Type.Literal('blocks'), id: RequestIdSchema })
+/** A change in a room by its owner or a moderator (types.ts Moderation). */
+export const ModerateFrameSchema = Type.Object({
+  type: Type.Literal('moderate'),
+  id: RequestIdSchema,
+  room: Name,
+  action: Type.Union(['invite', 'kick', 'ban', 'unban', 'mute', 'unmute', 'role', 'settings'].map((a) => Type.Literal(a))),
+  user: Type.Optional(Name),
+  role: Type.Optional(Type.Union([Type.Literal('moderator'), Type.Literal('member')])),
+  mode: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('invite')])),
+  title: Type.Optional(Type.String({ maxLength: 100 })),
+  topic: Type.Optional(Type.String({ maxLength: 500 }))
+})
+/** A room's settings, owner and the asker's role. */
+export const RoomFrameSchema = Type.Object({ type: Type.Literal('room'), id: RequestIdSchema, room: Name })
+/** A page of a room's members, with their roles, sorted by id. */
+export const MembersFrameSchema = Type.Object({
+  type: Type.Literal('members'), id: RequestIdSchema, room: Name, after: Type.Optional(Name), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 }))
+})
 /** How far each member has read `channel`. */
 export const ReceiptsFrameSchema = Type.Object({ type: Type.Literal('receipts'), id: RequestIdSchema, channel: Channel })
 
@@ -102,8 +120,12 @@ export type DeleteFrame = Static<typeof DeleteFrameSchema>
 export type BlockFrame = Static<typeof BlockFrameSchema>
 export type UnblockFrame = Static<typeof UnblockFrameSchema>
 export type BlocksFrame = Static<typeof BlocksFrameSchema>
+export type ModerateFrame = Static<typeof ModerateFrameSchema>
+export type RoomFrame = Static<typeof RoomFrameSchema>
+export type MembersFrame = Static<typeof MembersFrameSchema>
 export type ClientFrame = SendFrame | PublishFrame | JoinFrame | LeaveFrame | SubscribeFrame | UnsubscribeFrame | HistoryFrame | PresenceFrame | ConversationsFrame |
-  TypingFrame | ReadFrame | ReceiptsFrame | EditFrame | DeleteFrame | BlockFrame | UnblockFrame | BlocksFrame
+  TypingFrame | ReadFrame | ReceiptsFrame | EditFrame | DeleteFrame | BlockFrame | UnblockFrame | BlocksFrame | ModerateFrame | RoomFrame |
+  MembersFrame
 
 const schemas = {
   send: SendFrameSchema,
@@ -122,7 +144,10 @@ const schemas = {
   delete: DeleteFrameSchema,
   block: BlockFrameSchema,
   unblock: UnblockFrameSchema,
-  blocks: BlocksFrameSchema
+  blocks: BlocksFrameSchema,
+  moderate: ModerateFrameSchema,
+  room: RoomFrameSchema,
+  members: MembersFrameSchema
 } satisfies Record<ClientFrame['type'], TSchema>
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(schemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema)])

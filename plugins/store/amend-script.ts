@@ -21,17 +21,18 @@ import { luaFinish, luaStoredField } from './message-frame.js'
 export const STREAM_NODE_ENTRIES = 100
 
 /**
- * KEYS: stream, meta, dedup key (or the stream again: none), members (a room's; or the stream again).
+ * KEYS: stream, meta, dedup key (or the stream again: none), members and mutes (a room's; or the stream again).
  * ARGV: fresh epoch, ttl ms, target offset, 'edit'|'delete', new data JSON (edit), edit time ms, the prefix of the
  * amendment's frame (up to its epoch), the head of the sender's frames ('' = anyone may: a moderator), sender,
  * 1 = has a dedup key, 1 = must be a member, dedup ttl ms, PUBLISH|SPUBLISH, live channels….
  * Returns { status, offset, epoch, prev, frame }: status 'ok', 'dup' (offset: the amendment's), 'forbidden' (not a
- * member), 'missing' (no such message: never stored, trimmed, an amendment, or deleted), 'author' (not the sender's).
+ * member), 'muted', 'missing' (no such message: never stored, trimmed, an amendment, or deleted), 'author' (not the sender's).
  */
 export const AMEND = `
 local stream, meta = KEYS[1], KEYS[2]
 local target, kind, data, at, prefix, head, sender = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if ARGV[11] == '1' and redis.call('SISMEMBER', KEYS[4], sender) == 0 then return { 'forbidden' } end
+if ARGV[11] == '1' and redis.call('SISMEMBER', KEYS[5], sender) == 1 then return { 'muted' } end
 if ARGV[10] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return { 'dup', seen } end

@@ -20,8 +20,9 @@ export interface BatchNames {
   meta (channel: string): string
   live (channel: string): string
   dedup (channel: string, sender: string, mid: string): string
-  /** the members set of a room channel (`room:x`) */
+  /** the members set of a room channel (`room:x`), and its muted members */
   members (channel: string): string
+  mutes (channel: string): string
   /** a user's conversation list */
   conversations (user: string): string
   /** a user's quota hash */
@@ -72,7 +73,7 @@ export function quotasOn (limits: StoreLimits): boolean {
  *   arguments, max conversations; then per channel: L, its L live channels, I (its conversation list
  *   keys among KEYS) and, when I > 0, the channel's name; then per entry: channel index, frame prefix, flags (1: has a mid, 2: sender
  *   must be a member, 4: check blocks), the sender, sender index (if S > 0), the recipient (if flag 4).
- *   Entry keys: its dedup key (flag 1), members (flag 2), the sender's blocks and blocked-by sets (flag 4).
+ *   Entry keys: its dedup key (flag 1), the room's members and mutes (flag 2), the sender's blocks and blocked-by sets (flag 4).
  */
 export function batchCall (inputs: readonly AppendInput[], names: BatchNames, settings: BatchSettings): BatchCall {
   const { limits, anySlot } = settings
@@ -109,7 +110,7 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
       fields.push(s)
     }
     if (mid !== undefined) entryKeys.push(names.dedup(channel, sender, mid))
-    if (requireMember === true) entryKeys.push(names.members(channel))
+    if (requireMember === true) entryKeys.push(names.members(channel), names.mutes(channel))
     if (checkBlocks) {
       entryKeys.push(names.blocks(sender), names.blockedBy(sender))
       fields.push(recipient)
@@ -123,11 +124,12 @@ export function batchCall (inputs: readonly AppendInput[], names: BatchNames, se
 
 /**
  * One entry's reply, from APPEND_BATCH or QUOTA_BATCH: the offset (appended), 'd' .. offset
- * (duplicate), '' (not a member), 'b' (blocked), 'q' .. budget letter .. ':' .. ms until the window ends (over a quota).
+ * (duplicate), '' (not a member), 'b' (blocked), 'm' (muted), 'q' .. budget letter .. ':' .. ms until the window ends (over a quota).
  */
 export function entryResult (reply: string): AppendResult {
   if (reply === '') return { status: 'forbidden' }
   if (reply === 'b') return { status: 'blocked' }
+  if (reply === 'm') return { status: 'muted' }
   const first = reply.charCodeAt(0)
   if (first === 100) return { status: 'duplicate', offset: reply.slice(1) } // 'd'
   if (first === 113) { // 'q'

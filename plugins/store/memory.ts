@@ -7,11 +7,12 @@
 import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { MemoryReads, byRecency } from './memory-reads.js'
+import { MemoryRooms } from './memory-rooms.js'
 import { eventFrame, finishFrame, rewriteData, senderHead } from './message-frame.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AmendInput, AmendResult, AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, ListOptions, MessageHandler,
-  PageLimits, Position, QuotaBudget, RateCount, ReadMark, ReadRange, Receipt, Recovery, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
+  JoinOutcome, Moderation, ModerationOutcome, PageLimits, Position, QuotaBudget, RateCount, ReadMark, ReadRange, Receipt, Recovery, RoomInfo, RoomMember, RoomRole, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame, LiveFrame, RelayGapListener
 } from './types.js'
 import { readCreatesHistory, userChannel } from '../names.js'
 
@@ -71,6 +72,19 @@ export class MemoryStore implements Store {
   readonly #listeners = new ChannelListeners()
   /** read positions, receipts and the conversation list */
   readonly #reads: MemoryReads
+  /** rooms' owners, roles, bans, mutes, invitations and settings */
+  readonly #governance = new MemoryRooms({
+    members: (room) => this.#members.get(room) ?? new Set(),
+    add: (room, user) => {
+      setOf(this.#members, room).add(user)
+      setOf(this.#rooms, user).add(room)
+    },
+    remove: (room, user) => {
+      this.#members.get(room)?.delete(user)
+      this.#rooms.get(user)?.delete(room)
+    }
+  })
+
   readonly #sweeper: NodeJS.Timeout
   #lastMs = 0
   #seq = 0
@@ -219,7 +233,11 @@ export class MemoryStore implements Store {
 
   /** What is checked before a message or an amendment is stored: membership, a repeated mid, the sender's quota. */
   #admit (input: AppendInput | AmendInput): { refused?: AppendResult, dedupKey?: string } {
-    if (input.requireMember === true && !this.#isMember(input.channel.slice('room:'.length), input.sender)) return { refused: { status: 'forbidden' } }
+    if (input.requireMember === true) {
+      const room = input.channel.slice('room:'.length)
+      if (!this.#isMember(room, input.sender)) return { refused: { status: 'forbidden' } }
+      if (this.#governance.isMuted(room, input.sender)) return { refused: { status: 'muted' } }
+    }
     const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
     if (dedupKey !== undefined) {
       const seen = this.#dedup.get(dedupKey)
@@ -410,11 +428,33 @@ export class MemoryStore implements Store {
   }
 
   async join (room: string, user: string): Promise<boolean> {
+    return this.#enter(room, user, false) === 'joined'
+  }
+
+  async enter (room: string, user: string): Promise<JoinOutcome> {
+    return this.#enter(room, user, true)
+  }
+
+  #enter (room: string, user: string, rules: boolean): JoinOutcome {
     const rooms = setOf(this.#rooms, user)
-    if (!rooms.has(room) && rooms.size >= this.#limits.maxRoomsPerUser) return false
-    setOf(this.#members, room).add(user)
-    rooms.add(room)
-    return true
+    if (!rooms.has(room) && rooms.size >= this.#limits.maxRoomsPerUser) return 'limit'
+    return this.#governance.enter(room, user, rules)
+  }
+
+  async roomInfo (room: string): Promise<RoomInfo> {
+    return this.#governance.info(room)
+  }
+
+  async roleOf (room: string, user: string): Promise<RoomRole | undefined> {
+    return this.#governance.roleOf(room, user)
+  }
+
+  async moderate (room: string, by: string, change: Moderation): Promise<ModerationOutcome> {
+    return this.#governance.moderate(room, by, change)
+  }
+
+  async memberPage (room: string, after: string | undefined, limit: number): Promise<{ members: RoomMember[], more: boolean }> {
+    return this.#governance.page(room, after, limit)
   }
 
   async leave (room: string, user: string): Promise<void> {

@@ -8,6 +8,8 @@ import type { Cluster, Redis, Result } from 'ioredis'
 import { batchCall, entryResult, quotaArguments, quotasOn, splitReply } from './append-batch.js'
 import { finishFrame, finishStored, senderHead, splitLive, storedFrames } from './message-frame.js'
 import { AMEND } from './amend-script.js'
+import { ENTER, MEMBERS, MODERATE, ROOM_KEYS } from './room-scripts.js'
+import { moderationArguments, pageOfMembers, roomInfoOf } from './rooms.js'
 import type { BatchNames } from './append-batch.js'
 import { Batcher } from './batcher.js'
 import { BulkScript } from './bulk-script.js'
@@ -23,7 +25,7 @@ import {
 import { HOLDS_TTL_MS, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AmendInput, AmendResult, AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, ListOptions, MessageHandler,
-  PageLimits, Position, RateCount, ReadMark, ReadRange, Receipt, Recovery, RelayGapListener, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
+  JoinOutcome, Moderation, ModerationOutcome, PageLimits, Position, RateCount, ReadMark, ReadRange, Receipt, Recovery, RelayGapListener, RoomInfo, RoomMember, RoomRole, ReserveRequest, ReserveResult, ServerRecord, ServerStatus, Store, StoreLimits, StoredFrame
 } from './types.js'
 import { DEFAULT_KEY_PREFIX, keys as makeKeys, readCreatesHistory, userChannel } from '../names.js'
 import { slotOf } from './slot.js'
@@ -42,7 +44,11 @@ declare module 'ioredis' {
     sbHistorySpan (stream: string, before: string, limit: number, maxBytes: number): Result<Array<string | number>, Context>
     sbDeliverToUser (list: string, live: string, frames: string, channel: string, at: number, max: number, ttlMs: number): Result<null, Context>
     sbSetBlock (blocks: string, other: string, blocked: number, max: number): Result<string, Context>
-    sbAmend (stream: string, meta: string, dedup: string, members: string, epoch: string, ttlMs: number, target: string, kind: string, dataJson: string,
+    sbEnter (members: string, room: string, roles: string, bans: string, mutes: string, invites: string, user: string, rules: number): Result<string, Context>
+    sbModerate (members: string, room: string, roles: string, bans: string, mutes: string, invites: string, by: string, action: string, user: string,
+      role: string, title: string, topic: string): Result<string, Context>
+    sbMembers (members: string, room: string, roles: string, bans: string, mutes: string, invites: string): Result<Array<string | number>, Context>
+    sbAmend (stream: string, meta: string, dedup: string, members: string, mutes: string, epoch: string, ttlMs: number, target: string, kind: string, dataJson: string,
       at: number, prefix: string, head: string, sender: string, hasMid: number, memberOnly: number, dedupTtlMs: number, publish: string,
       ...lives: string[]): Result<Array<string | number>, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
@@ -186,7 +192,7 @@ export class RedisStore implements Store {
     this.#subscriber = options.subscriber
     this.#keys = makeKeys(prefix)
     const k = this.#keys
-    this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)), personal: userChannel }
+    this.#batchNames = { ...k, members: (channel) => k.members(channel.slice('room:'.length)), mutes: (channel) => k.mutes(channel.slice('room:'.length)), personal: userChannel }
     this.#serverPrefix = this.#keys.server('')
     this.#limits = resolveStoreLimits(options.limits)
     defineScripts(this.#client)
@@ -521,10 +527,11 @@ export class RedisStore implements Store {
     const lives = participants === undefined ? [k.live(channel)] : cluster ? [] : participants.map((u) => k.live(userChannel(u)))
     const watched = this.#watch(() => [cluster ? this.#nodeFor(stream) : this.#client as Redis])
     const [status, offset = '', , , frame = ''] = (await this.#client.sbAmend(stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, mid),
-      input.requireMember === true ? k.members(channel.slice('room:'.length)) : stream, newEpoch(), this.#limits.historyTtlMs, input.target, input.kind,
+      input.requireMember === true ? k.members(channel.slice('room:'.length)) : stream, input.requireMember === true ? k.mutes(channel.slice('room:'.length)) : stream, newEpoch(), this.#limits.historyTtlMs, input.target, input.kind,
       input.dataJson ?? 'null', input.at, input.framePrefix, input.anyone === true ? '' : senderHead(channel, input.sender), input.sender,
       mid === undefined ? 0 : 1, input.requireMember === true ? 1 : 0, this.#limits.dedupWindowMs, this.#publish, ...lives)).map(String)
     if (status === 'forbidden') return { status: 'forbidden' }
+    if (status === 'muted') return { status: 'muted' }
     if (status === 'missing') return { status: 'missing' }
     if (status === 'author') return { status: 'not_author' }
     if (status === 'dup') return { status: 'duplicate', offset }
@@ -664,21 +671,54 @@ export class RedisStore implements Store {
   }
 
   async join (room: string, user: string): Promise<boolean> {
+    return (await this.#enter(room, user, false)) === 'joined'
+  }
+
+  async enter (room: string, user: string): Promise<JoinOutcome> {
+    return await this.#enter(room, user, true)
+  }
+
+  async #enter (room: string, user: string, rules: boolean): Promise<JoinOutcome> {
     const rooms = this.#keys.rooms(user)
     // Checked before, not with, the join: two joins of one user at the same instant may both pass (at most a few over).
     const [already, count] = await Promise.all([this.#client.sismember(rooms, room), this.#client.scard(rooms)])
-    if (already === 0 && count >= this.#limits.maxRoomsPerUser) return false
+    if (already === 0 && count >= this.#limits.maxRoomsPerUser) return 'limit'
     const watched = this.#watch(() => this.#membershipNodes(room, user))
-    if (isCluster(this.#client)) {
-      // Two slots (the room's, the user's): no MULTI across them. The members set, which the append checks, comes first.
-      await this.#client.sadd(this.#keys.members(room), user)
-      await this.#client.sadd(rooms, room)
-    } else {
-      await this.#client.multi().sadd(this.#keys.members(room), user).sadd(rooms, room).exec()
-    }
+    // The room's slot first (its rules, and the members set the append checks), then the user's list of rooms.
+    const outcome = await this.#client.sbEnter(...this.#roomKeys(room), user, rules ? 1 : 0) as JoinOutcome
+    if (outcome !== 'joined') return outcome
+    await this.#client.sadd(rooms, room)
     // A join is acknowledged like a message: one lost to a failover would leave the user refused in a room they were told they are in.
     await this.#confirm(watched)
-    return true
+    return 'joined'
+  }
+
+  #roomKeys (room: string): [string, string, string, string, string, string] {
+    const k = this.#keys
+    return [k.members(room), k.room(room), k.roles(room), k.bans(room), k.mutes(room), k.invites(room)]
+  }
+
+  async roomInfo (room: string): Promise<RoomInfo> {
+    const info = await this.#client.hgetall(this.#keys.room(room))
+    return roomInfoOf(info)
+  }
+
+  async roleOf (room: string, user: string): Promise<RoomRole | undefined> {
+    const [member, role] = await Promise.all([this.#client.sismember(this.#keys.members(room), user), this.#client.hget(this.#keys.roles(room), user)])
+    return member === 0 ? undefined : role === 'owner' || role === 'moderator' ? role : 'member'
+  }
+
+  async moderate (room: string, by: string, change: Moderation): Promise<ModerationOutcome> {
+    const [, role, title, topic] = moderationArguments(change)
+    const outcome = await this.#client.sbModerate(...this.#roomKeys(room), by, change.action, 'user' in change ? change.user : '', role, title, topic) as ModerationOutcome
+    // A member removed: out of their list of rooms too (their slot).
+    if (outcome === 'ok' && 'user' in change && (change.action === 'kick' || change.action === 'ban')) await this.#client.srem(this.#keys.rooms(change.user), room)
+    return outcome
+  }
+
+  async memberPage (room: string, after: string | undefined, limit: number): Promise<{ members: RoomMember[], more: boolean }> {
+    const flat = (await this.#client.sbMembers(...this.#roomKeys(room))).map(String)
+    return pageOfMembers(flat, after, limit)
   }
 
   async leave (room: string, user: string): Promise<void> {
@@ -821,8 +861,11 @@ function defineScripts (client: Redis | Cluster): void {
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION })
   client.defineCommand('sbRecover', { numberOfKeys: 2, lua: RECOVER })
   client.defineCommand('sbDeliverToUser', { numberOfKeys: 1, lua: DELIVER_TO_USER })
-  client.defineCommand('sbAmend', { numberOfKeys: 4, lua: AMEND })
+  client.defineCommand('sbAmend', { numberOfKeys: 5, lua: AMEND })
   client.defineCommand('sbSetBlock', { numberOfKeys: 1, lua: SET_BLOCK })
+  client.defineCommand('sbEnter', { numberOfKeys: ROOM_KEYS, lua: ENTER })
+  client.defineCommand('sbModerate', { numberOfKeys: ROOM_KEYS, lua: MODERATE })
+  client.defineCommand('sbMembers', { numberOfKeys: ROOM_KEYS, lua: MEMBERS })
   client.defineCommand('sbReadPage', { numberOfKeys: 2, lua: READ_PAGE })
   client.defineCommand('sbHistorySpan', { numberOfKeys: 1, lua: HISTORY_SPAN })
   client.defineCommand('sbPresenceAdd', { numberOfKeys: 3, lua: PRESENCE_ADD })

@@ -171,8 +171,9 @@ for _ = 1, E do
   local dedup, result = false, nil
   if flags % 2 == 1 then dedup = KEYS[k]; k = k + 1 end
   if flags % 4 >= 2 then
-    if redis.call('SISMEMBER', KEYS[k], sender) == 0 then result = '' end
-    k = k + 1
+    if redis.call('SISMEMBER', KEYS[k], sender) == 0 then result = ''
+    elseif redis.call('SISMEMBER', KEYS[k + 1], sender) == 1 then result = 'm' end
+    k = k + 2
   end
   local blocks = nil
   if flags % 8 >= 4 then

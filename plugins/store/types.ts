@@ -198,6 +198,8 @@ export type AppendResult =
   | { readonly status: 'forbidden' }
   /** a direct message between two users of whom one blocked the other */
   | { readonly status: 'blocked' }
+  /** the sender is muted in the room */
+  | { readonly status: 'muted' }
   /** the sender used up a budget of the current quota window; it starts again in `retryAfterMs` */
   | { readonly status: 'quota', readonly budget: QuotaBudget, readonly retryAfterMs: number }
 
@@ -238,6 +240,40 @@ export interface ReadMark {
 export function unreadOf (count: number, own: number, readCount: number, readOwn: number): number {
   return Math.max(0, (count - readCount) - Math.max(0, own - readOwn))
 }
+
+/** What a `join` by the user came to. */
+export type JoinOutcome = 'joined' | 'limit' | 'banned' | 'invite_only'
+
+export type RoomRole = 'owner' | 'moderator' | 'member'
+
+export interface RoomInfo {
+  /** `public`: anyone joins; `invite`: only those invited by its owner or a moderator */
+  readonly mode: 'public' | 'invite'
+  /** its first member; undefined for a room made before rooms had owners */
+  readonly owner?: string
+  readonly title: string
+  readonly topic: string
+}
+
+export interface RoomMember {
+  readonly user: string
+  readonly role: RoomRole
+  readonly muted: boolean
+}
+
+/**
+ * What an owner or moderator may do: invite (invite-only rooms; any member in a public one), kick and ban (removes the
+ * membership; a banned user cannot join again until unbanned), mute (cannot publish), and on members of a lower role
+ * only; `role` (the owner makes a member a moderator or back); `settings` (the owner sets the mode, an owner or
+ * moderator the title and topic).
+ */
+export type Moderation =
+  | { readonly action: 'invite' | 'kick' | 'ban' | 'unban' | 'mute' | 'unmute', readonly user: string }
+  | { readonly action: 'role', readonly user: string, readonly role: 'moderator' | 'member' }
+  | { readonly action: 'settings', readonly mode?: 'public' | 'invite', readonly title?: string, readonly topic?: string }
+
+/** `ok`, or why not: not a member, a role too low for it, a target that is not a member (or outranks), already done. */
+export type ModerationOutcome = 'ok' | 'not_member' | 'role' | 'target' | 'banned'
 
 /** How far one member has read a conversation (in its current epoch). */
 export interface Receipt {
@@ -437,8 +473,22 @@ export interface Store {
   blockedBetween (a: string, b: string): Promise<boolean>
 
   // Rooms ---------------------------------------------------------------------
-  /** Makes `user` a member; false (and nothing changed) when they are already in `maxRoomsPerUser` other rooms. */
+  /**
+   * Makes `user` a member, without the room's rules (bans, invite-only): for the server's own use. False (and
+   * nothing changed) when they are already in `maxRoomsPerUser` other rooms. The first member of a room that has
+   * none (a new one) becomes its owner.
+   */
   join (room: string, user: string): Promise<boolean>
+  /** A `join` by the user: the room's rules first (a ban, invite-only without an invitation), atomically with it. */
+  enter (room: string, user: string): Promise<JoinOutcome>
+  /** A room's settings and owner (public and ownerless for a room made before rooms had owners). */
+  roomInfo (room: string): Promise<RoomInfo>
+  /** A member's role, or undefined for one who is not a member. */
+  roleOf (room: string, user: string): Promise<RoomRole | undefined>
+  /** A moderation or settings change by `by`, checked against their role atomically with it (see Moderation). */
+  moderate (room: string, by: string, change: Moderation): Promise<ModerationOutcome>
+  /** Members sorted by id, after `after`, at most `limit`, with their roles: `more` when there are others after. */
+  memberPage (room: string, after: string | undefined, limit: number): Promise<{ members: RoomMember[], more: boolean }>
   leave (room: string, user: string): Promise<void>
   isMember (room: string, user: string): Promise<boolean>
   roomsOf (user: string): Promise<string[]>
