@@ -2,10 +2,11 @@
  * npm run bench -- <scenario> [--json] [--save] [--size tiny|full] [--rounds N] [--redis cluster] [--peers socketio]
  * npm run bench -- report
  *
- * Scenarios: relay, latency, fanout, connect, churn, memory, allocate, scale, quota (see docs/benchmarks.md). Each starts
- * what it needs (its own Redis, servers, the Socket.IO peer), alternates the
+ * Scenarios: relay, latency, fanout, connect, churn, memory, allocate, scale, quota, conversations, read (see
+ * docs/benchmarks.md). Each starts what it needs (its own Redis, servers, the Socket.IO peer), alternates the
  * systems over rounds (A B A B …; relay and fanout add the Socket.IO
- * streams-adapter peer: A B C A B C …), prints a table of medians, and with
+ * streams-adapter peer: A B C A B C …; conversations and read, which Socket.IO
+ * has no counterpart of, alternate with Switchboard's own `send`), prints a table of medians, and with
  * --json prints one JSON object as its last line; --save also writes it, dated,
  * to bench/results/<scenario>.json. `report` draws those into docs/benchmarks.svg.
  * `--redis cluster` (relay, fanout) runs Switchboard on one Redis against
@@ -25,6 +26,7 @@ import { memory } from './scenarios/memory.js'
 import { runScale } from './scenarios/scale.js'
 import { runChurn } from './scenarios/churn.js'
 import { REDIS_BUDGET_BYTES, quota } from './scenarios/quota.js'
+import { runInbox } from './scenarios/conversations.js'
 import { startSocketio, startSwitchboard } from './lib/systems.js'
 import type { System } from './lib/clients.js'
 import type { Server } from './lib/proc.js'
@@ -208,6 +210,7 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
   }
   if (scenario === 'scale') return await runScale(size, rounds, progress)
   if (scenario === 'churn') return await runChurn(size, rounds, progress)
+  if (scenario === 'conversations' || scenario === 'read') return await runInbox(scenario, size, rounds, progress)
   if (scenario === 'quota') {
     const results = []
     for (let r = 0; r < rounds; r++) results.push(await quota(size, progress))
@@ -215,7 +218,7 @@ async function measure (scenario: string, size: 'tiny' | 'full', rounds: number,
     const ratio = Math.max(switchboard.largeBytes ?? 0, switchboard.smallBytes ?? 0) / REDIS_BUDGET_BYTES
     return { scenario, switchboard, ratio: round(ratio, 4), target: 0.01, met: ratio <= 0.01, rounds }
   }
-  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, connect, churn, memory, allocate, scale, quota)`)
+  throw new Error(`unknown scenario ${JSON.stringify(scenario)} (relay, latency, fanout, connect, churn, memory, allocate, scale, quota, conversations, read)`)
 }
 
 /** The last line of the table: the ratio against its target, and whether it was met (never for a tiny run). */
@@ -244,7 +247,16 @@ export function table (report: ScenarioReport | TinyReport): string {
     ...columns.filter(([, f]) => (f.connected ?? f.clients ?? 0) < (f.clients ?? 0))
       .map(([name, f]) => `${name}: connected ${f.connected ?? 0} of ${f.clients ?? 0}`),
     ...columns.filter(([, f]) => (f.back ?? f.clients ?? 0) < (f.clients ?? 0) || (f.resets ?? 0) > 0)
-      .map(([name, f]) => `${name}: ${f.back ?? 0} of ${f.clients ?? 0} back, ${f.resets ?? 0} reset(s), ${f.duplicates ?? 0} duplicate(s)`)
+      .map(([name, f]) => `${name}: ${f.back ?? 0} of ${f.clients ?? 0} back, ${f.resets ?? 0} reset(s), ${f.duplicates ?? 0} duplicate(s)`),
+    // conversations, read: `sends` / `sendsAnswered`, `receipts` / `receiptsExpected`, …
+    ...columns.flatMap(([name, f]) => Object.keys(f).flatMap((key) => {
+      const suffix = key.endsWith('Answered') ? 'Answered' : key.endsWith('Expected') ? 'Expected' : undefined
+      if (suffix === undefined) return []
+      const base = key.slice(0, -suffix.length)
+      const [got = 0, wanted = 0] = suffix === 'Answered' ? [f[key], f[base]] : [f[base], f[key]]
+      if (got === wanted) return []
+      return [suffix === 'Answered' ? `${name}: ${base}: ${got} of ${wanted} answered` : `${name}: ${base} ${got}, expected ${wanted}`]
+    }))
   ]
   const streams = report.ratioStreams !== undefined ? [`ratio to socketio-streams ${report.ratioStreams} (for information)`] : []
   return [line(header), ...rows.map(line), '', ...shortfalls, verdict(report), ...streams].join('\n')

@@ -152,7 +152,7 @@ return out
 /**
  * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset, count and the
  * count of ARGV[3]'s own messages, and (with ARGV[1] = 1) its newest message's frame (the newest entry that is not an
- * amendment, among the 32 newest) when it is at most ARGV[2] bytes ('' otherwise).
+ * amendment, among the 29 newest) when it is at most ARGV[2] bytes ('' otherwise).
  * KEYS: per channel its meta and stream. Returns 5 values per channel.
  */
 export const HEADS = `
@@ -162,10 +162,12 @@ for c = 1, #KEYS / 2 do
   local frame = ''
   if m[1] and ARGV[1] == '1' then
     -- The newest message, not an amendment (a field t): a few back at most, each edit or delete is of a message.
-    local cursor = '+'
+    local cursor, count = '+', 1
     for _ = 1, 8 do
-      local newest = redis.call('XREVRANGE', KEYS[2 * c], cursor, '-', 'COUNT', 4)
-      local done = #newest < 4
+      -- One first: the newest entry is a message unless it was just edited or deleted.
+      local newest = redis.call('XREVRANGE', KEYS[2 * c], cursor, '-', 'COUNT', count)
+      local done = #newest < count
+      count = 4
       for _, entry in ipairs(newest) do
         if entry[2][5] ~= 't' then
           local f = ${luaFinish('entry[2][2]', 'entry[1]')}
