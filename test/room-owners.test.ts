@@ -7,9 +7,11 @@
  * pages with roles. Every refusal is FORBIDDEN with a message saying why.
  */
 import t from 'tap'
-import { TestClient } from './helpers/client.js'
+import { TestClient, eventually } from './helpers/client.js'
 import type { Frame } from './helpers/client.js'
+import { sdkClient } from './helpers/sdk.js'
 import { CLUSTER_BACKENDS, openStore, startStack } from './helpers/stack.js'
+import type { Moderated } from '../client/sdk/index.js'
 
 for (const backend of CLUSTER_BACKENDS) {
   t.test(`${backend}: the store's rules for rooms with owners`, async (t) => {
@@ -93,3 +95,29 @@ for (const backend of CLUSTER_BACKENDS) {
     t.ok(events.includes('kick') && events.includes('ban'), 'the room\'s listeners are told of each change')
   })
 }
+
+t.test('the SDK manages a room: settings, invitation, members, kick', async (t) => {
+  const stack = await startStack(t, 'memory', { sockets: 2 })
+  const olga = await sdkClient(t, stack.registryUrl, 'olga')
+  const bob = await sdkClient(t, stack.registryUrl, 'bob')
+  const invitations: Array<{ room: string, by: string }> = []
+  bob.client.on('invited', (i) => { invitations.push(i) })
+  const changes: Moderated[] = []
+  olga.client.on('moderated', (c) => { changes.push(c) })
+  await olga.client.join('club')
+  await olga.client.moderate('club', { action: 'settings', mode: 'invite', topic: 'plans' })
+  t.match(await olga.client.room('club'), { mode: 'invite', owner: 'olga', topic: 'plans', role: 'owner' })
+  await t.rejects(bob.client.join('club'), { code: 'FORBIDDEN' })
+  await olga.client.moderate('club', { action: 'invite', user: 'bob' })
+  await eventually(() => invitations.length === 1, 'bob is invited')
+  t.same(invitations[0], { room: 'club', by: 'olga' })
+  await bob.client.join('club')
+  t.same(await olga.client.members('club'), { members: [{ user: 'bob', role: 'member', muted: false }, { user: 'olga', role: 'owner', muted: false }], more: false })
+  const left: string[] = []
+  bob.client.on('left', (room) => { left.push(room) })
+  await olga.client.moderate('club', { action: 'kick', user: 'bob' })
+  await eventually(() => left.length === 1, 'bob\'s client stops listening')
+  t.notOk(bob.client.rooms.includes('club'))
+  await eventually(() => changes.some((c) => c.action === 'kick'), 'olga hears of it as a listener')
+  await t.rejects(bob.client.moderate('club', { action: 'kick', user: 'olga' }), { code: 'FORBIDDEN' })
+})

@@ -16,8 +16,8 @@ import type { ReadState } from './reads.js'
 import type { Frame, Pending } from './requests.js'
 import { SwitchboardError } from './types.js'
 import type {
-  Ack, Amendment, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, MessageOptions, PresenceEvent, Receipt, WebSocketConstructor,
-  WebSocketLike
+  Ack, Amendment, ClientEvents, ClientOptions, Conversation, ConnectionState, FetchLike, Message, MessageOptions, Moderated, PresenceEvent, Receipt, RoomChange,
+  RoomDetails, RoomMemberInfo, WebSocketConstructor, WebSocketLike
 } from './types.js'
 
 interface Position { epoch: string, offset: string }
@@ -341,6 +341,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     await this.#request({ type, user })
   }
 
+  /**
+   * A change in a room you own or moderate: invite, kick, ban, unban, mute, unmute (`user`), give a role (`role`), or
+   * settings (`mode`, `title`, `topic`). Rejects with FORBIDDEN and the reason (ROLE, NOT_MEMBER, BANNED). Needs protocol 5.
+   */
+  async moderate (room: string, change: RoomChange): Promise<void> {
+    if (this.#protocol !== 0 && this.#protocol < 5) throw new SwitchboardError('UNSUPPORTED', 'the server is older than protocol 5: rooms have no owners')
+    await this.#request({ type: 'moderate', room, ...change })
+  }
+
+  /** A room's settings, its owner and your role (an invite-only room only to its members). */
+  async room (room: string): Promise<RoomDetails> {
+    const reply = await this.#request({ type: 'room', room })
+    const { type: _type, id: _id, channel: _channel, ...details } = reply
+    return details as unknown as RoomDetails
+  }
+
+  /** A page of a room's members, by id, with their roles (members only). */
+  async members (room: string, options: { after?: string, limit?: number } = {}): Promise<{ members: RoomMemberInfo[], more: boolean }> {
+    const reply = await this.#request({ type: 'members', room, ...options })
+    return { members: reply.members as RoomMemberInfo[], more: reply.more === true }
+  }
+
   /** How far each member has read `channel` (direct conversations, and rooms of up to 100 members). */
   async receipts (channel: string): Promise<Receipt[]> {
     return (await this.#request({ type: 'receipts', channel })).receipts as Receipt[]
@@ -648,6 +670,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         // Without an id: this user's read position moved, on one of their connections (maybe this one).
         if (frame.id !== undefined) return this.#onReply(frame)
         return this.emit('read', { channel: frame.channel as string, epoch: frame.epoch as string, offset: frame.offset as string, unread: frame.unread as number })
+      case 'moderated':
+        // Without an id: a change in a room this client listens to (its listeners are all told).
+        if (frame.id !== undefined) return this.#onReply(frame)
+        return this.emit('moderated', frame as unknown as Moderated)
+      case 'invited': return this.emit('invited', { room: (frame.channel as string).slice('room:'.length), by: frame.by as string })
       case 'blocked':
         // Without an id: the user blocked or unblocked someone, on one of their connections (maybe this one).
         if (frame.id !== undefined) return this.#onReply(frame)

@@ -13,7 +13,7 @@ import type { ClientOptions } from './types.js'
 export { SwitchboardClient, compareOffsets, dmChannel } from './client.js'
 export { SwitchboardError } from './types.js'
 export type {
-  Ack, Amendment, Auth, ClientEvents, ClientOptions, Conversation, ConnectionState, Message, MessageOptions, PresenceEvent, PresenceSnapshot, ReadState, Receipt, SubscribeFailure, TypingEvent,
+  Ack, Amendment, Auth, ClientEvents, ClientOptions, Conversation, ConnectionState, Message, MessageOptions, Moderated, PresenceEvent, PresenceSnapshot, ReadState, Receipt, RoomChange, RoomDetails, RoomMemberInfo, SubscribeFailure, TypingEvent,
   WebSocketLike, WebSocketConstructor, FetchLike
 } from './types.js'
 export type { ServerLimits } from './pacer.js'

@@ -74,6 +74,31 @@ export interface MessageOptions {
   readonly replyTo?: string
 }
 
+/** A change in a room by its owner or a moderator (`moderate()`). */
+export type RoomChange =
+  | { readonly action: 'invite' | 'kick' | 'ban' | 'unban' | 'mute' | 'unmute', readonly user: string }
+  | { readonly action: 'role', readonly user: string, readonly role: 'moderator' | 'member' }
+  | { readonly action: 'settings', readonly mode?: 'public' | 'invite', readonly title?: string, readonly topic?: string }
+
+/** A change in a room this client listens to (the `moderated` event). */
+export type Moderated = RoomChange & { readonly channel: string, readonly by: string }
+
+export interface RoomDetails {
+  readonly mode: 'public' | 'invite'
+  /** undefined for a room made before rooms had owners */
+  readonly owner?: string
+  readonly title: string
+  readonly topic: string
+  /** yours, when you are a member */
+  readonly role?: 'owner' | 'moderator' | 'member'
+}
+
+export interface RoomMemberInfo {
+  readonly user: string
+  readonly role: 'owner' | 'moderator' | 'member'
+  readonly muted: boolean
+}
+
 /** A message was edited or deleted (the `amend` event). */
 export interface Amendment {
   readonly kind: 'edit' | 'delete'
@@ -181,6 +206,10 @@ export interface ClientEvents {
    * replay brings it): show the new data, or remove the message. Each once, in order with the channel's messages
    */
   amend: (amendment: Amendment) => void
+  /** a change in a room this client listens to, by its owner or a moderator (a member kicked or banned also gets `left`) */
+  moderated: (change: Moderated) => void
+  /** the user was invited to a room (join it with `join`) */
+  invited: (invitation: { room: string, by: string }) => void
   /** the user blocked (or unblocked) `user`, on this client or another of their connections */
   blocked: (change: { user: string, blocked: boolean }) => void
   /** a failure the application should know about (e.g. authentication refused) */

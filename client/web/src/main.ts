@@ -5,7 +5,7 @@
  * message once by its offset and shows where the connection stands.
  */
 import { createClient } from '../../sdk/index.js'
-import type { Message, PresenceEvent, SwitchboardClient } from '../../sdk/index.js'
+import type { Message, PresenceEvent, RoomChange, SwitchboardClient } from '../../sdk/index.js'
 import { ChatModel, LOBBY, PAGE } from './model.js'
 import type { Conversation } from './model.js'
 import { ConnectionStatus } from './status.js'
@@ -121,6 +121,11 @@ class ChatPage {
       this.#view.lists()
       if (this.#model.active === `room:${room}`) this.#view.conversation()
     })
+    // A change in the open room (by its owner or a moderator): its roster and settings again.
+    client.on('moderated', ({ channel }) => {
+      if (this.#active()?.channel === channel) this.#refreshRoom().catch(showError)
+    })
+    client.on('invited', ({ room, by }) => { byId('error').textContent = `${by} invited you to #${room}: join it with "Join or create a room".` })
     // Blocked or unblocked here or on another device.
     client.on('blocked', ({ user, blocked }) => {
       if (blocked) this.#model.blocked.add(user)
@@ -152,6 +157,7 @@ class ChatPage {
     }
     this.#model.active = id
     this.#showTyping()
+    if (conversation.kind === 'room') this.#refreshRoom().catch(showError)
     conversation.unread = 0
     this.#view.conversation()
     this.#view.lists()
@@ -180,6 +186,26 @@ class ChatPage {
   get activeRoom (): string | undefined {
     const conversation = this.#active()
     return conversation?.kind === 'room' ? conversation.name : undefined
+  }
+
+  /** The open room's settings and your role; its members too when you may manage them. */
+  async #refreshRoom (): Promise<void> {
+    const conversation = this.#active()
+    if (conversation?.kind !== 'room') return
+    const details = await this.#client.room(conversation.name)
+    const manages = details.role === 'owner' || details.role === 'moderator'
+    const members = manages ? (await this.#client.members(conversation.name, { limit: 100 })).members : []
+    if (this.#active() !== conversation) return
+    this.#model.roomDetails = { room: conversation.name, details, members }
+    this.#view.manage()
+  }
+
+  /** A change in the open room: invite, kick, or who may join. */
+  async moderate (change: RoomChange): Promise<void> {
+    const room = this.activeRoom
+    if (room === undefined) return
+    await this.#client.moderate(room, change)
+    await this.#refreshRoom()
   }
 
   /** Blocks the person of the open direct conversation, or unblocks them. */
@@ -483,6 +509,28 @@ byId('rejoin').addEventListener('click', () => {
   const current = page
   const room = current?.activeRoom
   if (current !== undefined && room !== undefined) act(async () => { await current.joinRoom(room) })
+})
+
+byId('invite').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const input = byId<HTMLInputElement>('invite-name')
+  const user = input.value.trim()
+  const current = page
+  if (current === undefined || user === '') return
+  input.value = ''
+  act(async () => { await current.moderate({ action: 'invite', user }) })
+})
+
+byId('roster').addEventListener('click', (event) => {
+  const user = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-kick]')?.dataset.kick
+  const current = page
+  if (user !== undefined && current !== undefined) act(async () => { await current.moderate({ action: 'kick', user }) })
+})
+
+byId('invite-only').addEventListener('change', () => {
+  const current = page
+  const mode = byId<HTMLInputElement>('invite-only').checked ? 'invite' : 'public'
+  if (current !== undefined) act(async () => { await current.moderate({ action: 'settings', mode }) })
 })
 
 byId('block-user').addEventListener('click', () => {

@@ -4,7 +4,7 @@
  * counts, and who is online where. The page renders from it.
  */
 import { compareOffsets, dmChannel } from '../../sdk/index.js'
-import type { Amendment, Message } from '../../sdk/index.js'
+import type { Amendment, Message, RoomDetails, RoomMemberInfo } from '../../sdk/index.js'
 
 /** the room everyone joins to see who is online; not shown as a room */
 export const LOBBY = 'lobby'
@@ -61,6 +61,8 @@ export class ChatModel {
   readonly conversations = new Map<string, Conversation>()
   /** users online, by room (the lobby: everyone signed in) */
   readonly online = new Map<string, Set<string>>()
+  /** the open room's settings, your role and (for its owner and moderators) its members */
+  roomDetails: { room: string, details: RoomDetails, members: RoomMemberInfo[] } | undefined
   /** the users this user blocked */
   readonly blocked = new Set<string>()
   /** rooms the client could not resubscribe (after a reconnect), with the server's error code: shown, not dropped */

@@ -66,6 +66,26 @@ export class ChatView {
     byId('members').replaceChildren(...users.map((user) => el('li', {}, user === this.#model.me ? `${user} (you)` : user)))
   }
 
+  /** The open room's roster, invite form and invite-only switch, for its owner and moderators. */
+  manage (): void {
+    const conversation = this.#activeConversation()
+    const shown = this.#model.roomDetails
+    const role = shown?.room === conversation?.name ? shown?.details.role : undefined
+    const manage = byId('manage')
+    manage.hidden = conversation?.kind !== 'room' || (role !== 'owner' && role !== 'moderator')
+    if (manage.hidden || shown === undefined) return
+    const rank = { owner: 3, moderator: 2, member: 1 }
+    byId('roster').replaceChildren(...shown.members.map((m) => {
+      const item = el('li', {}, el('span', {}, `${m.user}${m.role === 'member' ? '' : ` (${m.role})`}`))
+      if (m.user !== this.#model.me && rank[m.role] < rank[role ?? 'member']) {
+        item.append(el('button', { type: 'button', class: 'quiet kick', 'data-kick': m.user, 'aria-label': `Kick ${m.user}` }, 'Kick'))
+      }
+      return item
+    }))
+    byId('invite-only-label').hidden = role !== 'owner'
+    byId<HTMLInputElement>('invite-only').checked = shown.details.mode === 'invite'
+  }
+
   /** Shows the active conversation from scratch, scrolled to its newest message. */
   conversation (): void {
     const conversation = this.#activeConversation()
@@ -87,6 +107,7 @@ export class ChatView {
     this.#messages.replaceChildren(...messages.map((m, i) => this.#item(m, messages[i - 1])))
     this.paging()
     this.members()
+    this.manage()
     this.unsent()
     this.scroller.scrollTop = this.scroller.scrollHeight
   }
