@@ -106,16 +106,35 @@ for (const backend of CLUSTER_BACKENDS) {
     t.ok(await store.join('long', 'alice'))
     const offsets: string[] = []
     for (let i = 0; i < 250; i++) offsets.push(await offsetOf(store.append(post('long', 'alice', `m${i}`))))
-    await offsetOf(store.amend(amend('long', 'alice', offsets[10] ?? '', 'edited ten')))
+    t.same(await store.amend(amend('long', 'alice', offsets[10] ?? '', 'too late')), { status: 'too_old' }, 'only the newest 100 can be changed')
+    await offsetOf(store.amend(amend('long', 'alice', offsets[160] ?? '', 'edited')))
     await offsetOf(store.amend(amend('long', 'alice', offsets[200] ?? '', null)))
     const all = (await store.history('room:long', undefined, 100)).concat()
     t.equal(all.length, 100)
     const full = await store.read('room:long', { after: '0-0', upTo: (await store.position('room:long')).offset }, { limit: 1000, maxBytes: 1 << 24 })
     t.same(full?.slice(0, 250).map((f) => f.offset), offsets, 'the same offsets, in order')
-    t.match(JSON.parse(full?.[10]?.text ?? '{}'), { data: 'edited ten' })
+    t.match(JSON.parse(full?.[10]?.text ?? '{}'), { data: 'm10' })
+    t.match(JSON.parse(full?.[160]?.text ?? '{}'), { data: 'edited' })
     t.match(JSON.parse(full?.[200]?.text ?? '{}'), { data: null, deleted: true })
     t.equal(full?.length, 252, 'and the two amendments after them')
     const m = await offsetOf(store.append(post('long', 'alice', 'after')))
     t.ok(compareOffsets(m, full?.[full.length - 1]?.offset ?? '9-9') > 0, 'new messages go on after them')
+  })
+}
+
+for (const backend of CLUSTER_BACKENDS) {
+  t.test(`${backend}: changes are trimmed like messages, and do not move a room up the list`, async (t) => {
+    const { store } = await openStore(t, backend, { historySize: 20 })
+    for (const room of ['a', 'b']) t.ok(await store.join(room, 'alice'))
+    const first = await offsetOf(store.append(post('a', 'alice', 'in a')))
+    const later = await offsetOf(store.append(post('b', 'alice', 'in b')))
+    let edits = 0
+    while (edits < 40 && (await store.amend(amend('a', 'alice', first, `edit ${edits}`))).status === 'appended') edits++
+    t.ok(edits >= 20 && edits < 40, `edited ${edits} times, until the message itself was trimmed away`)
+    t.ok((await store.read('room:a', { after: '0-0', upTo: '99999999999999-0' }, { limit: 1000, maxBytes: 1 << 24 }) ?? []).length <= 22,
+      'a channel edited over and over keeps to its history size')
+    const list = await store.conversations('alice', undefined, 10)
+    t.equal(list[0]?.channel, 'room:b', 'the room with the newest message is first: edits are not messages')
+    t.equal(list[0]?.offset, later)
   })
 }

@@ -87,6 +87,11 @@ for (const backend of CLUSTER_BACKENDS) {
     t.match(await store.markRead('b', 'room:big', big), { receipt: false, moved: true, unread: 0 }, 'the read position is kept all the same')
     t.same(await store.receipts('room:small'), [{ user: 'b', offset: small }])
     t.same(await store.receipts('room:big'), [])
+    await store.leave('small', 'b')
+    t.same(await store.receipts('room:small'), [], 'a member who left is not listed')
+    t.ok(await store.join('small', 'c'))
+    t.ok(await store.join('small', 'd'))
+    t.same(await store.receipts('room:small'), [], 'nor anyone once the room has grown past maxReceiptMembers')
   })
 
   t.test(`${backend}: the list holds rooms and direct conversations, newest first, with their newest message`, async (t) => {

@@ -83,6 +83,9 @@ function accepted (result: AmendResult, forbidden: string): string {
   if (result.status === 'not_author') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only its author may edit or delete a message')
   if (result.status === 'blocked') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'direct messages between these two users are blocked', { reason: 'BLOCKED' })
   if (result.status === 'muted') throw new Refusal(FrameErrorCodes.FORBIDDEN, 'you are muted in this room', { reason: 'MUTED' })
+  if (result.status === 'too_old') {
+    throw new Refusal(FrameErrorCodes.FORBIDDEN, 'only a conversation\'s 100 newest entries can be edited or deleted', { reason: 'TOO_OLD' })
+  }
   if (result.status === 'quota') {
     throw new Refusal(FrameErrorCodes.QUOTA_EXCEEDED, `storage quota used up: too many ${result.budget === 'channels' ? 'conversations and rooms written' : result.budget} ` +
       `in this window; it starts again in ${Math.ceil(result.retryAfterMs / 1000)} s`, { budget: result.budget, retryAfterMs: result.retryAfterMs })
@@ -498,8 +501,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
     const to = participants === undefined ? null : participants.find((p) => p !== this.user) ?? this.user
     const now = Date.now()
     const dataJson = frame.type === 'edit' ? JSON.stringify(frame.data) : 'null'
-    // A room's owner and moderators may delete (or edit) anyone's message there.
-    const moderating = participants === undefined && await this.#context.store.roleOf(channel.slice('room:'.length), this.user)
+    // A room's owner and moderators may delete anyone's message there (not put words in their mouth).
+    const moderating = participants === undefined && frame.type === 'delete' && await this.#context.store.roleOf(channel.slice('room:'.length), this.user)
       .then((role) => role === 'owner' || role === 'moderator')
     const result = await this.#context.store.amend({
       channel,
@@ -511,7 +514,8 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       framePrefix: amendmentPrefix(channel, this.user, to, frame.type, frame.offset, dataJson, now, frame.mid),
       sender: this.user,
       mid: frame.mid,
-      ...(participants === undefined ? { requireMember: true } : { participants, ...(to === null || to === this.user ? {} : { recipient: to }) })
+      // A block stops edits, not deletes: either may still take back what they said.
+      ...(participants === undefined ? { requireMember: true } : { participants, ...(to === null || to === this.user || frame.type === 'delete' ? {} : { recipient: to }) })
     })
     this.send(ackFrame(frame.id, channel, accepted(result, `${this.user} is not a member of ${channel}; join it first`)))
   }

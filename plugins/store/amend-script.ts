@@ -21,12 +21,21 @@ import { luaFinish, luaStoredField } from './message-frame.js'
 export const STREAM_NODE_ENTRIES = 100
 
 /**
+ * Only a channel's newest messages can be changed: at most AMEND_WINDOW entries may follow the target, and the
+ * entries stored again (its node and what follows) at most AMEND_MAX_BYTES. That bounds what one change costs Redis
+ * (one copy of at most ~200 entries and 2 MiB), whatever the channel holds.
+ */
+export const AMEND_WINDOW = 100
+export const AMEND_MAX_BYTES = 2 * 1024 * 1024
+
+/**
  * KEYS: stream, meta, dedup key (or the stream again: none), members and mutes (a room's; or the stream again).
  * ARGV: fresh epoch, ttl ms, target offset, 'edit'|'delete', new data JSON (edit), edit time ms, the prefix of the
  * amendment's frame (up to its epoch), the head of the sender's frames ('' = anyone may: a moderator), sender,
- * 1 = has a dedup key, 1 = must be a member, dedup ttl ms, PUBLISH|SPUBLISH, live channels….
+ * 1 = has a dedup key, 1 = must be a member, dedup ttl ms, history size, PUBLISH|SPUBLISH, live channels….
  * Returns { status, offset, epoch, prev, frame }: status 'ok', 'dup' (offset: the amendment's), 'forbidden' (not a
- * member), 'muted', 'missing' (no such message: never stored, trimmed, an amendment, or deleted), 'author' (not the sender's).
+ * member), 'muted', 'missing' (no such message: never stored, trimmed, an amendment, or deleted), 'author' (not the
+ * sender's), 'old' (not among the newest: see AMEND_WINDOW).
  */
 export const AMEND = `
 local stream, meta = KEYS[1], KEYS[2]
@@ -51,61 +60,77 @@ local original = fieldsOf(found[1])
 if original.t or original.d then return { 'missing' } end
 if head ~= '' and string.sub(original.f, 1, #head) ~= head then return { 'author' } end
 
--- The amendment, stored like a message.
-local f = ${luaStoredField('prefix', 'epoch', 'top')}
-local id = redis.call('XADD', stream, '*', 'f', f, 'n', n, 't', target)
-if ARGV[10] == '1' then redis.call('SET', KEYS[3], id, 'PX', ARGV[12]) end
-redis.call('HSET', meta, 'top', id)
-redis.call('PEXPIRE', stream, ARGV[2])
-redis.call('PEXPIRE', meta, ARGV[2])
+-- What is stored again: from the target's node (up to 99 entries before it) to the newest, bounded.
+local after = redis.call('XRANGE', stream, '(' .. target, '+', 'COUNT', ${AMEND_WINDOW} + 1)
+if #after > ${AMEND_WINDOW} then return { 'old' } end
+local back = redis.call('XREVRANGE', stream, target, '-', 'COUNT', ${STREAM_NODE_ENTRIES})
+local first = back[#back][1]
+local tail = redis.call('XRANGE', stream, first, '+')
+local bytes = 0
+for _, entry in ipairs(tail) do bytes = bytes + #entry[2][2] end
+if bytes > ${AMEND_MAX_BYTES} then return { 'old' } end
 
 -- The frame with its data replaced: the data runs from the first "data": (the fields before it are names) to the last
 -- ,"ts": (after the data come only ts, epoch and prev). An earlier edit's "edited" is in that run, and goes too.
 local function rewrite (frame, newData, mark)
   local d = string.find(frame, '"data":', 1, true)
   local ts, from = nil, d
-  while true do
+  while d do
     local i = string.find(frame, ',"ts":', from, true)
     if not i then break end
     ts, from = i, i + 1
   end
+  if not d or not ts then return frame end
   return string.sub(frame, 1, d - 1) .. '"data":' .. newData .. mark .. string.sub(frame, ts)
 end
 
--- Store the tail again, from the amended message's node on, under the same ids.
-local back = redis.call('XREVRANGE', stream, target, '-', 'COUNT', ${STREAM_NODE_ENTRIES})
-local first = back[#back][1]
-local tail = redis.call('XRANGE', stream, first, '+')
+-- Every entry's new fields first (nothing is deleted before all are ready), then the tail is stored again.
+local again = {}
+for i, entry in ipairs(tail) do
+  local e = fieldsOf(entry)
+  local frame, deleted = e.f, e.d
+  if entry[1] == target then
+    if kind == 'delete' then
+      frame, deleted = rewrite(frame, 'null', ',"deleted":true'), '1'
+    else
+      frame = rewrite(frame, data, ',"edited":' .. at)
+    end
+  elseif e.t == target and kind == 'delete' then
+    -- An earlier edit of a deleted message: its text goes too.
+    local x = string.find(frame, '"edit":"', 1, true)
+    if x then frame = string.sub(frame, 1, x - 1) .. '"delete":"' .. string.sub(frame, x + 8) end
+    frame = rewrite(frame, 'null', '')
+  end
+  local fields = { 'f', frame, 'n', e.n or '0' }
+  if e.t then fields[#fields + 1] = 't'; fields[#fields + 1] = e.t end
+  if deleted then fields[#fields + 1] = 'd'; fields[#fields + 1] = deleted end
+  again[i] = fields
+end
 local ids = {}
 for i, entry in ipairs(tail) do ids[i] = entry[1] end
 for i = 1, #ids, 1000 do redis.call('XDEL', stream, unpack(ids, i, math.min(i + 999, #ids))) end
 local kept = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
 if #kept > 0 then redis.call('XSETID', stream, kept[1][1]) else redis.call('DEL', stream) end
-for _, entry in ipairs(tail) do
-  local e = fieldsOf(entry)
-  local frame, extra = e.f, {}
-  if entry[1] == target then
-    if kind == 'delete' then
-      frame = rewrite(frame, 'null', ',"deleted":true')
-      extra = { 'd', '1' }
-    else
-      frame = rewrite(frame, data, ',"edited":' .. at)
-    end
-  elseif e.t == target and kind == 'delete' and entry[1] ~= id then
-    -- An earlier edit of a deleted message: its text goes too.
-    local at = string.find(frame, '"edit":"', 1, true)
-    if at then frame = string.sub(frame, 1, at - 1) .. '"delete":"' .. string.sub(frame, at + 8) end
-    frame = rewrite(frame, 'null', '')
-  end
-  local fields = { 'f', frame, 'n', e.n or '0' }
-  if e.t then fields[#fields + 1] = 't'; fields[#fields + 1] = e.t end
-  for _, x in ipairs(extra) do fields[#fields + 1] = x end
-  if e.d then fields[#fields + 1] = 'd'; fields[#fields + 1] = e.d end
-  redis.call('XADD', stream, entry[1], unpack(fields))
+for i, entry in ipairs(tail) do redis.call('XADD', stream, entry[1], unpack(again[i])) end
+
+-- The amendment, stored like a message after the newest (it does not count as one: its n repeats the one before).
+local f = ${luaStoredField('prefix', 'epoch', 'top')}
+local id = redis.call('XADD', stream, '*', 'f', f, 'n', n, 't', target)
+if ARGV[10] == '1' then redis.call('SET', KEYS[3], id, 'PX', ARGV[12]) end
+redis.call('HSET', meta, 'top', id)
+-- Trimmed as an append trims: amendments make history grow too.
+local maxLen = tonumber(ARGV[13])
+local len = redis.call('XLEN', stream)
+if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
+  local excess = len - maxLen
+  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
+  redis.call('XTRIM', stream, 'MINID', oldest[excess + 1][1])
+  redis.call('HSET', meta, 'trimmed', oldest[excess][1])
 end
 redis.call('PEXPIRE', stream, ARGV[2])
+redis.call('PEXPIRE', meta, ARGV[2])
 
 local live = ${luaFinish('f', 'id')}
-for i = 14, #ARGV do redis.call(ARGV[13], ARGV[i], live) end
+for i = 15, #ARGV do redis.call(ARGV[14], ARGV[i], live) end
 return { 'ok', id, epoch, top, live }
 `

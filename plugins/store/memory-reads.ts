@@ -18,6 +18,8 @@ export interface CountedHistory {
   readonly counts: ReadonlyMap<string, number>
   /** entries that are edits or deletes of others (they do not count) */
   readonly amendments: ReadonlyMap<string, string>
+  /** the newest message's offset (not an amendment's) */
+  readonly last: string
 }
 
 /** What the reads need of the rest of the store. */
@@ -26,8 +28,9 @@ export interface ReadsHost {
   history (channel: string): CountedHistory | undefined
   /** the user's rooms, by name */
   roomsOf (user: string): Iterable<string>
-  /** how many members a room has */
+  /** how many members a room has, and whether a user is one */
   memberCount (room: string): number
+  isMember (room: string, user: string): boolean
   /** the user's direct conversations not expired, newest first (channel, at) */
   directOf (user: string): Array<[string, number]>
 }
@@ -94,8 +97,12 @@ export class MemoryReads {
 
   receipts (channel: string): Receipt[] {
     const epoch = this.#host.history(channel)?.epoch
+    const room = channel.startsWith(ROOM) ? channel.slice(ROOM.length) : undefined
+    if (room !== undefined && this.#host.memberCount(room) > this.#limits.maxReceiptMembers) return []
     const out: Receipt[] = []
-    for (const [user, receipt] of this.#receipts.get(channel) ?? []) if (receipt.epoch === epoch) out.push({ user, offset: receipt.offset })
+    for (const [user, receipt] of this.#receipts.get(channel) ?? []) {
+      if (receipt.epoch === epoch && (room === undefined || this.#host.isMember(room, user))) out.push({ user, offset: receipt.offset })
+    }
     return out.sort((a, b) => a.user < b.user ? -1 : a.user > b.user ? 1 : 0)
   }
 
@@ -113,7 +120,7 @@ export class MemoryReads {
     const candidates: Array<[string, number]> = direct.slice(start, start + limit)
     for (const room of withRooms ? this.#host.roomsOf(user) : []) {
       const channel = `${ROOM}${room}`
-      const at = atOf(this.#host.history(channel)?.top ?? '0-0')
+      const at = atOf(this.#host.history(channel)?.last ?? '0-0')
       if (cursor === undefined || at < cursor.at || (at === cursor.at && channel < cursor.channel)) candidates.push([channel, at])
     }
     const reads = this.#reads.get(user)
@@ -122,7 +129,7 @@ export class MemoryReads {
       if (history === undefined) return { channel, at, epoch: NO_HISTORY, offset: '0-0', unread: 0 }
       const read = reads?.get(channel)
       const mine = read !== undefined && read.epoch === history.epoch && read.at > now - READ_TTL_MS ? read : undefined
-      const last = history.entries.findLast((entry) => !history.amendments.has(entry.offset))?.text
+      const last = history.entries.findLast((entry) => entry.offset === history.last)?.text
       const own = history.counts.get(user) ?? 0
       return {
         channel,
@@ -165,9 +172,9 @@ function countAt (history: CountedHistory, offset: string): number {
 function ownAt (history: CountedHistory, channel: string, user: string, offset: string): number {
   const head = senderHead(channel, user)
   let own = history.counts.get(user) ?? 0
-  for (let i = history.entries.length - 1; i >= 0; i--) {
-    const entry = history.entries[i] as StoredFrame
-    if (compareOffsets(entry.offset, offset) <= 0) break
+  // As on Redis: the 100 entries after it at most.
+  const from = history.entries.findIndex((entry) => compareOffsets(entry.offset, offset) > 0)
+  for (const entry of from < 0 ? [] : history.entries.slice(from, from + 100)) {
     if (entry.text.startsWith(head) && !history.amendments.has(entry.offset)) own--
   }
   return Math.max(0, own)

@@ -8,7 +8,8 @@ import { newEpoch } from './epoch.js'
 import { ChannelListeners } from './channel-listeners.js'
 import { MemoryReads, byRecency } from './memory-reads.js'
 import { MemoryRooms } from './memory-rooms.js'
-import { eventFrame, finishFrame, rewriteData, senderHead } from './message-frame.js'
+import { amendmentMid, eventFrame, finishFrame, rewriteData, senderHead } from './message-frame.js'
+import { AMEND_MAX_BYTES, AMEND_WINDOW, STREAM_NODE_ENTRIES } from './amend-script.js'
 import { NO_HISTORY, RESERVATION_GRACE_MS, WHOLE_PAGE, compareOffsets, holdOf, resolveStoreLimits } from './types.js'
 import type {
   AmendInput, AmendResult, AppendInput, AppendResult, ComponentRecord, ComponentRole, ComponentStatus, ConversationCursor, ConversationEntry, HeartbeatReply, HistorySpan, ListOptions, MessageHandler,
@@ -27,6 +28,8 @@ interface History {
   /** messages stored in this epoch, and of them each sender's (unread counts, memory-reads.ts) */
   count: number
   readonly counts: Map<string, number>
+  /** the newest message's offset (not an amendment's: `top` is the newest entry's) */
+  last: string
   /** amendments (offset → the offset they amend) and deleted messages, among `entries` */
   readonly amendments: Map<string, string>
   readonly deleted: Set<string>
@@ -95,6 +98,7 @@ export class MemoryStore implements Store {
       history: (channel) => this.#live(channel),
       roomsOf: (user) => this.#rooms.get(user) ?? [],
       memberCount: (room) => this.#members.get(room)?.size ?? 0,
+      isMember: (room, user) => this.#isMember(room, user),
       directOf: (user) => {
         const oldest = Date.now() - this.#limits.historyTtlMs
         return [...this.#conversations.get(user) ?? []].filter(([, at]) => at > oldest).sort(byRecency)
@@ -219,15 +223,8 @@ export class MemoryStore implements Store {
     const offset = this.#store(history, input, dedupKey)
     history.count++
     history.counts.set(input.sender, (history.counts.get(input.sender) ?? 0) + 1)
-    const { historySize } = this.#limits
-    if (history.entries.length > historySize + Math.max(1, Math.floor(historySize / 10))) {
-      const removed = history.entries.splice(0, history.entries.length - historySize)
-      history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
-      for (const gone of removed) {
-        history.amendments.delete(gone.offset)
-        history.deleted.delete(gone.offset)
-      }
-    }
+    history.last = offset
+    this.#trim(history)
     return { status: 'appended', offset }
   }
 
@@ -238,7 +235,8 @@ export class MemoryStore implements Store {
       if (!this.#isMember(room, input.sender)) return { refused: { status: 'forbidden' } }
       if (this.#governance.isMuted(room, input.sender)) return { refused: { status: 'muted' } }
     }
-    const dedupKey = input.mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${input.mid}`
+    const mid = input.mid === undefined ? undefined : 'target' in input ? amendmentMid(input.mid) : input.mid
+    const dedupKey = mid === undefined ? undefined : `${input.channel}\n${input.sender}\n${mid}`
     if (dedupKey !== undefined) {
       const seen = this.#dedup.get(dedupKey)
       if (seen !== undefined && seen.expiresAt > Date.now()) return { refused: { status: 'duplicate', offset: seen.offset } }
@@ -273,9 +271,13 @@ export class MemoryStore implements Store {
     const { refused, dedupKey } = this.#admit(input)
     if (refused !== undefined) return refused
     const history = this.#live(input.channel)
-    const target = history?.entries.find((e) => e.offset === input.target)
+    const at = history?.entries.findIndex((e) => e.offset === input.target) ?? -1
+    const target = history?.entries[at]
     if (history === undefined || target === undefined || history.amendments.has(input.target) || history.deleted.has(input.target)) return { status: 'missing' }
     if (input.anyone !== true && !target.text.startsWith(senderHead(input.channel, input.sender))) return { status: 'not_author' }
+    // As on Redis (amend-script.ts): only the newest messages, and a bounded rewrite.
+    const tail = history.entries.slice(Math.max(0, at - STREAM_NODE_ENTRIES + 1))
+    if (history.entries.length - 1 - at > AMEND_WINDOW || tail.reduce((bytes, e) => bytes + e.text.length, 0) > AMEND_MAX_BYTES) return { status: 'too_old' }
     const offset = this.#store(history, input, dedupKey)
     history.amendments.set(offset, input.target)
     // The message itself shows its latest version (and a deleted one's text, and its edits', is gone).
@@ -289,7 +291,20 @@ export class MemoryStore implements Store {
       return entry
     })
     if (input.kind === 'delete') history.deleted.add(input.target)
+    this.#trim(history)
     return { status: 'appended', offset }
+  }
+
+  /** Trims a history as the stores do: once it holds more than historySize + 10%, down to historySize. */
+  #trim (history: History): void {
+    const { historySize } = this.#limits
+    if (history.entries.length <= historySize + Math.max(1, Math.floor(historySize / 10))) return
+    const removed = history.entries.splice(0, history.entries.length - historySize)
+    history.trimmed = removed[removed.length - 1]?.offset ?? history.trimmed
+    for (const gone of removed) {
+      history.amendments.delete(gone.offset)
+      history.deleted.delete(gone.offset)
+    }
   }
 
   /** Counts a message to its sender's quota window, or says which budget it would go over. */
@@ -604,7 +619,7 @@ export class MemoryStore implements Store {
   #channel (channel: string): History {
     let history = this.#live(channel)
     if (history === undefined) {
-      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0, counts: new Map(), amendments: new Map(), deleted: new Set() }
+      history = { epoch: newEpoch(), entries: [], top: '0-0', trimmed: '0-0', expiresAt: Date.now() + this.#limits.historyTtlMs, count: 0, counts: new Map(), amendments: new Map(), deleted: new Set(), last: '0-0' }
       this.#history.set(channel, history)
     }
     return history

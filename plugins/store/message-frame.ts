@@ -65,6 +65,11 @@ export function rewriteData (frame: string, dataJson: string, mark: string): str
   return `${frame.slice(0, data)}"data":${dataJson}${mark}${frame.slice(ts)}`
 }
 
+/** An amendment's mid, as its dedup key names it: apart from the messages' (a message and an edit may share a mid). */
+export function amendmentMid (mid: string): string {
+  return `amend:${mid}`
+}
+
 /** How every message frame begins: its channel comes second (frames.ts `messagePrefix` writes it). */
 export const MESSAGE_HEAD = '{"type":"message","channel":"'
 

@@ -43,7 +43,8 @@ else
     seq = #first > 0 and math.max(countOf(first[1]) - 1, 0) or n
   end
   local head = ARGV[7]
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. offset, top)) do
+  -- At most the 100 entries after it (a position further back is rare: what the user saw): their own beyond count not.
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. offset, top, 'COUNT', 100)) do
     -- An amendment (an edit, a delete: it has a field t) is not a message.
     if string.sub(entry[2][2], 1, #head) == head and entry[2][5] ~= 't' then ownSeq = ownSeq - 1 end
   end
@@ -150,56 +151,49 @@ return out
 `
 
 /**
- * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset, count and the
- * count of ARGV[3]'s own messages, and (with ARGV[1] = 1) its newest message's frame (the newest entry that is not an
- * amendment, among the 29 newest) when it is at most ARGV[2] bytes ('' otherwise).
- * KEYS: per channel its meta and stream. Returns 5 values per channel.
+ * The heads of some channels of one slot: per channel its epoch ('' = no history), newest offset, count, the count of
+ * ARGV[3]'s own messages, its newest message's offset (`last`: not an edit's or a delete's), and (with ARGV[1] = 1)
+ * that message's frame when it is at most ARGV[2] bytes ('' otherwise).
+ * KEYS: per channel its meta and stream. Returns 6 values per channel.
  */
 export const HEADS = `
 local out = {}
 for c = 1, #KEYS / 2 do
-  local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n', 'n:' .. ARGV[3])
+  local m = redis.call('HMGET', KEYS[2 * c - 1], 'epoch', 'top', 'n', 'n:' .. ARGV[3], 'last')
+  -- A channel written before 'last' was kept: its newest entry.
+  local last = m[5] or m[2] or '0-0'
   local frame = ''
-  if m[1] and ARGV[1] == '1' then
-    -- The newest message, not an amendment (a field t): a few back at most, each edit or delete is of a message.
-    local cursor, count = '+', 1
-    for _ = 1, 8 do
-      -- One first: the newest entry is a message unless it was just edited or deleted.
-      local newest = redis.call('XREVRANGE', KEYS[2 * c], cursor, '-', 'COUNT', count)
-      local done = #newest < count
-      count = 4
-      for _, entry in ipairs(newest) do
-        if entry[2][5] ~= 't' then
-          local f = ${luaFinish('entry[2][2]', 'entry[1]')}
-          if #f <= tonumber(ARGV[2]) then frame = f end
-          done = true
-          break
-        end
-        cursor = '(' .. entry[1]
-      end
-      if done then break end
+  if m[1] and ARGV[1] == '1' and last ~= '0-0' then
+    local entry = redis.call('XRANGE', KEYS[2 * c], last, last)
+    if #entry > 0 then
+      local f = ${luaFinish('entry[1][2][2]', 'entry[1][1]')}
+      if #f <= tonumber(ARGV[2]) then frame = f end
     end
   end
   out[#out + 1] = m[1] or ''
   out[#out + 1] = m[2] or '0-0'
   out[#out + 1] = m[3] or '0'
   out[#out + 1] = m[4] or '0'
+  out[#out + 1] = last
   out[#out + 1] = frame
 end
 return out
 `
 
 /**
- * A channel's receipts in its current epoch. KEYS: meta, receipts. Returns { user, offset, … }.
+ * A channel's receipts in its current epoch, of its members only (a room's: none above ARGV[1] members).
+ * KEYS: meta, receipts, members (a room's; the receipts again for a direct conversation). Returns { user, offset, … }.
  */
 export const RECEIPTS = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local out = {}
 if not epoch then return out end
+local room = KEYS[3] ~= KEYS[2]
+if room and redis.call('SCARD', KEYS[3]) > tonumber(ARGV[1]) then return out end
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all, 2 do
   local e, o = string.match(all[i + 1], '^(%S+) (%S+)$')
-  if e == epoch then
+  if e == epoch and (not room or redis.call('SISMEMBER', KEYS[3], all[i]) == 1) then
     out[#out + 1] = all[i]
     out[#out + 1] = o
   end

@@ -23,7 +23,7 @@ declare module 'ioredis' {
       roomPrefix: string): Result<Array<string | number>, Context>
     sbHeads (numKeys: number, ...keysAndArgs: Str[]): Result<string[], Context>
     sbHead (meta: string, stream: string, withFrame: number, maxBytes: number, user: string): Result<string[], Context>
-    sbReceipts (meta: string, receipts: string): Result<string[], Context>
+    sbReceipts (meta: string, receipts: string, members: string, maxMembers: number): Result<string[], Context>
   }
 }
 
@@ -36,6 +36,8 @@ interface Head {
   readonly count: number
   /** of them, the user's own */
   readonly own: number
+  /** the newest message's offset (not an amendment's), and its frame ('' when left out) */
+  readonly lastOffset: string
   readonly last: string
 }
 
@@ -63,7 +65,7 @@ export class RedisReads {
     client.defineCommand('sbHeads', { lua: HEADS })
     // Redis Cluster: one channel a call (auto-pipelining groups calls by their first argument, which must be a key).
     client.defineCommand('sbHead', { numberOfKeys: 2, lua: HEADS })
-    client.defineCommand('sbReceipts', { numberOfKeys: 2, lua: RECEIPTS })
+    client.defineCommand('sbReceipts', { numberOfKeys: 3, lua: RECEIPTS })
   }
 
   async markRead (user: string, channel: string, offset: string, initial: boolean): Promise<ReadMark | undefined> {
@@ -87,7 +89,9 @@ export class RedisReads {
   }
 
   async receipts (channel: string): Promise<Receipt[]> {
-    const flat = await this.#client.sbReceipts(this.#keys.meta(channel), this.#keys.receipts(channel))
+    const k = this.#keys
+    const members = channel.startsWith(ROOM) ? k.members(channel.slice(ROOM.length)) : k.receipts(channel)
+    const flat = await this.#client.sbReceipts(k.meta(channel), k.receipts(channel), members, this.#limits.maxReceiptMembers)
     const out: Receipt[] = []
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ user: flat[i] as string, offset: flat[i + 1] as string })
     return out.sort((a, b) => a.user < b.user ? -1 : a.user > b.user ? 1 : 0)
@@ -109,7 +113,7 @@ export class RedisReads {
     for (; i + 1 < flat.length; i += 2) rooms.push({ channel: flat[i] ?? '', at: 0, read: flat[i + 1] ?? '' })
     // A room's place is its newest message: read the rooms' heads (without frames) to sort them in.
     const roomHeads = await this.#heads(rooms.map((r) => r.channel), user, false)
-    rooms.forEach((room, r) => { room.at = atOf(roomHeads[r]?.top ?? '0-0') })
+    rooms.forEach((room, r) => { room.at = atOf(roomHeads[r]?.lastOffset ?? '0-0') })
     const page = [...candidates, ...rooms.filter((room) => cursor === undefined || before(room, cursor))].sort(byRecency).slice(0, limit)
     const heads = await this.#heads(page.map((c) => c.channel), user, true)
     return page.map((candidate, p) => entryOf(candidate, heads[p]))
@@ -128,7 +132,12 @@ export class RedisReads {
       reply = await this.#client.sbHeads(keys.length, ...keys, frames, LAST_MESSAGE_MAX_BYTES, user)
     }
     return channels.map((_, i) => ({
-      epoch: reply[5 * i] ?? '', top: reply[5 * i + 1] ?? '0-0', count: Number(reply[5 * i + 2] ?? 0), own: Number(reply[5 * i + 3] ?? 0), last: reply[5 * i + 4] ?? ''
+      epoch: reply[6 * i] ?? '',
+      top: reply[6 * i + 1] ?? '0-0',
+      count: Number(reply[6 * i + 2] ?? 0),
+      own: Number(reply[6 * i + 3] ?? 0),
+      lastOffset: reply[6 * i + 4] ?? '0-0',
+      last: reply[6 * i + 5] ?? ''
     }))
   }
 }
@@ -160,7 +169,7 @@ function entryOf (candidate: Candidate, head: Head | undefined): ConversationEnt
     : { unread: unreadOf(head.count, head.own, 0, 0) }
   return {
     channel,
-    at: channel.startsWith(ROOM) ? atOf(head.top) : at,
+    at: channel.startsWith(ROOM) ? atOf(head.lastOffset) : at,
     epoch: head.epoch,
     offset: head.top,
     ...read,

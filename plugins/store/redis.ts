@@ -6,7 +6,7 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis'
 import { batchCall, entryResult, quotaArguments, quotasOn, splitReply } from './append-batch.js'
-import { finishFrame, finishStored, senderHead, splitLive, storedFrames } from './message-frame.js'
+import { amendmentMid, finishFrame, finishStored, senderHead, splitLive, storedFrames } from './message-frame.js'
 import { AMEND } from './amend-script.js'
 import { ENTER, MEMBERS, MODERATE, ROOM_KEYS } from './room-scripts.js'
 import { moderationArguments, pageOfMembers, roomInfoOf } from './rooms.js'
@@ -49,7 +49,7 @@ declare module 'ioredis' {
       role: string, title: string, topic: string): Result<string, Context>
     sbMembers (members: string, room: string, roles: string, bans: string, mutes: string, invites: string): Result<Array<string | number>, Context>
     sbAmend (stream: string, meta: string, dedup: string, members: string, mutes: string, epoch: string, ttlMs: number, target: string, kind: string, dataJson: string,
-      at: number, prefix: string, head: string, sender: string, hasMid: number, memberOnly: number, dedupTtlMs: number, publish: string,
+      at: number, prefix: string, head: string, sender: string, hasMid: number, memberOnly: number, dedupTtlMs: number, historySize: number, publish: string,
       ...lives: string[]): Result<Array<string | number>, Context>
     sbPresenceAdd (presence: string, alive: string, index: string, user: string, server: string, windowMs: number, live: string, event: string,
       channel: string): Result<number, Context>
@@ -526,19 +526,21 @@ export class RedisStore implements Store {
     const stream = k.history(channel)
     const lives = participants === undefined ? [k.live(channel)] : cluster ? [] : participants.map((u) => k.live(userChannel(u)))
     const watched = this.#watch(() => [cluster ? this.#nodeFor(stream) : this.#client as Redis])
-    const [status, offset = '', , , frame = ''] = (await this.#client.sbAmend(stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, mid),
+    const [status, offset = '', , , frame = ''] = (await this.#client.sbAmend(stream, k.meta(channel), mid === undefined ? stream : k.dedup(channel, input.sender, amendmentMid(mid)),
       input.requireMember === true ? k.members(channel.slice('room:'.length)) : stream, input.requireMember === true ? k.mutes(channel.slice('room:'.length)) : stream, newEpoch(), this.#limits.historyTtlMs, input.target, input.kind,
       input.dataJson ?? 'null', input.at, input.framePrefix, input.anyone === true ? '' : senderHead(channel, input.sender), input.sender,
-      mid === undefined ? 0 : 1, input.requireMember === true ? 1 : 0, this.#limits.dedupWindowMs, this.#publish, ...lives)).map(String)
+      mid === undefined ? 0 : 1, input.requireMember === true ? 1 : 0, this.#limits.dedupWindowMs, this.#limits.historySize, this.#publish, ...lives)).map(String)
     if (status === 'forbidden') return { status: 'forbidden' }
     if (status === 'muted') return { status: 'muted' }
     if (status === 'missing') return { status: 'missing' }
     if (status === 'author') return { status: 'not_author' }
+    if (status === 'old') return { status: 'too_old' }
     if (status === 'dup') return { status: 'duplicate', offset }
     if (cluster && participants !== undefined) {
       const { maxConversations, historyTtlMs } = this.#limits
       await Promise.all(participants.map(async (user) => {
-        await this.#client.sbDeliverToUser(k.conversations(user), k.live(userChannel(user)), frame, channel, offsetMs(offset), maxConversations, historyTtlMs)
+        // At 0: an amendment is not news in the conversation list (the list only moves up, ZADD GT).
+        await this.#client.sbDeliverToUser(k.conversations(user), k.live(userChannel(user)), frame, channel, 0, maxConversations, historyTtlMs)
       }))
     }
     await this.#confirm(watched)
@@ -652,11 +654,16 @@ export class RedisStore implements Store {
 
   async setBlock (user: string, other: string, blocked: boolean): Promise<'changed' | 'unchanged' | 'limit'> {
     const k = this.#keys
-    const outcome = await this.#client.sbSetBlock(k.blocks(user), other, blocked ? 1 : 0, this.#limits.maxBlocks)
-    if (outcome === 'limit') return 'limit'
-    // The mirror, in the other's slot (a retry writes it again whatever the first outcome).
+    // The mirror (in the other's slot, where their sends are checked) is written first when blocking and removed last
+    // when unblocking: a failure between the two leaves the block in force, never half of it lifted. A retry writes
+    // both again whatever the first outcome.
     if (blocked) await this.#client.sadd(k.blockedBy(other), user)
-    else await this.#client.srem(k.blockedBy(other), user)
+    const outcome = await this.#client.sbSetBlock(k.blocks(user), other, blocked ? 1 : 0, this.#limits.maxBlocks)
+    if (outcome === 'limit') {
+      if ((await this.#client.sismember(k.blocks(user), other)) === 0) await this.#client.srem(k.blockedBy(other), user)
+      return 'limit'
+    }
+    if (!blocked) await this.#client.srem(k.blockedBy(other), user)
     return outcome === 'changed' ? 'changed' : 'unchanged'
   }
 

@@ -40,8 +40,9 @@ export const COMPARE = `local function cmp (a, b)
 end`
 
 /**
- * A channel's meta hash (epoch, top, trimmed; for unread counts n, the
- * messages stored in this epoch, and n:<sender>, those of each sender) lives and expires with its stream. Missing meta
+ * A channel's meta hash (epoch, top, trimmed; last, the newest message's
+ * offset, not an edit's or a delete's; for unread counts n, the messages
+ * stored in this epoch, and n:<sender>, those of each sender) lives and expires with its stream. Missing meta
  * means history is gone: start a new epoch, unless the caller only reads a
  * direct conversation (`create` false), which is then reported in the
  * NO_HISTORY epoch '-' and not created: reading one costs the store nothing.
@@ -213,7 +214,7 @@ for _ = 1, E do
 end
 for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
-  redis.call('HSET', meta, 'top', tops[c], 'n', counts[c])
+  redis.call('HSET', meta, 'top', tops[c], 'n', counts[c], 'last', tops[c])
   for sender, count in pairs(senders[c]) do redis.call('HINCRBY', meta, 'n:' .. sender, count) end
   local len = redis.call('XLEN', stream)
   if len > maxLen + math.max(1, math.floor(maxLen / 10)) then

@@ -189,6 +189,8 @@ export type AmendResult =
   | { readonly status: 'missing' }
   /** the message is someone else's */
   | { readonly status: 'not_author' }
+  /** not among the channel's newest messages (amend-script.ts AMEND_WINDOW): it can no longer be changed */
+  | { readonly status: 'too_old' }
 
 /** The budget of StoreLimits that a refused append would have gone over. */
 export type QuotaBudget = 'messages' | 'bytes' | 'channels'
