@@ -16,6 +16,7 @@
  * count: it repeats the one before), `t` on an amendment (the offset it amends), `d` on a deleted message.
  */
 import { luaFinish, luaStoredField } from './message-frame.js'
+import { TRIM } from './scripts.js'
 
 /** How many entries before an amended one are stored again: a stream node holds at most this many (Redis's default). */
 export const STREAM_NODE_ENTRIES = 100
@@ -38,6 +39,7 @@ export const AMEND_MAX_BYTES = 2 * 1024 * 1024
  * sender's), 'old' (not among the newest: see AMEND_WINDOW).
  */
 export const AMEND = `
+${TRIM}
 local stream, meta = KEYS[1], KEYS[2]
 local target, kind, data, at, prefix, head, sender = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if ARGV[11] == '1' and redis.call('SISMEMBER', KEYS[4], sender) == 0 then return { 'forbidden' } end
@@ -119,14 +121,7 @@ local id = redis.call('XADD', stream, '*', 'f', f, 'n', n, 't', target)
 if ARGV[10] == '1' then redis.call('SET', KEYS[3], id, 'PX', ARGV[12]) end
 redis.call('HSET', meta, 'top', id)
 -- Trimmed as an append trims: amendments make history grow too.
-local maxLen = tonumber(ARGV[13])
-local len = redis.call('XLEN', stream)
-if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
-  local excess = len - maxLen
-  local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
-  redis.call('XTRIM', stream, 'MINID', oldest[excess + 1][1])
-  redis.call('HSET', meta, 'trimmed', oldest[excess][1])
-end
+trim(stream, meta, tonumber(ARGV[13]))
 redis.call('PEXPIRE', stream, ARGV[2])
 redis.call('PEXPIRE', meta, ARGV[2])
 

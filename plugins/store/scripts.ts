@@ -111,6 +111,19 @@ local function settle ()
 end`
 
 /**
+ * Trims a channel's history exactly, in steps: once it holds more than `maxLen` + 10% (at least one), down to
+ * `maxLen`, remembering the newest offset dropped (recovery from before it is impossible).
+ */
+export const TRIM = `local function trim (stream, meta, maxLen)
+  local len = redis.call('XLEN', stream)
+  if len <= maxLen + math.max(1, math.floor(maxLen / 10)) then return end
+  local excess = len - maxLen
+  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
+  redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
+  redis.call('HSET', meta, 'trimmed', head[excess][1])
+end`
+
+/**
  * A user's conversation list: `channel` moved to `at` (never back), the
  * oldest beyond `max` dropped when one is added, the list itself kept as long
  * as its newest conversation's history (expired entries are skipped when read).
@@ -142,6 +155,7 @@ end`
  */
 export const APPEND_BATCH = `
 ${ENSURE_META}
+${TRIM}
 ${QUOTA}
 ${TOUCH_LIST}
 local C, E, S = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -216,13 +230,7 @@ for _, c in ipairs(order) do
   local stream, meta = KEYS[2 * c - 1], KEYS[2 * c]
   redis.call('HSET', meta, 'top', tops[c], 'n', counts[c], 'last', tops[c])
   for sender, count in pairs(senders[c]) do redis.call('HINCRBY', meta, 'n:' .. sender, count) end
-  local len = redis.call('XLEN', stream)
-  if len > maxLen + math.max(1, math.floor(maxLen / 10)) then
-    local excess = len - maxLen
-    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', excess + 1)
-    redis.call('XTRIM', stream, 'MINID', head[excess + 1][1])
-    redis.call('HSET', meta, 'trimmed', head[excess][1])
-  end
+  trim(stream, meta, maxLen)
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PEXPIRE', meta, ttl)
   local payload = table.concat(frames[c], ${LUA_LIVE_SEPARATOR})
