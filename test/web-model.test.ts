@@ -53,6 +53,21 @@ t.test('unread: live messages from others in a conversation not being read', asy
   t.equal(model.unreadTotal, 1)
 })
 
+t.test('unread from the server: the list\'s count, then only what comes after what it counted; a read elsewhere', async (t) => {
+  const model = new ChatModel('alice')
+  const room = model.room('ops')
+  model.readUpTo(room, '1-0', 5, '6-0')
+  t.equal(room.unread, 5, 'the list says 5')
+  for (let n = 2; n <= 6; n++) model.add(message('room:ops', `${n}-0`, 'bob', `room ${n}`), true, false)
+  t.equal(room.unread, 5, 'the replay of those 5, arriving after the list, is not counted again')
+  model.add(message('room:ops', '7-0', 'bob', 'new'), true, false)
+  t.equal(room.unread, 6, 'a newer one is')
+  model.readUpTo(room, '6-0', 0)
+  t.equal(room.unread, 1, 'read up to 6-0 on another device: what came after it here still counts')
+  t.equal(model.toMarkRead(room), '7-0', 'seeing it marks the newest message read')
+  t.equal(model.toMarkRead(room), undefined, 'once')
+})
+
 t.test('text of a message', async (t) => {
   t.equal(textOf({ text: 'hi' }), 'hi')
   t.equal(textOf({ n: 1 }), '{"n":1}', 'anything else is shown as JSON')

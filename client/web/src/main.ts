@@ -369,7 +369,7 @@ class ChatPage {
     for (const entry of await this.#client.conversations({ limit: CONVERSATIONS })) {
       if (entry.room !== undefined && (entry.room === LOBBY || !rooms.has(entry.room))) continue
       const conversation = entry.room !== undefined ? this.#model.room(entry.room) : this.#model.dm(entry.with ?? '')
-      this.#model.readUpTo(conversation, entry.read, entry.unread)
+      this.#model.readUpTo(conversation, entry.read, entry.unread, entry.epoch === '-' ? undefined : entry.offset)
     }
     this.readIfVisible()
   }

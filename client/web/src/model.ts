@@ -38,6 +38,8 @@ export interface Conversation {
   unread: number
   /** the user's read position here, as last sent or heard from another device (the server keeps it) */
   read: string | undefined
+  /** the newest offset the server's unread count covered when the list was read: a message up to it is counted already */
+  countedTo: string | undefined
   /** the newest page of history was requested once */
   opened: boolean
   /** history holds nothing older than the oldest message shown */
@@ -110,7 +112,9 @@ export class ChatModel {
       ...(message.replyTo === undefined ? {} : { replyTo: message.replyTo })
     }
     messages.splice(index, 0, item)
-    if (live && message.from !== this.me && !(reading && this.active === conversation.id)) conversation.unread++
+    // A message the list's count covered (it can arrive after the list, replayed after a reconnect) is not counted twice.
+    const counted = conversation.countedTo !== undefined && compareOffsets(message.offset, conversation.countedTo) <= 0
+    if (live && !counted && message.from !== this.me && !(reading && this.active === conversation.id)) conversation.unread++
     return { conversation, index, item }
   }
 
@@ -127,7 +131,8 @@ export class ChatModel {
    * The user's read position moved (on another device, or in the list): `unread` is the server's count then; a
    * message from someone else that arrived here since, after the position, still counts.
    */
-  readUpTo (conversation: Conversation, offset: string | undefined, unread: number): void {
+  readUpTo (conversation: Conversation, offset: string | undefined, unread: number, countedTo?: string): void {
+    if (countedTo !== undefined && countedTo !== '0-0') conversation.countedTo = countedTo
     if (offset !== undefined && (conversation.read === undefined || compareOffsets(offset, conversation.read) > 0)) conversation.read = offset
     const since = offset === undefined ? 0 : conversation.messages.filter((m) => m.from !== this.me && compareOffsets(m.offset, offset) > 0).length
     conversation.unread = Math.max(unread, since)
@@ -176,7 +181,7 @@ export class ChatModel {
   #conversation (id: string, kind: 'room' | 'dm', name: string, channel: string): Conversation {
     let conversation = this.conversations.get(id)
     if (conversation === undefined) {
-      conversation = { id, kind, name, channel, messages: [], unsent: [], unread: 0, read: undefined, opened: false, exhausted: false }
+      conversation = { id, kind, name, channel, messages: [], unsent: [], unread: 0, read: undefined, countedTo: undefined, opened: false, exhausted: false }
       this.conversations.set(id, conversation)
     }
     return conversation
