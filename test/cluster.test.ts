@@ -24,10 +24,13 @@ import { sdkClient } from './helpers/sdk.js'
 import { openStore, startRegistry, startSocket } from './helpers/stack.js'
 import type { StoreHandle } from './helpers/stack.js'
 import { Traffic, pacedPublishes, storedOrder } from './helpers/traffic.js'
+import { reportHangAfterTests } from './helpers/hang-report.js'
 
 let redisCluster: RedisClusterHandle
 
 t.before(async () => { redisCluster = await sharedCluster() })
+// This file has hung after its last test a few times in busy runs (SIGALRM); should it again, say what held it.
+reportHangAfterTests(t)
 
 /** A connection to one node, closed in teardown. */
 function node (t: Test, port: number): Redis {
