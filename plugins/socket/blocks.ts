@@ -20,6 +20,11 @@ export function blockedReply (id: RequestId, user: string, blocked: boolean): st
   return JSON.stringify({ type: 'blocked', id, user, blocked })
 }
 
+/** The reply to `blocks`: the users this user blocked. */
+export function blocksReply (id: RequestId, users: readonly string[]): string {
+  return JSON.stringify({ type: 'blocks', id, users })
+}
+
 /** On the user's personal channel: they blocked (or unblocked) `user`, from one of their connections. Ends in a boolean, not an offset. */
 export function blockedEvent (user: string, blocked: boolean): string {
   return `${BLOCKED_EVENT}${user}","blocked":${String(blocked)}}`

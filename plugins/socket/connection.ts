@@ -24,7 +24,7 @@ import { FrameBudget } from './limits.js'
 import { Outbox, OutboxClosedError } from './outbox.js'
 import { historyParts, replayParts } from './parts.js'
 import { conversationsParts, readFrame, receiptsFrame, tellRead } from './reading.js'
-import { BlockView, blockChange, blockNotice, blockedEvent, blockedReply, eventUser } from './blocks.js'
+import { BlockView, blockChange, blockNotice, blockedEvent, blockedReply, blocksReply, eventUser } from './blocks.js'
 import { joinRefusal, membersReply, moderatedReply, moderationOf, moderationRefusal, roomReply, tellModeration } from './moderation.js'
 import type { Refused } from './moderation.js'
 import type { NextPart, OutboxLimits, OutboxSocket } from './outbox.js'
@@ -448,7 +448,7 @@ export class Connection implements Listener, OutboxSocket, CorkOwner {
       case 'delete': return this.#amend(frame)
       case 'block': return this.#block(frame.user, true, frame.id)
       case 'unblock': return this.#block(frame.user, false, frame.id)
-      case 'blocks': return this.#context.store.blocks(this.user).then(({ blocked }) => { this.send(JSON.stringify({ type: 'blocks', id: frame.id, users: blocked })) })
+      case 'blocks': return this.#context.store.blocks(this.user).then(({ blocked }) => { this.send(blocksReply(frame.id, blocked)) })
       case 'moderate': return this.#moderate(frame)
       case 'room': return this.#roomInfo(frame.id, frame.room)
       case 'members': return this.#members(frame)

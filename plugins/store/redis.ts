@@ -360,7 +360,7 @@ export class RedisStore implements Store {
       await this.#confirm(watched)
       return results.map(entryResult)
     }
-    const results: Array<AppendResult | Error | undefined> = await this.#chargeQuotas(inputs)
+    const results: Array<AppendResult | Error | undefined> = await this.#checkSenders(inputs)
     const bySlot = new Map<number, number[]>()
     inputs.forEach((input, i) => {
       if (results[i] !== undefined) return
@@ -398,7 +398,7 @@ export class RedisStore implements Store {
    * Redis Cluster (and edits and deletes anywhere): each input's refusal in its sender's slot (blocked, over a quota), or
    * undefined once let through (QUOTA_BATCH, one call per sender slot).
    */
-  async #chargeQuotas (inputs: ReadonlyArray<AppendInput | AmendInput>): Promise<Array<AppendResult | Error | undefined>> {
+  async #checkSenders (inputs: ReadonlyArray<AppendInput | AmendInput>): Promise<Array<AppendResult | Error | undefined>> {
     const results: Array<AppendResult | Error | undefined> = inputs.map(() => undefined)
     const quotas = quotasOn(this.#limits)
     if (!quotas && !inputs.some((input) => input.recipient !== undefined)) return results
@@ -517,7 +517,7 @@ export class RedisStore implements Store {
    * in their own slot, as a message does.
    */
   async amend (input: AmendInput): Promise<AmendResult> {
-    const [charged] = await this.#chargeQuotas([input])
+    const [charged] = await this.#checkSenders([input])
     if (charged instanceof Error) throw charged
     if (charged !== undefined) return charged
     const k = this.#keys
